@@ -1,0 +1,38 @@
+import type { Command } from 'commander';
+import { ExitCode } from '../../errors.js';
+import { runPreflight, type PreflightReport } from '../../control/preflight.js';
+import type { CheckItem } from '../../engines/checks.js';
+import { printJson, printOut } from '../output.js';
+import { loadCliConfig } from '../context.js';
+
+const mark: Record<CheckItem['status'], string> = { pass: 'PASS', warn: 'WARN', fail: 'FAIL' };
+
+export function renderReport(report: PreflightReport): string {
+  const lines = [`Tandem preflight for migration "${report.migration}" (${report.tables.length} table(s): ${report.tables.join(', ') || 'none'})`];
+  for (const group of ['old', 'new', 'both'] as const) {
+    const items = report.checks.filter((c) => c.side === group);
+    if (items.length === 0) continue;
+    lines.push('', group === 'both' ? 'schema (old ⇄ new)' : `${group} side`);
+    for (const item of items) {
+      lines.push(`  ${mark[item.status]}  ${item.title} — ${item.detail}`);
+      if (item.fix && item.status !== 'pass') lines.push(`        fix: ${item.fix}`);
+    }
+  }
+  const { pass, warn, fail } = report.summary;
+  lines.push('', `${report.ok ? 'Ready' : 'Not ready'}: ${fail} failed, ${warn} warning(s), ${pass} passed`);
+  return lines.join('\n');
+}
+
+export function registerCheck(program: Command): void {
+  program
+    .command('check')
+    .description('preflight: check both databases, their settings, privileges and table schemas')
+    .option('--json', 'print a machine-readable report')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const { config } = loadCliConfig(cmd);
+      const report = await runPreflight(config);
+      if (opts.json) printJson(report);
+      else printOut(renderReport(report));
+      process.exitCode = report.ok ? ExitCode.ok : ExitCode.checkFailed;
+    });
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { ExitCode, TandemError, errorMessage } from '../errors.js';
+import { printErr } from './output.js';
+import { registerCheck } from './commands/check.js';
+
+export function buildProgram(): Command {
+  const program = new Command('tandem')
+    .description('Change-data-capture shadow replication for database migrations')
+    .option('-c, --config <file>', 'configuration file (default: $TANDEM_CONFIG or ./tandem.yaml)')
+    .showHelpAfterError()
+    .exitOverride();
+  registerCheck(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end through here too, with exit code 0.
+      return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    }
+    if (err instanceof TandemError) {
+      printErr(`tandem: ${err.message}`);
+      if (err.fix) printErr(`  fix: ${err.fix}`);
+      return err.exitCode;
+    }
+    printErr(`tandem: unexpected failure: ${errorMessage(err)}`);
+    if (err instanceof Error && err.stack && process.env.TANDEM_LOG_LEVEL === 'debug') printErr(err.stack);
+    return ExitCode.runtime;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+process.exit(code);

@@ -1,0 +1,73 @@
+import type { TandemConfig } from '../config/schema.js';
+import { errorMessage } from '../errors.js';
+import { fail, pass, warn, type CheckItem } from '../engines/checks.js';
+import type { Database, SideName } from '../engines/engine.js';
+import { engineOf, openDatabase } from '../engines/open.js';
+import { compareTableSchemas } from './schema-compat.js';
+
+export interface PreflightReport {
+  ok: boolean;
+  migration: string;
+  tables: string[];
+  summary: { pass: number; warn: number; fail: number };
+  checks: CheckItem[];
+}
+
+async function openSide(side: SideName, url: string, items: CheckItem[]): Promise<Database | undefined> {
+  try {
+    const db = await openDatabase(side, url);
+    items.push(pass('connect', side, `connected to ${side}`, `${engineOf(url)} at ${new URL(url).host}`));
+    return db;
+  } catch (err) {
+    items.push(fail('connect', side, `cannot connect to ${side}`, errorMessage(err), 'check that the server is running and the URL (user, password, host, port, database)'));
+    return undefined;
+  }
+}
+
+/** Which tables a migration covers: the configured list, or every table of the old side, minus exclusions. */
+export async function resolveTables(config: TandemConfig, oldDb: Database): Promise<{ tables: string[]; items: CheckItem[] }> {
+  const items: CheckItem[] = [];
+  const existing = await oldDb.listTables();
+  const excluded = new Set(config.exclude);
+  for (const name of config.exclude) {
+    if (!existing.includes(name)) {
+      items.push(warn('tables.exclude_unknown', 'old', `excluded table ${name} does not exist`, `exclude lists ${name}, which is not a table on old`, `remove ${name} from exclude`));
+    }
+  }
+  const tables = (config.tables ?? existing).filter((t) => !excluded.has(t));
+  if (tables.length === 0) {
+    items.push(fail('tables.none', 'old', 'no table to replicate', 'the old side has no table left after exclusions', 'create the tables, or correct tables/exclude in tandem.yaml'));
+  }
+  return { tables, items };
+}
+
+export async function runPreflight(config: TandemConfig): Promise<PreflightReport> {
+  const checks: CheckItem[] = [];
+  const oldDb = await openSide('old', config.old.url, checks);
+  const newDb = await openSide('new', config.new.url, checks);
+  let tables: string[] = [];
+  try {
+    if (oldDb && newDb) {
+      const resolved = await resolveTables(config, oldDb);
+      tables = resolved.tables;
+      checks.push(...resolved.items);
+      const ctx = { migration: config.migration, tables, minBinlogRetentionHours: config.check.minBinlogRetentionHours };
+      // Both sides must be capturable: old feeds the forward stream now, new feeds the reverse stream after cutover.
+      checks.push(...(await oldDb.checkCapture({ ...ctx, side: 'old' })));
+      checks.push(...(await newDb.checkApply({ ...ctx, side: 'new' })));
+      checks.push(...(await newDb.checkCapture({ ...ctx, side: 'new' })));
+      checks.push(...(await oldDb.checkApply({ ...ctx, side: 'old' })));
+      const oldSchemas = await oldDb.describeTables(tables);
+      const newSchemas = await newDb.describeTables(tables);
+      for (const t of tables) {
+        checks.push(...compareTableSchemas(t, { engine: oldDb.engine, table: oldSchemas.get(t) }, { engine: newDb.engine, table: newSchemas.get(t) }));
+      }
+    }
+  } finally {
+    await oldDb?.close();
+    await newDb?.close();
+  }
+  const summary = { pass: 0, warn: 0, fail: 0 };
+  for (const c of checks) summary[c.status]++;
+  return { ok: summary.fail === 0, migration: config.migration, tables, summary, checks };
+}

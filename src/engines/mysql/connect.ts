@@ -1,0 +1,40 @@
+import mysql from 'mysql2/promise';
+import { TandemError, errorMessage } from '../../errors.js';
+import { redactUrl } from '../../config/redact.js';
+
+/**
+ * Value handling is chosen for exactness: big numbers and DECIMAL as strings (no JavaScript number on the value
+ * path), dates as strings (no local-time reinterpretation), and a UTC session time zone for TIMESTAMP columns.
+ */
+export function mysqlOptions(url: string): mysql.ConnectionOptions {
+  const parsed = new URL(url.replace(/^mariadb:/, 'mysql:'));
+  return {
+    host: parsed.hostname || '127.0.0.1',
+    port: parsed.port ? Number(parsed.port) : 3306,
+    user: decodeURIComponent(parsed.username || 'root'),
+    password: decodeURIComponent(parsed.password),
+    database: decodeURIComponent(parsed.pathname.replace(/^\//, '')) || undefined,
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+    decimalNumbers: false,
+    dateStrings: true,
+    timezone: 'Z',
+    charset: 'utf8mb4_bin',
+    multipleStatements: false,
+  };
+}
+
+export async function connectMysql(url: string, purpose: string): Promise<mysql.Connection> {
+  try {
+    const conn = await mysql.createConnection(mysqlOptions(url));
+    await conn.query(`SET time_zone = '+00:00'`);
+    conn.on('error', () => undefined);
+    return conn;
+  } catch (err) {
+    throw new TandemError('TANDEM_CONNECT_FAILED', `cannot connect to MySQL/MariaDB at ${redactUrl(url)} (${purpose}): ${errorMessage(err)}`, {
+      fix: 'check that the server is running and reachable, and the user, password and database in the URL',
+      retriable: true,
+      cause: err,
+    });
+  }
+}

@@ -1,0 +1,113 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import pg from 'pg';
+import mysql from 'mysql2/promise';
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${randomBytes(4).toString('hex')}`;
+}
+
+export function withDatabase(serverUrl: string, database: string, user?: { name: string; password?: string }): string {
+  const u = new URL(serverUrl);
+  u.pathname = `/${database}`;
+  if (user) {
+    u.username = encodeURIComponent(user.name);
+    u.password = user.password ? encodeURIComponent(user.password) : '';
+  }
+  return u.toString();
+}
+
+export interface PgTestDatabase {
+  name: string;
+  url: string;
+  /** A superuser client connected to this database. */
+  admin: pg.Client;
+  drop(): Promise<void>;
+}
+
+export async function createPgDatabase(serverUrl: string, prefix = 'tandem'): Promise<PgTestDatabase> {
+  const name = uniqueName(prefix);
+  const root = new pg.Client({ connectionString: `${serverUrl}/postgres` });
+  await root.connect();
+  await root.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+  await root.end();
+  const url = `${serverUrl}/${name}`;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  return {
+    name,
+    url,
+    admin,
+    drop: async () => {
+      await admin.end().catch(() => undefined);
+      const c = new pg.Client({ connectionString: `${serverUrl}/postgres` });
+      await c.connect();
+      await c.query(`select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = $1`, [name]).catch(() => undefined);
+      await c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+export interface MysqlTestDatabase {
+  name: string;
+  url: string;
+  admin: mysql.Connection;
+  drop(): Promise<void>;
+}
+
+export async function createMysqlDatabase(serverUrl: string, prefix = 'tandem'): Promise<MysqlTestDatabase> {
+  const name = uniqueName(prefix);
+  const u = new URL(serverUrl);
+  const base = { host: u.hostname, port: Number(u.port), user: decodeURIComponent(u.username || 'root'), password: decodeURIComponent(u.password) };
+  const root = await mysql.createConnection(base);
+  await root.query(`CREATE DATABASE ${mysql.escapeId(name)} CHARACTER SET utf8mb4`);
+  await root.end();
+  const admin = await mysql.createConnection({ ...base, database: name, supportBigNumbers: true, bigNumberStrings: true, dateStrings: true, timezone: 'Z' });
+  return {
+    name,
+    url: withDatabase(serverUrl, name),
+    admin,
+    drop: async () => {
+      await admin.query(`DROP DATABASE IF EXISTS ${mysql.escapeId(name)}`).catch(() => undefined);
+      await admin.end().catch(() => undefined);
+    },
+  };
+}
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The built CLI, as a user runs it (`npm test` builds first). */
+export const cliPath = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runTandem(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cliPath, ...args], {
+      cwd: opts.cwd ?? repoRoot,
+      env: { ...cleanEnv(), ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The test process's environment without TANDEM_* settings, so a developer's shell cannot change a test. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TANDEM_')));
+}

@@ -1,0 +1,222 @@
+/**
+ * Throwaway real database servers for tests, the demo and benchmarks: each gets a temporary data directory and a
+ * free port, with exactly the settings the caller asks for, so nothing depends on how the machine's own services
+ * are configured.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import mysql from 'mysql2/promise';
+
+export interface RunningServer {
+  /** Superuser URL without a database name. */
+  url: string;
+  port: number;
+  dataDir: string;
+  stop(): Promise<void>;
+  /** Stop and start again on the same port and data (a shadow restart, say). */
+  restart(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      srv.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+const isRoot = process.getuid?.() === 0;
+
+/**
+ * PostgreSQL refuses to run as root: run it as the postgres system user then. The process is spawned with that
+ * uid directly (not through runuser/su) so that stop signals reach the server itself.
+ */
+function runAs(user: string): { uid?: number; gid?: number } {
+  if (!isRoot) return {};
+  const uid = Number(spawnSync('id', ['-u', user], { encoding: 'utf8' }).stdout.trim());
+  const gid = Number(spawnSync('id', ['-g', user], { encoding: 'utf8' }).stdout.trim());
+  return { uid, gid };
+}
+
+function tempDir(prefix: string, owner: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const { uid, gid } = runAs(owner);
+  if (uid !== undefined && gid !== undefined) chownSync(dir, uid, gid);
+  return dir;
+}
+
+function run(cmd: string, args: string[], ids: { uid?: number; gid?: number } = {}): void {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', ...ids, cwd: tmpdir() });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr || r.stdout}`);
+}
+
+async function waitFor(what: string, probe: () => Promise<void>, child: ChildProcess, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode} while starting`);
+    try {
+      await probe();
+      return;
+    } catch (err) {
+      last = err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`${what} did not accept connections within ${timeoutMs} ms: ${String(last)}`);
+}
+
+function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill(signal);
+  });
+}
+
+export function postgresBinDir(): string {
+  if (process.env.TANDEM_TEST_PG_BIN) return process.env.TANDEM_TEST_PG_BIN;
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'postgres'))) : [];
+  versions.sort((a, b) => Number(b) - Number(a));
+  if (!versions[0]) throw new Error('PostgreSQL server binaries not found under /usr/lib/postgresql; install postgresql or set TANDEM_TEST_PG_BIN');
+  return join(root, versions[0], 'bin');
+}
+
+export interface PostgresOptions {
+  /** Extra server settings, e.g. { wal_level: 'replica' }. Defaults suit logical replication. */
+  settings?: Record<string, string>;
+}
+
+export async function startPostgres(opts: PostgresOptions = {}): Promise<RunningServer> {
+  const bin = postgresBinDir();
+  const dir = tempDir('tandem-pg-', 'postgres');
+  const dataDir = join(dir, 'data');
+  const ids = runAs('postgres');
+  run(join(bin, 'initdb'), ['-D', dataDir, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8', '--locale=C'], ids);
+  const port = await freePort();
+  const settings: Record<string, string> = {
+    listen_addresses: '127.0.0.1',
+    port: String(port),
+    unix_socket_directories: dir,
+    wal_level: 'logical',
+    max_replication_slots: '20',
+    max_wal_senders: '20',
+    max_connections: '200',
+    fsync: 'off',
+    synchronous_commit: 'off',
+    full_page_writes: 'off',
+    timezone: 'UTC',
+    ...opts.settings,
+  };
+  const args = ['-D', dataDir, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
+  const url = `postgres://postgres@127.0.0.1:${port}`;
+  let child: ChildProcess;
+  const start = async () => {
+    child = spawn(join(bin, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: tmpdir(), ...ids });
+    child.stderr?.resume();
+    await waitFor('PostgreSQL', async () => {
+      const c = new pg.Client({ connectionString: `${url}/postgres` });
+      try {
+        await c.connect();
+        await c.query('select 1');
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+    }, child);
+  };
+  await start();
+  return {
+    url,
+    port,
+    dataDir,
+    // SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients (Tandem's own sessions) to leave.
+    stop: async () => {
+      await stopChild(child, 'SIGINT');
+      rmSync(dir, { recursive: true, force: true });
+    },
+    restart: async () => {
+      await stopChild(child, 'SIGINT');
+      await start();
+    },
+  };
+}
+
+export interface MariadbOptions {
+  /** Extra server options without the leading dashes, e.g. { 'binlog-format': 'STATEMENT' }. */
+  settings?: Record<string, string>;
+}
+
+export async function startMariadb(opts: MariadbOptions = {}): Promise<RunningServer> {
+  const dir = tempDir('tandem-mariadb-', 'mysql');
+  const dataDir = join(dir, 'data');
+  const installer = existsSync('/usr/bin/mariadb-install-db') ? 'mariadb-install-db' : 'mysql_install_db';
+  run(installer, ['--no-defaults', `--datadir=${dataDir}`, '--user=mysql', '--auth-root-authentication-method=normal', '--skip-test-db']);
+  const port = await freePort();
+  const settings: Record<string, string> = {
+    'bind-address': '127.0.0.1',
+    port: String(port),
+    socket: join(dir, 'mysqld.sock'),
+    'pid-file': join(dir, 'mysqld.pid'),
+    'log-bin': join(dataDir, 'binlog'),
+    'binlog-format': 'ROW',
+    'binlog-row-image': 'FULL',
+    'server-id': '1',
+    'log-slave-updates': 'ON',
+    'gtid-strict-mode': 'ON',
+    'innodb-flush-log-at-trx-commit': '2',
+    'innodb-buffer-pool-size': '256M',
+    'sync-binlog': '0',
+    'character-set-server': 'utf8mb4',
+    'collation-server': 'utf8mb4_unicode_ci',
+    'default-time-zone': '+00:00',
+    'max-connections': '300',
+    ...opts.settings,
+  };
+  const serverBin = existsSync('/usr/sbin/mariadbd') ? '/usr/sbin/mariadbd' : '/usr/sbin/mysqld';
+  const args = ['--no-defaults', `--datadir=${dataDir}`, '--user=mysql', ...Object.entries(settings).map(([k, v]) => `--${k}=${v}`)];
+  const url = `mysql://root@127.0.0.1:${port}`;
+  let child: ChildProcess;
+  const start = async () => {
+    child = spawn(serverBin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr?.resume();
+    await waitFor('MariaDB', async () => {
+      const c = await mysql.createConnection({ host: '127.0.0.1', port, user: 'root' });
+      await c.end();
+    }, child);
+  };
+  await start();
+  return {
+    url,
+    port,
+    dataDir,
+    stop: async () => {
+      await stopChild(child, 'SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    },
+    restart: async () => {
+      await stopChild(child, 'SIGTERM');
+      await start();
+    },
+  };
+}
+
+/** Write a file readable by the current user (configs for CLI runs). */
+export function writeTempFile(name: string, text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tandem-cfg-'));
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
