@@ -3,6 +3,9 @@ import { Command, CommanderError } from 'commander';
 import { ExitCode, TandemError, errorMessage } from '../errors.js';
 import { printErr } from './output.js';
 import { registerCheck } from './commands/check.js';
+import { registerRun } from './commands/run.js';
+import { registerStatus } from './commands/status.js';
+import { registerBackfill } from './commands/backfill.js';
 
 export function buildProgram(): Command {
   const program = new Command('tandem')
@@ -11,6 +14,9 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerCheck(program);
+  registerRun(program);
+  registerStatus(program);
+  registerBackfill(program);
   return program;
 }
 

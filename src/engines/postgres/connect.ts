@@ -1,9 +1,10 @@
 import pg from 'pg';
 import { TandemError, errorMessage } from '../../errors.js';
 import { redactUrl } from '../../config/redact.js';
+import { PG_SESSION_OPTIONS } from './values.js';
 
-export async function connectPostgres(url: string, purpose: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url, application_name: `tandem ${purpose}` });
+export async function connectPostgres(url: string, purpose: string, extra: Partial<pg.ClientConfig> = {}): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url, application_name: `tandem ${purpose}`, options: PG_SESSION_OPTIONS, ...extra });
   try {
     await client.connect();
   } catch (err) {

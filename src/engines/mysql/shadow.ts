@@ -1,0 +1,211 @@
+import type mysql from 'mysql2/promise';
+import type { RowDataPacket } from 'mysql2/promise';
+import { TandemError, errorMessage } from '../../errors.js';
+import type { Change, Row, Value } from '../../model/change.js';
+import type { Direction } from '../../model/direction.js';
+import type { TableSchema } from '../../model/schema.js';
+import { planChanges, type ApplyOp } from '../../replicate/apply-plan.js';
+import { decodeKey, encodeKey } from '../../model/key-json.js';
+import type { BackfillProgress, Checkpoint, ShadowWriter } from '../engine.js';
+import { connectMysql } from './connect.js';
+import { describeMysqlTables } from './introspect.js';
+import { quoteMysqlIdent as q } from './quote.js';
+import { encodeForMysql } from './encode.js';
+
+/** Keeps each statement well below MariaDB's default max_allowed_packet (16 MiB). */
+const MAX_STATEMENT_BYTES = 4 * 1024 * 1024;
+
+export function isTransientMysqlError(err: unknown): boolean {
+  const code = (err as { code?: string }).code ?? '';
+  return /^(PROTOCOL_CONNECTION_LOST|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|ER_SERVER_SHUTDOWN|ER_CON_COUNT_ERROR|ER_LOCK_DEADLOCK|ER_LOCK_WAIT_TIMEOUT)$/.test(code) || /closed state|Connection lost/i.test(errorMessage(err));
+}
+
+/** Applies changes to a MySQL/MariaDB shadow; the checkpoint row lives in the same database, same transaction. */
+export class MysqlShadowWriter implements ShadowWriter {
+  readonly engine = 'mysql' as const;
+  private tables = new Map<string, TableSchema>();
+
+  private constructor(
+    private readonly conn: mysql.Connection,
+    private readonly migration: string,
+    private readonly direction: Direction,
+    private readonly maxRows: number,
+  ) {}
+
+  static async open(url: string, migration: string, direction: Direction, maxRows = 1000): Promise<MysqlShadowWriter> {
+    const conn = await connectMysql(url, 'apply');
+    // Strict mode refuses a value the column cannot hold instead of truncating it; foreign keys stay quiet on the
+    // shadow because the source already enforced them and apply order inside a batch follows the source.
+    await conn.query(`SET SESSION foreign_key_checks = 0, sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO', time_zone = '+00:00'`);
+    return new MysqlShadowWriter(conn, migration, direction, maxRows);
+  }
+
+  async prepare(tables: string[]): Promise<void> {
+    await this.conn.query(`CREATE TABLE IF NOT EXISTS tandem_checkpoint (
+      migration varchar(64) NOT NULL, direction varchar(16) NOT NULL, position varchar(255) NOT NULL, commit_time datetime(6) NULL,
+      applied_transactions bigint NOT NULL DEFAULT 0, phase varchar(16) NOT NULL, idle_position varchar(255) NULL,
+      updated_at datetime(6) NOT NULL, PRIMARY KEY (migration, direction)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`);
+    await this.conn.query(`CREATE TABLE IF NOT EXISTS tandem_backfill (
+      migration varchar(64) NOT NULL, direction varchar(16) NOT NULL, table_name varchar(64) NOT NULL, last_key longtext NULL,
+      rows_copied bigint NOT NULL DEFAULT 0, done tinyint(1) NOT NULL DEFAULT 0, PRIMARY KEY (migration, direction, table_name)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`);
+    this.tables = await describeMysqlTables(this.conn, tables);
+    const missing = tables.filter((t) => !this.tables.has(t));
+    if (missing.length) throw new TandemError('TANDEM_SCHEMA_UNSUPPORTED', `shadow (MySQL) lacks table(s) ${missing.join(', ')}`, { fix: 'create them on the shadow (see tandem check)' });
+  }
+
+  async reloadSchema(tables: string[]): Promise<void> {
+    for (const [name, info] of await describeMysqlTables(this.conn, tables)) this.tables.set(name, info);
+  }
+
+  columnsOf(table: string): string[] | undefined {
+    return this.tables.get(table)?.columns.map((c) => c.name);
+  }
+
+  primaryKeyOf(table: string): string[] {
+    const key = this.tables.get(table)?.primaryKey;
+    if (!key || key.length === 0) throw new TandemError('TANDEM_SCHEMA_UNSUPPORTED', `table ${table} has no primary key on the shadow`, { fix: 'add the primary key, or exclude the table' });
+    return key;
+  }
+
+  async readCheckpoint(): Promise<Checkpoint | undefined> {
+    const [rows] = await this.conn.query<RowDataPacket[]>(
+      `SELECT position, commit_time, applied_transactions, phase, idle_position, updated_at FROM tandem_checkpoint WHERE migration = ? AND direction = ?`,
+      [this.migration, this.direction],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    const date = (v: unknown) => (v ? new Date(`${String(v).replace(' ', 'T')}Z`) : null);
+    return {
+      position: String(row.position),
+      commitTime: date(row.commit_time),
+      appliedTransactions: Number(row.applied_transactions),
+      phase: row.phase as Checkpoint['phase'],
+      idlePosition: row.idle_position ? String(row.idle_position) : null,
+      updatedAt: date(row.updated_at) ?? new Date(0),
+    };
+  }
+
+  async readBackfill(): Promise<BackfillProgress[]> {
+    const [rows] = await this.conn.query<RowDataPacket[]>(
+      `SELECT table_name, last_key, rows_copied, done FROM tandem_backfill WHERE migration = ? AND direction = ? ORDER BY table_name`,
+      [this.migration, this.direction],
+    );
+    return rows.map((r) => ({ table: String(r.table_name), lastKey: r.last_key ? decodeKey(String(r.last_key)) : null, rowsCopied: Number(r.rows_copied), done: Number(r.done) === 1 }));
+  }
+
+  async begin(): Promise<void> {
+    await this.conn.query('START TRANSACTION');
+  }
+
+  async apply(changes: Change[]): Promise<void> {
+    for (const op of planChanges(changes, (t) => this.primaryKeyOf(t), this.maxRows)) await this.execute(op);
+  }
+
+  private encode(table: string, column: string, value: Value | undefined): Value | number {
+    const type = this.tables.get(table)?.columns.find((c) => c.name === column)?.nativeType ?? '';
+    return encodeForMysql(table, column, type, value ?? null);
+  }
+
+  private async execute(op: ApplyOp): Promise<void> {
+    try {
+      switch (op.kind) {
+        case 'upsert':
+          return await this.upsert(op.table, op.columns, op.rows);
+        case 'delete': {
+          const single = op.key.length === 1;
+          const tuple = single ? '?' : `(${op.key.map(() => '?').join(', ')})`;
+          const params = op.keys.flatMap((k) => op.key.map((c) => this.encode(op.table, c, k[c])));
+          await this.conn.query(`DELETE FROM ${q(op.table)} WHERE ${single ? q(op.key[0] as string) : `(${op.key.map(q).join(', ')})`} IN (${op.keys.map(() => tuple).join(', ')})`, params);
+          return;
+        }
+        case 'update': {
+          const cols = Object.keys(op.set);
+          if (cols.length === 0) return;
+          const params = [...cols.map((c) => this.encode(op.table, c, op.set[c])), ...Object.entries(op.key).map(([c, v]) => this.encode(op.table, c, v))];
+          await this.conn.query(`UPDATE ${q(op.table)} SET ${cols.map((c) => `${q(c)} = ?`).join(', ')} WHERE ${Object.keys(op.key).map((k) => `${q(k)} = ?`).join(' AND ')}`, params);
+          return;
+        }
+        case 'truncate':
+          // TRUNCATE would commit the open transaction in MySQL; DELETE keeps the checkpoint atomic with it.
+          for (const t of op.tables) await this.conn.query(`DELETE FROM ${q(t)}`);
+          return;
+      }
+    } catch (err) {
+      if (err instanceof TandemError) throw err;
+      const table = op.kind === 'truncate' ? op.tables.join(', ') : op.table;
+      throw new TandemError('TANDEM_APPLY_FAILED', `applying ${op.kind} to ${table} on the shadow failed: ${errorMessage(err)}`, {
+        retriable: isTransientMysqlError(err),
+        fix: 'the shadow rejected the change: compare the table definitions (tandem check) and the row; Tandem resumes from its checkpoint when restarted',
+        cause: err,
+      });
+    }
+  }
+
+  private async upsert(table: string, columns: string[], rows: Row[]): Promise<void> {
+    const key = this.primaryKeyOf(table);
+    const nonKey = columns.filter((c) => !key.includes(c));
+    const update = (nonKey.length ? nonKey : [key[0] as string]).map((c) => `${q(c)} = VALUES(${q(c)})`).join(', ');
+    const head = `INSERT INTO ${q(table)} (${columns.map(q).join(', ')}) VALUES `;
+    const tuple = `(${columns.map(() => '?').join(', ')})`;
+    let params: Array<Value | number> = [];
+    let count = 0;
+    let bytes = 0;
+    const send = async () => {
+      if (count === 0) return;
+      await this.conn.query(`${head}${Array(count).fill(tuple).join(', ')} ON DUPLICATE KEY UPDATE ${update}`, params);
+      params = [];
+      count = 0;
+      bytes = 0;
+    };
+    for (const row of rows) {
+      for (const c of columns) {
+        const v = this.encode(table, c, row[c]);
+        bytes += v === null ? 4 : typeof v === 'number' ? 8 : v.length * 2 + 2;
+        params.push(v);
+      }
+      count++;
+      if (bytes >= MAX_STATEMENT_BYTES) await send();
+    }
+    await send();
+  }
+
+  async commit(cp: Omit<Checkpoint, 'updatedAt'>, backfill?: BackfillProgress[]): Promise<void> {
+    const ts = (d: Date | null) => (d ? d.toISOString().replace('T', ' ').replace('Z', '') : null);
+    await this.conn.query(
+      `INSERT INTO tandem_checkpoint (migration, direction, position, commit_time, applied_transactions, phase, idle_position, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))
+       ON DUPLICATE KEY UPDATE position = VALUES(position), commit_time = VALUES(commit_time), applied_transactions = VALUES(applied_transactions),
+         phase = VALUES(phase), idle_position = VALUES(idle_position), updated_at = VALUES(updated_at)`,
+      [this.migration, this.direction, cp.position, ts(cp.commitTime), cp.appliedTransactions, cp.phase, cp.idlePosition],
+    );
+    for (const b of backfill ?? []) {
+      await this.conn.query(
+        `INSERT INTO tandem_backfill (migration, direction, table_name, last_key, rows_copied, done) VALUES (?, ?, ?, ?, ?, ?)
+         ON DUPLICATE KEY UPDATE last_key = VALUES(last_key), rows_copied = VALUES(rows_copied), done = VALUES(done)`,
+        [this.migration, this.direction, b.table, b.lastKey ? encodeKey(b.lastKey) : null, b.rowsCopied, b.done ? 1 : 0],
+      );
+    }
+    await this.conn.query('COMMIT');
+  }
+
+  async rollback(): Promise<void> {
+    await this.conn.query('ROLLBACK').catch(() => undefined);
+  }
+
+  async reset(tables: string[]): Promise<void> {
+    await this.conn.query('START TRANSACTION');
+    await this.conn.query(`DELETE FROM tandem_checkpoint WHERE migration = ? AND direction = ?`, [this.migration, this.direction]);
+    await this.conn.query(`DELETE FROM tandem_backfill WHERE migration = ? AND direction = ?`, [this.migration, this.direction]);
+    for (const t of tables) await this.conn.query(`DELETE FROM ${q(t)}`);
+    await this.conn.query('COMMIT');
+  }
+
+  async countRows(table: string): Promise<number> {
+    const [rows] = await this.conn.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${q(table)}`);
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  async close(): Promise<void> {
+    await this.conn.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,190 @@
+import pg from 'pg';
+import { TandemError, errorMessage } from '../../errors.js';
+import type { Change, Row, Value } from '../../model/change.js';
+import type { Direction } from '../../model/direction.js';
+import { planChanges, type ApplyOp } from '../../replicate/apply-plan.js';
+import type { BackfillProgress, Checkpoint, ShadowWriter } from '../engine.js';
+import { connectPostgres } from './connect.js';
+import { describePgTables, type PgTableInfo } from './introspect.js';
+import { isTransientPgError } from './capture.js';
+import { decodeKey, encodeKey } from '../../model/key-json.js';
+
+const q = (name: string) => pg.escapeIdentifier(name);
+/** PostgreSQL accepts at most 65535 parameters per statement. */
+const MAX_PARAMS = 65_000;
+
+/** Applies changes to a PostgreSQL shadow with triggers and foreign keys quiet, checkpoint in the same transaction. */
+export class PgShadowWriter implements ShadowWriter {
+  readonly engine = 'postgres' as const;
+  private tables = new Map<string, PgTableInfo>();
+
+  private constructor(
+    private readonly client: pg.Client,
+    private readonly migration: string,
+    private readonly direction: Direction,
+    private readonly maxRows: number,
+  ) {}
+
+  static async open(url: string, migration: string, direction: Direction, maxRows = 1000): Promise<PgShadowWriter> {
+    const client = await connectPostgres(url, 'apply');
+    try {
+      // This connection is Tandem's alone (never pooled), so the setting cannot leak into application sessions.
+      await client.query(`SET session_replication_role = replica`);
+    } catch (err) {
+      await client.end();
+      throw new TandemError('TANDEM_APPLY_FAILED', `cannot SET session_replication_role on the shadow: ${errorMessage(err)}`, {
+        fix: 'GRANT SET ON PARAMETER session_replication_role TO <tandem user>; (see tandem check)',
+      });
+    }
+    return new PgShadowWriter(client, migration, direction, maxRows);
+  }
+
+  async prepare(tables: string[]): Promise<void> {
+    await this.client.query(`CREATE SCHEMA IF NOT EXISTS tandem`);
+    await this.client.query(`CREATE TABLE IF NOT EXISTS tandem.checkpoint (
+      migration text NOT NULL, direction text NOT NULL, position text NOT NULL, commit_time timestamptz,
+      applied_transactions bigint NOT NULL DEFAULT 0, phase text NOT NULL, idle_position text,
+      updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (migration, direction))`);
+    await this.client.query(`CREATE TABLE IF NOT EXISTS tandem.backfill (
+      migration text NOT NULL, direction text NOT NULL, table_name text NOT NULL, last_key text,
+      rows_copied bigint NOT NULL DEFAULT 0, done boolean NOT NULL DEFAULT false, PRIMARY KEY (migration, direction, table_name))`);
+    this.tables = await describePgTables(this.client, tables);
+    const missing = tables.filter((t) => !this.tables.has(t));
+    if (missing.length) {
+      throw new TandemError('TANDEM_SCHEMA_UNSUPPORTED', `shadow (PostgreSQL) lacks table(s) ${missing.join(', ')}`, { fix: 'create them on the shadow (see tandem check)' });
+    }
+  }
+
+  async reloadSchema(tables: string[]): Promise<void> {
+    for (const [name, info] of await describePgTables(this.client, tables)) this.tables.set(name, info);
+  }
+
+  columnsOf(table: string): string[] | undefined {
+    return this.tables.get(table)?.columns.map((c) => c.name);
+  }
+
+  primaryKeyOf(table: string): string[] {
+    const key = this.tables.get(table)?.primaryKey;
+    if (!key || key.length === 0) throw new TandemError('TANDEM_SCHEMA_UNSUPPORTED', `table ${table} has no primary key on the shadow`, { fix: 'add the primary key, or exclude the table' });
+    return key;
+  }
+
+  async readCheckpoint(): Promise<Checkpoint | undefined> {
+    const r = await this.client.query<{ position: string; commit_time: Date | null; applied_transactions: string; phase: Checkpoint['phase']; idle_position: string | null; updated_at: Date }>(
+      `select position, commit_time, applied_transactions::text, phase, idle_position, updated_at from tandem.checkpoint where migration = $1 and direction = $2`,
+      [this.migration, this.direction],
+    );
+    const row = r.rows[0];
+    if (!row) return undefined;
+    return { position: row.position, commitTime: row.commit_time, appliedTransactions: Number(row.applied_transactions), phase: row.phase, idlePosition: row.idle_position, updatedAt: row.updated_at };
+  }
+
+  async readBackfill(): Promise<BackfillProgress[]> {
+    const r = await this.client.query<{ table_name: string; last_key: string | null; rows_copied: string; done: boolean }>(
+      `select table_name, last_key, rows_copied::text, done from tandem.backfill where migration = $1 and direction = $2 order by table_name`,
+      [this.migration, this.direction],
+    );
+    return r.rows.map((row) => ({ table: row.table_name, lastKey: row.last_key ? decodeKey(row.last_key) : null, rowsCopied: Number(row.rows_copied), done: row.done }));
+  }
+
+  async begin(): Promise<void> {
+    await this.client.query('BEGIN');
+  }
+
+  async apply(changes: Change[]): Promise<void> {
+    for (const op of planChanges(changes, (t) => this.primaryKeyOf(t), this.maxRows)) await this.execute(op);
+  }
+
+  private async execute(op: ApplyOp): Promise<void> {
+    try {
+      switch (op.kind) {
+        case 'upsert':
+          return await this.upsert(op.table, op.columns, op.rows);
+        case 'delete':
+          return await this.deleteKeys(op.table, op.key, op.keys);
+        case 'update': {
+          const cols = Object.keys(op.set);
+          if (cols.length === 0) return;
+          const params: Value[] = [...cols.map((c) => op.set[c] as Value), ...Object.values(op.key)];
+          const where = Object.keys(op.key).map((k, i) => `${q(k)} = $${cols.length + i + 1}`).join(' AND ');
+          await this.client.query(`UPDATE ${q(op.table)} SET ${cols.map((c, i) => `${q(c)} = $${i + 1}`).join(', ')} WHERE ${where}`, params);
+          return;
+        }
+        case 'truncate':
+          await this.client.query(`TRUNCATE ${op.tables.map(q).join(', ')}`);
+          return;
+      }
+    } catch (err) {
+      if (err instanceof TandemError) throw err;
+      const table = op.kind === 'truncate' ? op.tables.join(', ') : op.table;
+      throw new TandemError('TANDEM_APPLY_FAILED', `applying ${op.kind} to ${table} on the shadow failed: ${errorMessage(err)}`, {
+        retriable: isTransientPgError(err),
+        fix: 'the shadow rejected the change: compare the table definitions (tandem check) and the row; Tandem resumes from its checkpoint when restarted',
+        cause: err,
+      });
+    }
+  }
+
+  private async upsert(table: string, columns: string[], rows: Row[]): Promise<void> {
+    const key = this.primaryKeyOf(table);
+    const perStatement = Math.max(1, Math.floor(MAX_PARAMS / columns.length));
+    const nonKey = columns.filter((c) => !key.includes(c));
+    const conflict = nonKey.length
+      ? `ON CONFLICT (${key.map(q).join(', ')}) DO UPDATE SET ${nonKey.map((c) => `${q(c)} = EXCLUDED.${q(c)}`).join(', ')}`
+      : `ON CONFLICT (${key.map(q).join(', ')}) DO NOTHING`;
+    for (let i = 0; i < rows.length; i += perStatement) {
+      const slice = rows.slice(i, i + perStatement);
+      const params: Value[] = [];
+      const tuples = slice.map((row) => `(${columns.map((c) => (params.push(row[c] ?? null), `$${params.length}`)).join(', ')})`);
+      await this.client.query(`INSERT INTO ${q(table)} (${columns.map(q).join(', ')}) OVERRIDING SYSTEM VALUE VALUES ${tuples.join(', ')} ${conflict}`, params);
+    }
+  }
+
+  private async deleteKeys(table: string, key: string[], keys: Row[]): Promise<void> {
+    const perStatement = Math.max(1, Math.floor(MAX_PARAMS / key.length));
+    for (let i = 0; i < keys.length; i += perStatement) {
+      const params: Value[] = [];
+      const tuples = keys.slice(i, i + perStatement).map((k) => `(${key.map((c) => (params.push(k[c] ?? null), `$${params.length}`)).join(', ')})`);
+      await this.client.query(`DELETE FROM ${q(table)} WHERE (${key.map(q).join(', ')}) IN (${tuples.join(', ')})`, params);
+    }
+  }
+
+  async commit(cp: Omit<Checkpoint, 'updatedAt'>, backfill?: BackfillProgress[]): Promise<void> {
+    await this.client.query(
+      `INSERT INTO tandem.checkpoint (migration, direction, position, commit_time, applied_transactions, phase, idle_position, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, now())
+       ON CONFLICT (migration, direction) DO UPDATE SET position = EXCLUDED.position, commit_time = EXCLUDED.commit_time,
+         applied_transactions = EXCLUDED.applied_transactions, phase = EXCLUDED.phase, idle_position = EXCLUDED.idle_position, updated_at = now()`,
+      [this.migration, this.direction, cp.position, cp.commitTime, cp.appliedTransactions, cp.phase, cp.idlePosition],
+    );
+    for (const b of backfill ?? []) {
+      await this.client.query(
+        `INSERT INTO tandem.backfill (migration, direction, table_name, last_key, rows_copied, done) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (migration, direction, table_name) DO UPDATE SET last_key = EXCLUDED.last_key, rows_copied = EXCLUDED.rows_copied, done = EXCLUDED.done`,
+        [this.migration, this.direction, b.table, b.lastKey ? encodeKey(b.lastKey) : null, b.rowsCopied, b.done],
+      );
+    }
+    await this.client.query('COMMIT');
+  }
+
+  async rollback(): Promise<void> {
+    await this.client.query('ROLLBACK').catch(() => undefined);
+  }
+
+  async reset(tables: string[]): Promise<void> {
+    await this.client.query('BEGIN');
+    await this.client.query(`DELETE FROM tandem.checkpoint WHERE migration = $1 AND direction = $2`, [this.migration, this.direction]);
+    await this.client.query(`DELETE FROM tandem.backfill WHERE migration = $1 AND direction = $2`, [this.migration, this.direction]);
+    if (tables.length) await this.client.query(`TRUNCATE ${tables.map(q).join(', ')}`);
+    await this.client.query('COMMIT');
+  }
+
+  async countRows(table: string): Promise<number> {
+    const r = await this.client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${q(table)}`);
+    return Number(r.rows[0]?.n ?? 0);
+  }
+
+  async close(): Promise<void> {
+    await this.client.end().catch(() => undefined);
+  }
+}

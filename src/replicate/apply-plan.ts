@@ -1,0 +1,81 @@
+import { UNCHANGED, keyOf, type Change, type Row, type RowImage } from '../model/change.js';
+
+/** What a shadow writer executes: multi-row where order allows, one statement otherwise. */
+export type ApplyOp =
+  | { kind: 'upsert'; table: string; columns: string[]; rows: Row[] }
+  | { kind: 'delete'; table: string; key: string[]; keys: Row[] }
+  | { kind: 'update'; table: string; key: Row; set: Row }
+  | { kind: 'truncate'; tables: string[] };
+
+/**
+ * Turns ordered changes into statements without changing their effect. Inserts and full-row updates become
+ * idempotent upserts, so a transaction replayed after a crash (or rows a resumed backfill already holds) converge
+ * to the source. Consecutive upserts (or deletes) of one table share a statement until a key repeats, because a
+ * statement cannot touch the same row twice and order between its rows is not defined.
+ */
+export function planChanges(changes: Change[], primaryKeyOf: (table: string) => string[], maxRows: number): ApplyOp[] {
+  const ops: ApplyOp[] = [];
+  let open: Extract<ApplyOp, { kind: 'upsert' | 'delete' }> | undefined;
+  let openKeys = new Set<string>();
+
+  const close = () => {
+    if (open) ops.push(open);
+    open = undefined;
+    openKeys = new Set();
+  };
+  const add = (kind: 'upsert' | 'delete', table: string, row: Row, key: string[]) => {
+    const keyText = serializeKey(keyOf(row, key));
+    const columns = kind === 'upsert' ? Object.keys(row) : key;
+    const signature = columns.join('\u0000');
+    if (!open || open.kind !== kind || open.table !== table || openKeys.has(keyText) || (open.kind === 'upsert' ? open.rows.length : open.keys.length) >= maxRows || columnsSignature(open) !== signature) {
+      close();
+      open = kind === 'upsert' ? { kind, table, columns, rows: [] } : { kind, table, key, keys: [] };
+    }
+    if (open.kind === 'upsert') open.rows.push(row);
+    else open.keys.push(keyOf(row, key));
+    openKeys.add(keyText);
+  };
+
+  for (const change of changes) {
+    if (change.op === 'truncate') {
+      close();
+      ops.push({ kind: 'truncate', tables: change.tables });
+      continue;
+    }
+    const key = primaryKeyOf(change.table);
+    if (change.op === 'insert') {
+      add('upsert', change.table, complete(change.after), key);
+    } else if (change.op === 'delete') {
+      add('delete', change.table, change.before ?? {}, key);
+    } else {
+      const after = change.after ?? {};
+      const before = change.before && Object.keys(change.before).length > 0 ? keyOf(change.before, key) : keyOf(after, key);
+      const keyChanged = serializeKey(before) !== serializeKey(keyOf(after, key));
+      if (keyChanged) add('delete', change.table, before, key);
+      if (Object.values(after).some((v) => v === UNCHANGED)) {
+        // Unchanged out-of-line values are not in the stream: set only what changed, the shadow keeps the rest.
+        close();
+        const set: Row = {};
+        for (const [c, v] of Object.entries(after)) if (v !== UNCHANGED && !key.includes(c)) set[c] = v as Row[string];
+        ops.push({ kind: 'update', table: change.table, key: keyOf(after, key), set });
+      } else {
+        add('upsert', change.table, complete(after), key);
+      }
+    }
+  }
+  close();
+  return ops;
+}
+
+function complete(row: RowImage | undefined): Row {
+  return (row ?? {}) as Row;
+}
+
+function columnsSignature(op: Extract<ApplyOp, { kind: 'upsert' | 'delete' }>): string {
+  return (op.kind === 'upsert' ? op.columns : op.key).join('\u0000');
+}
+
+/** A key as text that distinguishes every value (Buffers by their bytes, NULL from the string "null"). */
+export function serializeKey(key: Row): string {
+  return JSON.stringify(Object.values(key).map((v) => (v === null ? null : Buffer.isBuffer(v) ? { b: v.toString('hex') } : v)));
+}

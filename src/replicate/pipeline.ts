@@ -1,0 +1,176 @@
+import { TandemError } from '../errors.js';
+import type { Change } from '../model/change.js';
+import type { CaptureSource, Checkpoint, ShadowWriter } from '../engines/engine.js';
+import { EmbeddedQueue } from '../transport/embedded.js';
+import type { ReplicationStats } from './stats.js';
+import type { Logger } from 'pino';
+
+export interface StreamOptions {
+  source: CaptureSource;
+  shadow: ShadowWriter;
+  tables: string[];
+  batchRows: number;
+  batchTimeMs: number;
+  queueChanges: number;
+  signal: AbortSignal;
+  stats: ReplicationStats;
+  log: Logger;
+  /** How often an idle source position is recorded and acknowledged (it costs one shadow write). */
+  idleAckIntervalMs?: number;
+}
+
+/**
+ * Refuses to stream from a slot that cannot continue exactly where the checkpoint is: a missing slot, or one
+ * whose confirmed position is past anything Tandem acknowledged (it was dropped and created again).
+ */
+export async function assertSlotContinues(source: CaptureSource, cp: Checkpoint): Promise<void> {
+  const slot = await source.slotState();
+  const fix = 'run `tandem backfill --yes` to copy the tables again from a new consistent point';
+  if (!slot.exists) {
+    throw new TandemError('TANDEM_CAPTURE_SLOT_MISSING', `the replication slot is gone, so changes after checkpoint ${cp.position} cannot be read; continuing would silently skip them`, { fix });
+  }
+  const acked = cp.idlePosition && source.comparePositions(cp.idlePosition, cp.position) > 0 ? cp.idlePosition : cp.position;
+  if (slot.confirmedPosition && source.comparePositions(slot.confirmedPosition, acked) > 0) {
+    throw new TandemError(
+      'TANDEM_CAPTURE_SLOT_MISSING',
+      `the replication slot starts at ${slot.confirmedPosition}, after Tandem's checkpoint ${acked}: it was dropped and created again, and the changes in between are lost to it`,
+      { fix },
+    );
+  }
+}
+
+/**
+ * Streams from the checkpoint: each source transaction is applied in order, and the checkpoint is written in the
+ * same shadow transaction. Small consecutive transactions share a shadow transaction (bounded by rows and time);
+ * a large one is applied in batches inside one shadow transaction, so memory stays bounded by the queue.
+ */
+export async function streamChanges(opts: StreamOptions): Promise<void> {
+  const { source, shadow, stats, log, signal } = opts;
+  const cp = await shadow.readCheckpoint();
+  if (!cp) throw new TandemError('TANDEM_STATE', 'no checkpoint on the shadow: the backfill has not run', { fix: 'run `tandem run` (it backfills first) or `tandem backfill`' });
+  await assertSlotContinues(source, cp);
+
+  const queue = new EmbeddedQueue(opts.queueChanges);
+  const stream = await source.start(cp.position, queue);
+  let failure: unknown;
+  stream.done.then(
+    () => queue.close(),
+    (err: unknown) => {
+      failure = err;
+      queue.close();
+    },
+  );
+  const onAbort = () => queue.close();
+  signal.addEventListener('abort', onAbort);
+
+  let position = cp.position;
+  let idlePosition = cp.idlePosition;
+  let commitTime = cp.commitTime;
+  let applied = cp.appliedTransactions;
+  let lastIdleAck = 0;
+  const idleInterval = opts.idleAckIntervalMs ?? 5_000;
+
+  let groupOpen = false;
+  let inSourceTx = false;
+  let skipping = false;
+  let groupRows = 0;
+  let groupStart = 0;
+  let pending: Change[] = [];
+
+  const flush = async () => {
+    if (pending.length) {
+      await shadow.apply(pending);
+      stats.appliedChanges += pending.length;
+      pending = [];
+    }
+  };
+  const commitGroup = async () => {
+    await shadow.commit({ position, commitTime, appliedTransactions: applied, phase: 'shadowing', idlePosition });
+    groupOpen = false;
+    stats.checkpoint = position;
+    stats.commitTime = commitTime?.toISOString() ?? null;
+    stats.appliedTransactions = applied;
+    stats.pendingSince = queue.size > 0 ? Date.now() : null;
+    stream.acknowledge(position);
+    groupRows = 0;
+  };
+
+  try {
+    for (;;) {
+      const event = await queue.next();
+      if (!event) break;
+      if (stats.pendingSince === null && event.kind !== 'idle') stats.pendingSince = Date.now();
+      switch (event.kind) {
+        case 'relation': {
+          const missing = missingOnShadow(shadow, event.table, event.columns);
+          if (missing.length) {
+            await shadow.reloadSchema([event.table]);
+            const still = missingOnShadow(shadow, event.table, event.columns);
+            if (still.length) {
+              throw new TandemError(
+                'TANDEM_CAPTURE_DDL',
+                `table ${event.table} on the active side now has column(s) ${still.join(', ')} that the shadow lacks (a column was added or renamed on the source); replication paused at checkpoint ${position}`,
+                { fix: `apply the same ALTER TABLE to ${event.table} on the shadow, then start tandem run again: it resumes from the checkpoint and nothing is lost` },
+              );
+            }
+          }
+          break;
+        }
+        case 'begin':
+          inSourceTx = true;
+          skipping = source.comparePositions(event.position, position) < 0;
+          if (skipping) log.debug({ position: event.position }, 'skipping a transaction the checkpoint covers');
+          else if (!groupOpen) {
+            await shadow.begin();
+            groupOpen = true;
+            groupStart = Date.now();
+          }
+          break;
+        case 'change':
+          if (skipping) break;
+          pending.push(event.change);
+          groupRows++;
+          if (pending.length >= opts.batchRows) await flush();
+          break;
+        case 'commit':
+          inSourceTx = false;
+          if (skipping) {
+            skipping = false;
+            break;
+          }
+          await flush();
+          position = event.position;
+          commitTime = event.commitTime;
+          applied++;
+          if (groupRows >= opts.batchRows || Date.now() - groupStart >= opts.batchTimeMs || queue.size === 0 || signal.aborted) await commitGroup();
+          break;
+        case 'idle':
+          if (groupOpen && !inSourceTx) await commitGroup();
+          if (!groupOpen && source.comparePositions(event.position, idlePosition ?? position) > 0 && Date.now() - lastIdleAck >= idleInterval) {
+            // Recorded before it is acknowledged, so a slot found later beyond this point is known to be a new slot.
+            idlePosition = event.position;
+            await shadow.begin();
+            groupOpen = true;
+            await commitGroup();
+            lastIdleAck = Date.now();
+          }
+          if (queue.size === 0) stats.pendingSince = null;
+          break;
+      }
+      if (signal.aborted && !inSourceTx) break;
+    }
+    if (groupOpen && !inSourceTx) await commitGroup();
+    if (failure) throw failure;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    // A group holding part of a source transaction is rolled back: the source sends that transaction again.
+    if (groupOpen) await shadow.rollback();
+    await stream.stop();
+  }
+  log.info({ checkpoint: position, appliedTransactions: applied }, 'stream stopped at a transaction boundary');
+}
+
+function missingOnShadow(shadow: ShadowWriter, table: string, columns: string[]): string[] {
+  const have = new Set(shadow.columnsOf(table) ?? []);
+  return columns.filter((c) => !have.has(c));
+}

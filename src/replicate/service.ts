@@ -1,0 +1,103 @@
+import pRetry from 'p-retry';
+import type { Logger } from 'pino';
+import type { TandemConfig } from '../config/schema.js';
+import { TandemError, errorMessage } from '../errors.js';
+import { sidesOf, type Direction } from '../model/direction.js';
+import { openCaptureSource, openShadowWriter } from '../engines/factory.js';
+import { openDatabase } from '../engines/open.js';
+import { BackfillAborted, runBackfill } from '../backfill/backfill.js';
+import { streamChanges } from './pipeline.js';
+import type { ReplicationStats } from './stats.js';
+
+export interface ServiceOptions {
+  direction: Direction;
+  signal: AbortSignal;
+  stats: ReplicationStats;
+  log: Logger;
+  /** Copy the tables and stop (tandem backfill), instead of streaming afterwards. */
+  backfillOnly?: boolean;
+  /** Forget the checkpoint and empty the shadow tables first (tandem backfill --yes). */
+  reset?: boolean;
+  onProgress?: () => void;
+}
+
+/** The tables a migration replicates: configured, or every table of the active side, minus exclusions. */
+export async function replicatedTables(config: TandemConfig, direction: Direction): Promise<string[]> {
+  const { active } = sidesOf(direction);
+  if (config.tables) return config.tables.filter((t) => !config.exclude.includes(t));
+  const db = await openDatabase(active, config[active].url);
+  try {
+    return (await db.listTables()).filter((t) => !config.exclude.includes(t));
+  } finally {
+    await db.close();
+  }
+}
+
+/**
+ * `tandem run`: backfill when needed, then stream, reconnecting with backoff after transient failures (a restarted
+ * database, a dropped connection). Every restart resumes from the checkpoint in the shadow, so nothing is lost or
+ * applied twice. Fatal errors (slot lost, DDL, unsupported value) stop the service with their fix.
+ */
+export async function runService(config: TandemConfig, opts: ServiceOptions): Promise<void> {
+  const { active, shadow: shadowSide } = sidesOf(opts.direction);
+  const tables = await replicatedTables(config, opts.direction);
+  const source = openCaptureSource(config[active].url, config.migration);
+  let resetDone = !opts.reset;
+
+  await pRetry(
+    async () => {
+      const shadow = await openShadowWriter(config[shadowSide].url, config.migration, opts.direction, 1000);
+      try {
+        await shadow.prepare(tables);
+        if (!resetDone) {
+          await shadow.reset(tables);
+          if ((await source.slotState()).exists) await source.dropSlot();
+          resetDone = true;
+        }
+        try {
+          await runBackfill({ source, shadow, tables, chunkRows: config.apply.batchRows, signal: opts.signal, stats: opts.stats, log: opts.log, onProgress: opts.onProgress });
+        } catch (err) {
+          if (err instanceof BackfillAborted) return;
+          throw err;
+        }
+        if (opts.backfillOnly || opts.signal.aborted) return;
+        opts.stats.phase = 'shadowing';
+        await streamChanges({
+          source,
+          shadow,
+          tables,
+          batchRows: config.apply.batchRows,
+          batchTimeMs: config.apply.batchTime,
+          queueChanges: config.transport.queueChanges,
+          signal: opts.signal,
+          stats: opts.stats,
+          log: opts.log,
+        });
+      } finally {
+        await shadow.close();
+      }
+    },
+    {
+      retries: Number.POSITIVE_INFINITY,
+      minTimeout: 250,
+      maxTimeout: 15_000,
+      randomize: true,
+      signal: opts.signal,
+      shouldRetry: ({ error }) => !opts.signal.aborted && isRetriable(error),
+      onFailedAttempt: ({ error, attemptNumber }) => {
+        opts.stats.lastError = errorMessage(error);
+        if (isRetriable(error)) opts.log.warn({ attempt: attemptNumber, err: errorMessage(error) }, 'replication interrupted; reconnecting from the checkpoint');
+      },
+    },
+  ).catch((err: unknown) => {
+    // Stopping (SIGTERM) ends retries by design; only a fatal error is worth reporting then.
+    if (opts.signal.aborted && !(err instanceof TandemError && !err.retriable)) return;
+    throw err;
+  });
+}
+
+function isRetriable(err: unknown): boolean {
+  if (err instanceof TandemError) return err.retriable;
+  // Driver errors that escaped mapping: a lost connection is worth another try, anything else is not.
+  return /ECONNREFUSED|ECONNRESET|Connection terminated|connection lost|the database system is|terminating connection|closed state/i.test(errorMessage(err));
+}

@@ -1,0 +1,26 @@
+/** What the running service knows about its progress; published for `tandem status` and metrics. */
+export interface ReplicationStats {
+  phase: 'setup' | 'backfill' | 'shadowing';
+  checkpoint: string | null;
+  commitTime: string | null;
+  appliedTransactions: number;
+  appliedChanges: number;
+  /** Local time when the oldest change not yet committed on the shadow was received (local clock only: H23). */
+  pendingSince: number | null;
+  lastError: string | null;
+  backfill: BackfillStats | null;
+}
+
+export interface BackfillStats {
+  tablesTotal: number;
+  tablesDone: number;
+  rowsCopied: number;
+  rowsEstimated: number;
+  rowsPerSecond: number;
+  etaSeconds: number | null;
+  currentTable: string | null;
+}
+
+export function emptyStats(): ReplicationStats {
+  return { phase: 'setup', checkpoint: null, commitTime: null, appliedTransactions: 0, appliedChanges: 0, pendingSince: null, lastError: null, backfill: null };
+}

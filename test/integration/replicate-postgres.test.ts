@@ -1,0 +1,169 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createMysqlDatabase, createPgDatabase, runTandem, type MysqlTestDatabase, type PgTestDatabase } from '../harness/db.js';
+import { writeConfig } from '../harness/config.js';
+import { startTandem, waitUntil, type TandemProcess } from '../harness/tandem-process.js';
+import { mysqlRows, pgRows } from '../harness/compare.js';
+
+/**
+ * Every kind of change a shop makes, from a PostgreSQL active side, applied to a PostgreSQL and a MariaDB shadow.
+ * Rows are compared by reading both databases directly.
+ */
+const sourceDdl = [
+  `CREATE TABLE items (id bigint PRIMARY KEY, name text, price numeric(12,2), qty integer, active boolean, created timestamptz, day date, note text)`,
+  `CREATE TABLE pairs (a integer, b text, v text, PRIMARY KEY (a, b))`,
+  `CREATE TABLE docs (id integer PRIMARY KEY, body text, tag text)`,
+  // Stored out of line without compression, so an UPDATE of another column sends "unchanged TOAST" for body.
+  `ALTER TABLE docs ALTER COLUMN body SET STORAGE EXTERNAL`,
+];
+const mysqlDdl = [
+  `CREATE TABLE items (id bigint PRIMARY KEY, name longtext, price decimal(12,2), qty int, active tinyint(1), created datetime(6), day date, note longtext)`,
+  `CREATE TABLE pairs (a int, b varchar(100), v longtext, PRIMARY KEY (a, b))`,
+  `CREATE TABLE docs (id int PRIMARY KEY, body longtext, tag longtext)`,
+];
+
+const pgSelect = {
+  items: `SELECT id::text, name, price::text, qty::text, CASE WHEN active THEN '1' WHEN NOT active THEN '0' END,
+                 to_char(created AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), day::text, note FROM items`,
+  pairs: `SELECT a::text, b, v FROM pairs`,
+  docs: `SELECT id::text, md5(body), length(body)::text, tag FROM docs`,
+};
+const mysqlSelect = {
+  items: `SELECT id, name, price, qty, active, DATE_FORMAT(created, '%Y-%m-%d %H:%i:%s.%f'), day, note FROM items`,
+  pairs: `SELECT a, b, v FROM pairs`,
+  docs: `SELECT id, MD5(body), CHAR_LENGTH(body), tag FROM docs`,
+};
+
+const sorted = (rows: string[][]) => rows.map((r) => JSON.stringify(r)).sort();
+
+const unicode = ['emoji 😀🛒', 'combining e\u0301 and n\u0303', '漢字かな', 'zero-width\u200bjoiner', "quote ' and \\ backslash"];
+
+async function runScenario(source: PgTestDatabase, readShadow: (table: keyof typeof pgSelect) => Promise<string[][]>, config: string, checkpointApplied: () => Promise<number>) {
+  const readSource = async (t: keyof typeof pgSelect) => pgRows(source.admin, pgSelect[t]);
+  const equal = async () => {
+    for (const t of Object.keys(pgSelect) as Array<keyof typeof pgSelect>) {
+      if (JSON.stringify(sorted(await readSource(t))) !== JSON.stringify(sorted(await readShadow(t)))) return false;
+    }
+    return true;
+  };
+  // Rows present before Tandem starts arrive through the backfill.
+  await source.admin.query(`INSERT INTO items SELECT g, 'item ' || g, g * 1.25, g % 7, g % 2 = 0, timestamptz '2024-01-01 00:00:00+00' + g * interval '1 minute 0.000123 s', date '2024-01-01' + g % 300, NULL FROM generate_series(1, 2000) g`);
+  const big = randomBytes(15_000).toString('base64');
+  await source.admin.query(`INSERT INTO docs VALUES (1, $1, 'first')`, [big]);
+
+  const tandem = startTandem(['run', '--config', config]);
+  try {
+    await waitUntil('backfill to finish', async () => (await runTandem(['status', '--json', '--config', config])).stdout.includes('"phase": "shadowing"'), 60_000);
+    expect(await equal()).toBe(true);
+
+    // Streamed changes: NULLs, Unicode, updates, deletes, a key change on a composite key, a TOAST-unchanged update.
+    for (const [i, text] of unicode.entries()) {
+      await source.admin.query(`INSERT INTO items VALUES ($1, $2, NULL, NULL, NULL, NULL, NULL, $2)`, [10_000 + i, text]);
+    }
+    await source.admin.query(`UPDATE items SET name = name || ' (edited)', price = price + 0.01, active = NOT active WHERE id % 10 = 0`);
+    await source.admin.query(`DELETE FROM items WHERE id BETWEEN 500 AND 599`);
+    await source.admin.query(`INSERT INTO pairs SELECT g, 'k' || g, 'v' || g FROM generate_series(1, 50) g`);
+    await source.admin.query(`UPDATE pairs SET b = b || '-moved' WHERE a <= 5`);
+    await source.admin.query(`UPDATE docs SET tag = 'second' WHERE id = 1`);
+    await source.admin.query(`TRUNCATE pairs`);
+    await source.admin.query(`INSERT INTO pairs VALUES (1, 'after truncate', NULL)`);
+
+    // Multi-table transactions must be applied atomically: the shadow never shows one table's half.
+    const before = await checkpointApplied();
+    for (let i = 0; i < 100; i++) {
+      await source.admin.query('BEGIN');
+      await source.admin.query(`INSERT INTO items (id, name) VALUES ($1, 'paired')`, [20_000 + i]);
+      await source.admin.query(`INSERT INTO pairs VALUES ($1, 'paired', 'x')`, [20_000 + i]);
+      await source.admin.query('COMMIT');
+    }
+    let observations = 0;
+    await waitUntil('paired transactions to arrive', async () => {
+      const [items, pairs] = await Promise.all([readShadow('items'), readShadow('pairs')]);
+      const nItems = items.filter((r) => r[1] === 'paired').length;
+      const nPairs = pairs.filter((r) => r[1] === 'paired').length;
+      observations++;
+      // Read separately, so allow the one in flight between the two reads; never more.
+      expect(Math.abs(nItems - nPairs)).toBeLessThanOrEqual(1);
+      return nItems === 100 && nPairs === 100;
+    }, 60_000, 20);
+    expect(observations).toBeGreaterThan(0);
+    expect(await checkpointApplied()).toBeGreaterThan(before);
+
+    // One 200,000-row transaction.
+    await source.admin.query(`INSERT INTO items (id, name, price, qty, active, created) SELECT 100000 + g, md5(g::text), g / 100.0, g, true, now() FROM generate_series(1, 200000) g`);
+    await waitUntil('the shadow to equal the source', equal, 180_000, 500);
+
+    const docs = await readShadow('docs');
+    expect(docs).toEqual([['1', expect.any(String), String(big.length), 'second']]);
+    expect(docs[0]?.[1]).toBe((await readSource('docs'))[0]?.[1]);
+  } finally {
+    tandem.kill('SIGTERM');
+    expect(await tandem.exited, tandem.output().slice(-3000)).toBe(0);
+  }
+  return tandem;
+}
+
+describe('replication from PostgreSQL', () => {
+  const pgUrl = inject('pgUrl');
+  const mysqlUrl = inject('mysqlUrl');
+  const dbs: Array<PgTestDatabase | MysqlTestDatabase> = [];
+  const stateDir = () => mkdtempSync(join(tmpdir(), 'tandem-state-'));
+  let leftover: TandemProcess | undefined;
+
+  afterAll(async () => {
+    leftover?.kill('SIGKILL');
+    await Promise.all(dbs.map((d) => d.drop()));
+  });
+
+  describe('to PostgreSQL', () => {
+    let source: PgTestDatabase;
+    let shadow: PgTestDatabase;
+    beforeAll(async () => {
+      [source, shadow] = await Promise.all([createPgDatabase(pgUrl, 'src'), createPgDatabase(pgUrl, 'dst')]);
+      dbs.push(source, shadow);
+      for (const sql of sourceDdl) {
+        await source.admin.query(sql);
+        await shadow.admin.query(sql);
+      }
+    });
+
+    it('applies inserts, updates, deletes, truncates, NULLs, Unicode, TOAST, atomic multi-table and 200k-row transactions', async () => {
+      const config = writeConfig({ migration: 'ops_pg', old: { url: source.url }, new: { url: shadow.url }, state: { dir: stateDir() } });
+      leftover = await runScenario(
+        source,
+        (t) => pgRows(shadow.admin, pgSelect[t]),
+        config,
+        async () => Number((await shadow.admin.query(`select applied_transactions from tandem.checkpoint`)).rows[0]?.applied_transactions ?? 0),
+      );
+      const status = JSON.parse((await runTandem(['status', '--json', '--config', config])).stdout) as Record<string, unknown>;
+      expect(status).toMatchObject({ phase: 'shadowing', direction: 'forward', activeSide: 'old', running: false });
+      expect((status.lag as { bytes: number }).bytes).toBeTypeOf('number');
+      expect(status.appliedTransactions).toBeGreaterThan(100);
+      expect((status.backfill as { rowsCopied: number }).rowsCopied).toBe(2001);
+    }, 300_000);
+  });
+
+  describe('to MariaDB', () => {
+    let source: PgTestDatabase;
+    let shadow: MysqlTestDatabase;
+    beforeAll(async () => {
+      [source, shadow] = await Promise.all([createPgDatabase(pgUrl, 'src'), createMysqlDatabase(mysqlUrl, 'dst')]);
+      dbs.push(source, shadow);
+      for (const sql of sourceDdl) await source.admin.query(sql);
+      for (const sql of mysqlDdl) await shadow.admin.query(sql);
+    });
+
+    it('applies the same changes with types mapped', async () => {
+      const config = writeConfig({ migration: 'ops_my', old: { url: source.url }, new: { url: shadow.url }, state: { dir: stateDir() } });
+      leftover = await runScenario(
+        source,
+        (t) => mysqlRows(shadow.admin, mysqlSelect[t]),
+        config,
+        async () => Number((await mysqlRows(shadow.admin, `select applied_transactions from tandem_checkpoint`))[0]?.[0] ?? 0),
+      );
+    }, 300_000);
+  });
+});
