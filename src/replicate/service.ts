@@ -34,6 +34,28 @@ export async function replicatedTables(config: TandemConfig, direction: Directio
 }
 
 /**
+ * Refuses tables without a primary key (or replica-identity index) on the active side before anything is created
+ * there: a change to such a table cannot name the row it changes, and publishing it would make the application's
+ * UPDATEs and DELETEs on it fail.
+ */
+export async function assertPrimaryKeys(config: TandemConfig, direction: Direction, tables: string[]): Promise<void> {
+  const { active } = sidesOf(direction);
+  const db = await openDatabase(active, config[active].url);
+  try {
+    const schemas = await db.describeTables(tables);
+    const keyless = tables.filter((t) => schemas.has(t) && schemas.get(t)?.primaryKey.length === 0);
+    if (keyless.length === 0) return;
+    throw new TandemError(
+      'TANDEM_SCHEMA_UNSUPPORTED',
+      `table(s) ${keyless.join(', ')} on ${active} (the active side) have no primary key, so their changes cannot be applied to one row; nothing was started`,
+      { fix: `add a primary key (ALTER TABLE ${keyless[0]} ADD PRIMARY KEY (…)), or leave the table(s) out in tandem.yaml: exclude: [${keyless.join(', ')}]` },
+    );
+  } finally {
+    await db.close();
+  }
+}
+
+/**
  * `tandem run`: backfill when needed, then stream, reconnecting with backoff after transient failures (a restarted
  * database, a dropped connection). Every restart resumes from the checkpoint in the shadow, so nothing is lost or
  * applied twice. Fatal errors (slot lost, DDL, unsupported value) stop the service with their fix.
@@ -41,6 +63,7 @@ export async function replicatedTables(config: TandemConfig, direction: Directio
 export async function runService(config: TandemConfig, opts: ServiceOptions): Promise<void> {
   const { active, shadow: shadowSide } = sidesOf(opts.direction);
   const tables = await replicatedTables(config, opts.direction);
+  await assertPrimaryKeys(config, opts.direction, tables);
   const source = openCaptureSource(config[active].url, config.migration);
   let resetDone = !opts.reset;
 

@@ -24,9 +24,9 @@ export function mysqlOptions(url: string): mysql.ConnectionOptions {
   };
 }
 
-export async function connectMysql(url: string, purpose: string): Promise<mysql.Connection> {
+export async function connectMysql(url: string, purpose: string, extra: Partial<mysql.ConnectionOptions> = {}): Promise<mysql.Connection> {
   try {
-    const conn = await mysql.createConnection(mysqlOptions(url));
+    const conn = await mysql.createConnection({ ...mysqlOptions(url), ...extra });
     await conn.query(`SET time_zone = '+00:00'`);
     conn.on('error', () => undefined);
     return conn;

@@ -1,7 +1,8 @@
 import type mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
 import { TandemError, errorMessage } from '../../errors.js';
-import type { Change, Row, Value } from '../../model/change.js';
+import mysqlDriver from 'mysql2/promise';
+import type { Change, Value } from '../../model/change.js';
 import type { Direction } from '../../model/direction.js';
 import type { TableSchema } from '../../model/schema.js';
 import { planChanges, type ApplyOp } from '../../replicate/apply-plan.js';
@@ -12,8 +13,10 @@ import { describeMysqlTables } from './introspect.js';
 import { quoteMysqlIdent as q } from './quote.js';
 import { encodeForMysql } from './encode.js';
 
-/** Keeps each statement well below MariaDB's default max_allowed_packet (16 MiB). */
-const MAX_STATEMENT_BYTES = 4 * 1024 * 1024;
+const escape = (value: Value | number): string => mysqlDriver.escape(value);
+
+/** Characters per round trip (at most 4 bytes each), well below MariaDB's default max_allowed_packet (16 MiB). */
+const MAX_STATEMENT_BYTES = 2 * 1024 * 1024;
 
 export function isTransientMysqlError(err: unknown): boolean {
   const code = (err as { code?: string }).code ?? '';
@@ -33,7 +36,7 @@ export class MysqlShadowWriter implements ShadowWriter {
   ) {}
 
   static async open(url: string, migration: string, direction: Direction, maxRows = 1000): Promise<MysqlShadowWriter> {
-    const conn = await connectMysql(url, 'apply');
+    const conn = await connectMysql(url, 'apply', { multipleStatements: true });
     // Strict mode refuses a value the column cannot hold instead of truncating it; foreign keys stay quiet on the
     // shadow because the source already enforced them and apply order inside a batch follows the source.
     await conn.query(`SET SESSION foreign_key_checks = 0, sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO', time_zone = '+00:00'`);
@@ -97,8 +100,44 @@ export class MysqlShadowWriter implements ShadowWriter {
     await this.conn.query('START TRANSACTION');
   }
 
+  /**
+   * Statements are sent with client-escaped values, many per round trip (this connection alone allows multiple
+   * statements): a stream of small transactions would otherwise cost a network round trip per row change.
+   */
   async apply(changes: Change[]): Promise<void> {
-    for (const op of planChanges(changes, (t) => this.primaryKeyOf(t), this.maxRows)) await this.execute(op);
+    let batch: string[] = [];
+    let size = 0;
+    let tables = new Set<string>();
+    const send = async () => {
+      if (batch.length === 0) return;
+      const sql = batch.join(';\n');
+      const touched = [...tables].join(', ');
+      batch = [];
+      size = 0;
+      tables = new Set();
+      try {
+        await this.conn.query(sql);
+      } catch (err) {
+        throw new TandemError('TANDEM_APPLY_FAILED', `applying changes to ${touched} on the shadow failed: ${errorMessage(err)}`, {
+          retriable: isTransientMysqlError(err),
+          fix: 'the shadow rejected a change: compare the table definitions (tandem check) and the row; Tandem resumes from its checkpoint when restarted',
+          cause: err,
+        });
+      }
+    };
+    for (const op of planChanges(changes, (t) => this.primaryKeyOf(t), this.maxRows)) {
+      for (const sql of this.statements(op)) {
+        batch.push(sql);
+        size += sql.length;
+        if (size >= MAX_STATEMENT_BYTES) await send();
+      }
+      for (const t of op.kind === 'truncate' ? op.tables : [op.table]) tables.add(t);
+    }
+    await send();
+  }
+
+  private literal(table: string, column: string, value: Value | undefined): string {
+    return escape(this.encode(table, column, value));
   }
 
   private encode(table: string, column: string, value: Value | undefined): Value | number {
@@ -106,67 +145,45 @@ export class MysqlShadowWriter implements ShadowWriter {
     return encodeForMysql(table, column, type, value ?? null);
   }
 
-  private async execute(op: ApplyOp): Promise<void> {
-    try {
-      switch (op.kind) {
-        case 'upsert':
-          return await this.upsert(op.table, op.columns, op.rows);
-        case 'delete': {
-          const single = op.key.length === 1;
-          const tuple = single ? '?' : `(${op.key.map(() => '?').join(', ')})`;
-          const params = op.keys.flatMap((k) => op.key.map((c) => this.encode(op.table, c, k[c])));
-          await this.conn.query(`DELETE FROM ${q(op.table)} WHERE ${single ? q(op.key[0] as string) : `(${op.key.map(q).join(', ')})`} IN (${op.keys.map(() => tuple).join(', ')})`, params);
-          return;
+  private statements(op: ApplyOp): string[] {
+    switch (op.kind) {
+      case 'upsert': {
+        const key = this.primaryKeyOf(op.table);
+        const nonKey = op.columns.filter((c) => !key.includes(c));
+        const update = (nonKey.length ? nonKey : [key[0] as string]).map((c) => `${q(c)} = VALUES(${q(c)})`).join(', ');
+        const head = `INSERT INTO ${q(op.table)} (${op.columns.map(q).join(', ')}) VALUES `;
+        const out: string[] = [];
+        let tuples: string[] = [];
+        let bytes = 0;
+        const close = () => {
+          if (tuples.length) out.push(`${head}${tuples.join(', ')} ON DUPLICATE KEY UPDATE ${update}`);
+          tuples = [];
+          bytes = 0;
+        };
+        for (const row of op.rows) {
+          const tuple = `(${op.columns.map((c) => this.literal(op.table, c, row[c])).join(', ')})`;
+          tuples.push(tuple);
+          bytes += tuple.length;
+          if (bytes >= MAX_STATEMENT_BYTES) close();
         }
-        case 'update': {
-          const cols = Object.keys(op.set);
-          if (cols.length === 0) return;
-          const params = [...cols.map((c) => this.encode(op.table, c, op.set[c])), ...Object.entries(op.key).map(([c, v]) => this.encode(op.table, c, v))];
-          await this.conn.query(`UPDATE ${q(op.table)} SET ${cols.map((c) => `${q(c)} = ?`).join(', ')} WHERE ${Object.keys(op.key).map((k) => `${q(k)} = ?`).join(' AND ')}`, params);
-          return;
-        }
-        case 'truncate':
-          // TRUNCATE would commit the open transaction in MySQL; DELETE keeps the checkpoint atomic with it.
-          for (const t of op.tables) await this.conn.query(`DELETE FROM ${q(t)}`);
-          return;
+        close();
+        return out;
       }
-    } catch (err) {
-      if (err instanceof TandemError) throw err;
-      const table = op.kind === 'truncate' ? op.tables.join(', ') : op.table;
-      throw new TandemError('TANDEM_APPLY_FAILED', `applying ${op.kind} to ${table} on the shadow failed: ${errorMessage(err)}`, {
-        retriable: isTransientMysqlError(err),
-        fix: 'the shadow rejected the change: compare the table definitions (tandem check) and the row; Tandem resumes from its checkpoint when restarted',
-        cause: err,
-      });
-    }
-  }
-
-  private async upsert(table: string, columns: string[], rows: Row[]): Promise<void> {
-    const key = this.primaryKeyOf(table);
-    const nonKey = columns.filter((c) => !key.includes(c));
-    const update = (nonKey.length ? nonKey : [key[0] as string]).map((c) => `${q(c)} = VALUES(${q(c)})`).join(', ');
-    const head = `INSERT INTO ${q(table)} (${columns.map(q).join(', ')}) VALUES `;
-    const tuple = `(${columns.map(() => '?').join(', ')})`;
-    let params: Array<Value | number> = [];
-    let count = 0;
-    let bytes = 0;
-    const send = async () => {
-      if (count === 0) return;
-      await this.conn.query(`${head}${Array(count).fill(tuple).join(', ')} ON DUPLICATE KEY UPDATE ${update}`, params);
-      params = [];
-      count = 0;
-      bytes = 0;
-    };
-    for (const row of rows) {
-      for (const c of columns) {
-        const v = this.encode(table, c, row[c]);
-        bytes += v === null ? 4 : typeof v === 'number' ? 8 : v.length * 2 + 2;
-        params.push(v);
+      case 'delete': {
+        const single = op.key.length === 1;
+        const tuples = op.keys.map((k) => (single ? this.literal(op.table, op.key[0] as string, k[op.key[0] as string]) : `(${op.key.map((c) => this.literal(op.table, c, k[c])).join(', ')})`));
+        return [`DELETE FROM ${q(op.table)} WHERE ${single ? q(op.key[0] as string) : `(${op.key.map(q).join(', ')})`} IN (${tuples.join(', ')})`];
       }
-      count++;
-      if (bytes >= MAX_STATEMENT_BYTES) await send();
+      case 'update': {
+        const cols = Object.keys(op.set);
+        if (cols.length === 0) return [];
+        const where = Object.entries(op.key).map(([c, v]) => `${q(c)} = ${this.literal(op.table, c, v)}`).join(' AND ');
+        return [`UPDATE ${q(op.table)} SET ${cols.map((c) => `${q(c)} = ${this.literal(op.table, c, op.set[c])}`).join(', ')} WHERE ${where}`];
+      }
+      case 'truncate':
+        // TRUNCATE would commit the open transaction in MySQL; DELETE keeps the checkpoint atomic with it.
+        return op.tables.map((t) => `DELETE FROM ${q(t)}`);
     }
-    await send();
   }
 
   async commit(cp: Omit<Checkpoint, 'updatedAt'>, backfill?: BackfillProgress[]): Promise<void> {

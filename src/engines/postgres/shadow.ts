@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { TandemError, errorMessage } from '../../errors.js';
-import type { Change, Row, Value } from '../../model/change.js';
+import type { Change, Value } from '../../model/change.js';
 import type { Direction } from '../../model/direction.js';
 import { planChanges, type ApplyOp } from '../../replicate/apply-plan.js';
 import type { BackfillProgress, Checkpoint, ShadowWriter } from '../engine.js';
@@ -10,8 +10,15 @@ import { isTransientPgError } from './capture.js';
 import { decodeKey, encodeKey } from '../../model/key-json.js';
 
 const q = (name: string) => pg.escapeIdentifier(name);
-/** PostgreSQL accepts at most 65535 parameters per statement. */
-const MAX_PARAMS = 65_000;
+/** Statements are sent together up to about this many characters per round trip. */
+const MAX_BATCH_CHARS = 4 * 1024 * 1024;
+
+/** A value as a PostgreSQL literal of unknown type, which the server coerces to the column's type. */
+function literal(value: Value): string {
+  if (value === null) return 'NULL';
+  if (Buffer.isBuffer(value)) return `'\\x${value.toString('hex')}'`;
+  return pg.escapeLiteral(value);
+}
 
 /** Applies changes to a PostgreSQL shadow with triggers and foreign keys quiet, checkpoint in the same transaction. */
 export class PgShadowWriter implements ShadowWriter {
@@ -91,61 +98,65 @@ export class PgShadowWriter implements ShadowWriter {
     await this.client.query('BEGIN');
   }
 
+  /**
+   * Statements are sent with their values as escaped literals, many per round trip: a stream of small
+   * transactions would otherwise cost one network round trip per row change.
+   */
   async apply(changes: Change[]): Promise<void> {
-    for (const op of planChanges(changes, (t) => this.primaryKeyOf(t), this.maxRows)) await this.execute(op);
-  }
-
-  private async execute(op: ApplyOp): Promise<void> {
-    try {
-      switch (op.kind) {
-        case 'upsert':
-          return await this.upsert(op.table, op.columns, op.rows);
-        case 'delete':
-          return await this.deleteKeys(op.table, op.key, op.keys);
-        case 'update': {
-          const cols = Object.keys(op.set);
-          if (cols.length === 0) return;
-          const params: Value[] = [...cols.map((c) => op.set[c] as Value), ...Object.values(op.key)];
-          const where = Object.keys(op.key).map((k, i) => `${q(k)} = $${cols.length + i + 1}`).join(' AND ');
-          await this.client.query(`UPDATE ${q(op.table)} SET ${cols.map((c, i) => `${q(c)} = $${i + 1}`).join(', ')} WHERE ${where}`, params);
-          return;
-        }
-        case 'truncate':
-          await this.client.query(`TRUNCATE ${op.tables.map(q).join(', ')}`);
-          return;
+    let batch: string[] = [];
+    let size = 0;
+    let tables = new Set<string>();
+    const send = async () => {
+      if (batch.length === 0) return;
+      const sql = batch.join(';\n');
+      const touched = [...tables].join(', ');
+      batch = [];
+      size = 0;
+      tables = new Set();
+      try {
+        await this.client.query(sql);
+      } catch (err) {
+        throw new TandemError('TANDEM_APPLY_FAILED', `applying changes to ${touched} on the shadow failed: ${errorMessage(err)}`, {
+          retriable: isTransientPgError(err),
+          fix: 'the shadow rejected a change: compare the table definitions (tandem check) and the row; Tandem resumes from its checkpoint when restarted',
+          cause: err,
+        });
       }
-    } catch (err) {
-      if (err instanceof TandemError) throw err;
-      const table = op.kind === 'truncate' ? op.tables.join(', ') : op.table;
-      throw new TandemError('TANDEM_APPLY_FAILED', `applying ${op.kind} to ${table} on the shadow failed: ${errorMessage(err)}`, {
-        retriable: isTransientPgError(err),
-        fix: 'the shadow rejected the change: compare the table definitions (tandem check) and the row; Tandem resumes from its checkpoint when restarted',
-        cause: err,
-      });
+    };
+    for (const op of planChanges(changes, (t) => this.primaryKeyOf(t), this.maxRows)) {
+      const sql = this.statement(op);
+      if (!sql) continue;
+      batch.push(sql);
+      size += sql.length;
+      for (const t of op.kind === 'truncate' ? op.tables : [op.table]) tables.add(t);
+      if (size >= MAX_BATCH_CHARS) await send();
     }
+    await send();
   }
 
-  private async upsert(table: string, columns: string[], rows: Row[]): Promise<void> {
-    const key = this.primaryKeyOf(table);
-    const perStatement = Math.max(1, Math.floor(MAX_PARAMS / columns.length));
-    const nonKey = columns.filter((c) => !key.includes(c));
-    const conflict = nonKey.length
-      ? `ON CONFLICT (${key.map(q).join(', ')}) DO UPDATE SET ${nonKey.map((c) => `${q(c)} = EXCLUDED.${q(c)}`).join(', ')}`
-      : `ON CONFLICT (${key.map(q).join(', ')}) DO NOTHING`;
-    for (let i = 0; i < rows.length; i += perStatement) {
-      const slice = rows.slice(i, i + perStatement);
-      const params: Value[] = [];
-      const tuples = slice.map((row) => `(${columns.map((c) => (params.push(row[c] ?? null), `$${params.length}`)).join(', ')})`);
-      await this.client.query(`INSERT INTO ${q(table)} (${columns.map(q).join(', ')}) OVERRIDING SYSTEM VALUE VALUES ${tuples.join(', ')} ${conflict}`, params);
-    }
-  }
-
-  private async deleteKeys(table: string, key: string[], keys: Row[]): Promise<void> {
-    const perStatement = Math.max(1, Math.floor(MAX_PARAMS / key.length));
-    for (let i = 0; i < keys.length; i += perStatement) {
-      const params: Value[] = [];
-      const tuples = keys.slice(i, i + perStatement).map((k) => `(${key.map((c) => (params.push(k[c] ?? null), `$${params.length}`)).join(', ')})`);
-      await this.client.query(`DELETE FROM ${q(table)} WHERE (${key.map(q).join(', ')}) IN (${tuples.join(', ')})`, params);
+  private statement(op: ApplyOp): string | undefined {
+    switch (op.kind) {
+      case 'upsert': {
+        const key = this.primaryKeyOf(op.table);
+        const nonKey = op.columns.filter((c) => !key.includes(c));
+        const conflict = nonKey.length
+          ? `ON CONFLICT (${key.map(q).join(', ')}) DO UPDATE SET ${nonKey.map((c) => `${q(c)} = EXCLUDED.${q(c)}`).join(', ')}`
+          : `ON CONFLICT (${key.map(q).join(', ')}) DO NOTHING`;
+        const tuples = op.rows.map((row) => `(${op.columns.map((c) => literal(row[c] ?? null)).join(', ')})`);
+        return `INSERT INTO ${q(op.table)} (${op.columns.map(q).join(', ')}) OVERRIDING SYSTEM VALUE VALUES ${tuples.join(', ')} ${conflict}`;
+      }
+      case 'delete': {
+        const tuples = op.keys.map((k) => `(${op.key.map((c) => literal(k[c] ?? null)).join(', ')})`);
+        return `DELETE FROM ${q(op.table)} WHERE (${op.key.map(q).join(', ')}) IN (${tuples.join(', ')})`;
+      }
+      case 'update': {
+        const cols = Object.keys(op.set);
+        if (cols.length === 0) return undefined;
+        const where = Object.entries(op.key).map(([k, v]) => `${q(k)} = ${literal(v)}`).join(' AND ');
+        return `UPDATE ${q(op.table)} SET ${cols.map((c) => `${q(c)} = ${literal(op.set[c] ?? null)}`).join(', ')} WHERE ${where}`;
+      }
+      case 'truncate':
+        return `TRUNCATE ${op.tables.map(q).join(', ')}`;
     }
   }
 

@@ -1,0 +1,311 @@
+/**
+ * `npm run bench [-- --only NAME] [-- --reps N]`: Tandem against its anchors on this machine, with throwaway
+ * servers, alternating Tandem and anchor several times. Writes bench/results/latest.json and latest.md.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem, tmpdir, release } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { stringify } from 'yaml';
+import { startPostgres, type RunningServer } from '../test/harness/servers.js';
+import { median, peakRss, percentile, spread, until } from './lib.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = join(here, '..', '..');
+const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+const resultsDir = join(repoRoot, 'bench', 'results');
+
+const args = process.argv.slice(2);
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+const reps = args.includes('--reps') ? Number(args[args.indexOf('--reps') + 1]) : 3;
+const BULK_ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
+const OLTP_SECONDS = Number(process.env.BENCH_OLTP_SECONDS ?? 15);
+
+interface Row {
+  name: string;
+  metric: string;
+  unit: string;
+  tandem: number[] | null;
+  anchor: number[] | null;
+  anchorName: string;
+  command: string;
+  note?: string;
+}
+const rows: Row[] = [];
+
+const tableDdl = `CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, price numeric(12,2), created timestamptz NOT NULL DEFAULT now())`;
+const oltpDdl = [
+  `CREATE TABLE orders (id bigserial PRIMARY KEY, customer int NOT NULL, total numeric(12,2) NOT NULL, status text NOT NULL, created timestamptz NOT NULL DEFAULT now())`,
+  `CREATE TABLE order_lines (order_id bigint NOT NULL, line int NOT NULL, sku text NOT NULL, qty int NOT NULL, PRIMARY KEY (order_id, line))`,
+  `CREATE TABLE markers (id bigint PRIMARY KEY, sent_at timestamptz NOT NULL)`,
+];
+
+async function client(url: string): Promise<pg.Client> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  return c;
+}
+
+class Pair {
+  constructor(
+    readonly server: RunningServer,
+    readonly src: string,
+    readonly dst: string,
+    readonly srcClient: pg.Client,
+    readonly dstClient: pg.Client,
+  ) {}
+
+  static async create(server: RunningServer, tag: string, ddl: string[]): Promise<Pair> {
+    const admin = await client(`${server.url}/postgres`);
+    const src = `${tag}_src`;
+    const dst = `${tag}_dst`;
+    for (const db of [src, dst]) await admin.query(`CREATE DATABASE ${db}`);
+    await admin.end();
+    const s = await client(`${server.url}/${src}`);
+    const d = await client(`${server.url}/${dst}`);
+    for (const sql of ddl) {
+      await s.query(sql);
+      await d.query(sql);
+    }
+    return new Pair(server, src, dst, s, d);
+  }
+
+  async drop(): Promise<void> {
+    await this.srcClient.end();
+    await this.dstClient.end();
+    const admin = await client(`${this.server.url}/postgres`);
+    await admin.query(`select pg_drop_replication_slot(slot_name) from pg_replication_slots where database in ($1, $2) and not active`, [this.src, this.dst]);
+    for (const db of [this.src, this.dst]) await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+    await admin.end();
+  }
+}
+
+/** Tandem as a user runs it: `tandem run` in its own process. */
+async function startTandemRun(pair: Pair, migration: string): Promise<{ child: ChildProcess; stop(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-'));
+  const config = join(dir, 'tandem.yaml');
+  writeFileSync(config, stringify({ migration, old: { url: `${pair.server.url}/${pair.src}` }, new: { url: `${pair.server.url}/${pair.dst}` }, state: { dir } }));
+  const child = spawn(process.execPath, [cli, 'run', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TANDEM_LOG_LEVEL: 'warn' } });
+  child.stderr?.resume();
+  await until('tandem to start streaming', async () => {
+    const r = await pair.dstClient.query(`select phase from tandem.checkpoint`).catch(() => ({ rows: [] as Array<{ phase: string }> }));
+    return r.rows[0]?.phase === 'shadowing';
+  }, 60_000, 50);
+  return {
+    child,
+    stop: async () => {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** PostgreSQL's own logical replication between two databases of one cluster, set up the documented way. */
+async function startNative(pair: Pair, name: string, tables: string[]): Promise<{ stop(): Promise<void> }> {
+  await pair.srcClient.query(`CREATE PUBLICATION ${name} FOR TABLE ${tables.join(', ')}`);
+  // A subscription to the same cluster cannot create its slot itself (it would wait on itself).
+  await pair.srcClient.query(`select pg_create_logical_replication_slot($1, 'pgoutput')`, [name]);
+  await pair.dstClient.query(
+    `CREATE SUBSCRIPTION ${name} CONNECTION 'host=127.0.0.1 port=${pair.server.port} user=postgres dbname=${pair.src}' PUBLICATION ${name} WITH (create_slot = false, slot_name = '${name}', copy_data = false)`,
+  );
+  await until('the subscription to start', async () => (await pair.dstClient.query(`select 1 from pg_stat_subscription where subname = $1 and pid is not null`, [name])).rowCount === 1, 30_000, 50);
+  return {
+    stop: async () => {
+      await pair.dstClient.query(`ALTER SUBSCRIPTION ${name} DISABLE`);
+      await pair.dstClient.query(`ALTER SUBSCRIPTION ${name} SET (slot_name = NONE)`);
+      await pair.dstClient.query(`DROP SUBSCRIPTION ${name}`);
+      await until('the walsender to exit', async () => (await pair.srcClient.query(`select 1 from pg_replication_slots where slot_name = $1 and active`, [name])).rowCount === 0, 30_000, 50);
+      await pair.srcClient.query(`select pg_drop_replication_slot($1)`, [name]);
+      await pair.srcClient.query(`DROP PUBLICATION ${name}`);
+    },
+  };
+}
+
+async function count(c: pg.Client, table: string): Promise<number> {
+  return Number((await c.query<{ n: string }>(`select count(*)::text as n from ${table}`)).rows[0]?.n);
+}
+
+/** One 1,000,000-row transaction: seconds from source commit until the shadow holds every row. */
+async function bulkOnce(pair: Pair): Promise<number> {
+  await pair.srcClient.query(`TRUNCATE items`);
+  await pair.dstClient.query(`TRUNCATE items`);
+  await pair.srcClient.query(`INSERT INTO items (id, name, price) SELECT g, md5(g::text), g / 100.0 FROM generate_series(1, ${BULK_ROWS}) g`);
+  const committed = performance.now();
+  await until('the shadow to hold every row', async () => (await count(pair.dstClient, 'items')) === BULK_ROWS, 600_000, 100);
+  return (performance.now() - committed) / 1000;
+}
+
+async function benchBulk(server: RunningServer): Promise<void> {
+  const tandemSecs: number[] = [];
+  const nativeSecs: number[] = [];
+  const rss: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    {
+      const pair = await Pair.create(server, `bulk_t${i}`, [tableDdl]);
+      const t = await startTandemRun(pair, `bench_bulk_${i}`);
+      tandemSecs.push(await bulkOnce(pair));
+      const peak = peakRss(t.child.pid as number);
+      if (peak) rss.push(peak / 1024 / 1024);
+      await t.stop();
+      await pair.drop();
+    }
+    {
+      const pair = await Pair.create(server, `bulk_n${i}`, [tableDdl]);
+      const n = await startNative(pair, `bench_native_${i}`, ['items']);
+      nativeSecs.push(await bulkOnce(pair));
+      await n.stop();
+      await pair.drop();
+    }
+    process.stderr.write(`bulk rep ${i + 1}/${reps}: tandem ${tandemSecs.at(-1)?.toFixed(1)} s, native ${nativeSecs.at(-1)?.toFixed(1)} s\n`);
+  }
+  const perSec = (secs: number[]) => secs.map((s) => BULK_ROWS / s);
+  rows.push({ name: 'bulk-apply', metric: `${BULK_ROWS.toLocaleString('en')}-row transaction applied`, unit: 'rows/s', tandem: perSec(tandemSecs), anchor: perSec(nativeSecs), anchorName: 'PostgreSQL logical replication (subscription)', command: 'npm run bench -- --only bulk' });
+  rows.push({ name: 'memory', metric: `peak RSS of tandem run during the ${BULK_ROWS.toLocaleString('en')}-row transaction`, unit: 'MiB', tandem: rss, anchor: null, anchorName: '—', command: 'npm run bench -- --only bulk' });
+}
+
+async function benchCopy(server: RunningServer): Promise<void> {
+  const secs: number[] = [];
+  const file = `/tmp/tandem-bench-copy-${process.pid}.csv`;
+  for (let i = 0; i < reps; i++) {
+    const pair = await Pair.create(server, `copy_${i}`, [tableDdl]);
+    await pair.srcClient.query(`COPY (SELECT g, md5(g::text), g / 100.0, now() FROM generate_series(1, ${BULK_ROWS}) g) TO '${file}'`);
+    const start = performance.now();
+    await pair.dstClient.query(`COPY items FROM '${file}'`);
+    secs.push((performance.now() - start) / 1000);
+    await pair.drop();
+  }
+  rows.push({ name: 'copy-ceiling', metric: `${BULK_ROWS.toLocaleString('en')} rows loaded with COPY into the shadow`, unit: 'rows/s', tandem: null, anchor: secs.map((s) => BULK_ROWS / s), anchorName: 'COPY (physical limit)', command: 'npm run bench -- --only copy' });
+}
+
+/** Mixed small transactions at the rate the source sustains; lag measured with marker rows on one clock. */
+async function oltpOnce(pair: Pair, start: () => Promise<{ stop(): Promise<void> }>): Promise<{ lags: number[]; tps: number }> {
+  const replicator = await start();
+  const clients = await Promise.all(Array.from({ length: 4 }, () => client(`${pair.server.url}/${pair.src}`)));
+  const sent = new Map<number, number>();
+  const lags: number[] = [];
+  let stop = false;
+  let txns = 0;
+  const workers = clients.map(async (c, w) => {
+    let n = 0;
+    while (!stop) {
+      n++;
+      await c.query('BEGIN');
+      const o = await c.query<{ id: string }>(`INSERT INTO orders (customer, total, status) VALUES ($1, $2, 'new') RETURNING id`, [w * 1000 + (n % 1000), (n % 500) + 0.99]);
+      const id = o.rows[0]?.id;
+      await c.query(`INSERT INTO order_lines VALUES ($1, 1, 'sku-a', 1), ($1, 2, 'sku-b', 2)`, [id]);
+      await c.query(`UPDATE orders SET status = 'paid' WHERE id = $1`, [id]);
+      if (n % 5 === 0) await c.query(`DELETE FROM order_lines WHERE order_id = $1 AND line = 2`, [id]);
+      await c.query('COMMIT');
+      txns++;
+    }
+  });
+  const marker = await client(`${pair.server.url}/${pair.src}`);
+  let markerId = 0;
+  const began = performance.now();
+  const poll = (async () => {
+    let seen = 0;
+    while (!stop || seen < markerId) {
+      const r = await pair.dstClient.query<{ m: string | null }>(`select max(id)::text as m from markers`);
+      const now = performance.now();
+      const m = Number(r.rows[0]?.m ?? 0);
+      for (let id = seen + 1; id <= m; id++) {
+        const t = sent.get(id);
+        if (t !== undefined) lags.push((now - t) / 1000);
+      }
+      seen = Math.max(seen, m);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+  while (performance.now() - began < OLTP_SECONDS * 1000) {
+    markerId++;
+    await marker.query(`INSERT INTO markers VALUES ($1, now())`, [markerId]);
+    sent.set(markerId, performance.now());
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  stop = true;
+  await Promise.all(workers);
+  const tps = txns / ((performance.now() - began) / 1000);
+  await poll;
+  await Promise.all([...clients, marker].map((c) => c.end()));
+  await replicator.stop();
+  return { lags, tps };
+}
+
+async function benchOltp(server: RunningServer): Promise<void> {
+  const results: Record<'tandem' | 'native', { p50: number[]; p99: number[]; max: number[]; tps: number[] }> = {
+    tandem: { p50: [], p99: [], max: [], tps: [] },
+    native: { p50: [], p99: [], max: [], tps: [] },
+  };
+  for (let i = 0; i < reps; i++) {
+    for (const who of ['tandem', 'native'] as const) {
+      const pair = await Pair.create(server, `oltp_${who[0]}${i}`, oltpDdl);
+      const r = await oltpOnce(pair, async () => (who === 'tandem' ? startTandemRun(pair, `bench_oltp_${i}`) : startNative(pair, `bench_oltp_native_${i}`, ['orders', 'order_lines', 'markers'])));
+      results[who].p50.push(percentile(r.lags, 50) * 1000);
+      results[who].p99.push(percentile(r.lags, 99) * 1000);
+      results[who].max.push(Math.max(...r.lags) * 1000);
+      results[who].tps.push(r.tps);
+      await pair.drop();
+      process.stderr.write(`oltp rep ${i + 1}/${reps} ${who}: p50 ${results[who].p50.at(-1)?.toFixed(0)} ms, p99 ${results[who].p99.at(-1)?.toFixed(0)} ms, ${r.tps.toFixed(0)} tx/s\n`);
+    }
+  }
+  for (const [metric, key] of [['replication lag p50', 'p50'], ['replication lag p99', 'p99'], ['replication lag max', 'max']] as const) {
+    rows.push({ name: `oltp-lag-${key}`, metric, unit: 'ms', tandem: results.tandem[key], anchor: results.native[key], anchorName: 'PostgreSQL logical replication (subscription)', command: 'npm run bench -- --only oltp' });
+  }
+  rows.push({ name: 'oltp-load', metric: 'source load sustained during the lag runs (4 clients)', unit: 'tx/s', tandem: results.tandem.tps, anchor: results.native.tps, anchorName: 'same load, native run', command: 'npm run bench -- --only oltp' });
+}
+
+function notLanded(name: string, metric: string, note: string): void {
+  rows.push({ name, metric, unit: '—', tandem: null, anchor: null, anchorName: '—', command: '—', note });
+}
+
+async function versions(server: RunningServer): Promise<string> {
+  const c = await client(`${server.url}/postgres`);
+  const v = (await c.query<{ v: string }>('select version() as v')).rows[0]?.v ?? '';
+  await c.end();
+  return v;
+}
+
+function fmt(values: number[] | null): string {
+  if (!values || values.length === 0) return '—';
+  return `${median(values).toLocaleString('en', { maximumFractionDigits: 1 })} (±${(spread(values) * 50).toFixed(0)}%)`;
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const server = await startPostgres({ settings: { shared_buffers: '512MB', max_wal_size: '4GB', logical_decoding_work_mem: '64MB' } });
+  try {
+    const selected = (name: string) => !only || only === name;
+    if (selected('bulk')) await benchBulk(server);
+    if (selected('copy')) await benchCopy(server);
+    if (selected('oltp')) await benchOltp(server);
+    notLanded('mariadb-to-postgres', 'bulk apply and OLTP lag, MariaDB → PostgreSQL', 'MariaDB capture has not landed yet (issue: replication from MySQL/MariaDB)');
+    notLanded('verify', 'full verification rows/s, PostgreSQL vs PostgreSQL and vs MariaDB', 'verification has not landed yet (issue: drift detection)');
+    const machine = { cpus: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`, memory: `${(totalmem() / 2 ** 30).toFixed(0)} GiB`, kernel: release(), node: process.version, postgres: await versions(server) };
+    const settings = { reps, bulkRows: BULK_ROWS, oltpSeconds: OLTP_SECONDS, postgres: 'fsync=off, synchronous_commit=off, shared_buffers=512MB, wal_level=logical (throwaway cluster, both databases in it)', tandem: 'defaults (apply.batchRows 5000, batchTime 200ms, queue 50000 changes)' };
+    mkdirSync(resultsDir, { recursive: true });
+    const out = { date: new Date().toISOString(), durationSeconds: Math.round((Date.now() - started) / 1000), machine, settings, rows: rows.map((r) => ({ ...r, tandemMedian: r.tandem ? median(r.tandem) : null, anchorMedian: r.anchor ? median(r.anchor) : null, ratio: r.tandem && r.anchor ? median(r.tandem) / median(r.anchor) : null })) };
+    writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify(out, null, 2));
+    const md = [
+      `# Tandem benchmarks — ${out.date}`,
+      '',
+      `Machine: ${machine.cpus}, ${machine.memory}, Linux ${machine.kernel}, Node ${machine.node}; ${machine.postgres}.`,
+      `Settings: ${settings.postgres}; Tandem ${settings.tandem}; ${reps} alternating repetitions, median (± half the max−min spread).`,
+      '',
+      '| benchmark | metric | Tandem | anchor | anchor | Tandem/anchor | command |',
+      '| --- | --- | --- | --- | --- | --- | --- |',
+      ...out.rows.map((r) => `| ${r.name} | ${r.metric} (${r.unit}) | ${fmt(r.tandem)} | ${fmt(r.anchor)} | ${r.anchorName} | ${r.ratio ? r.ratio.toFixed(2) : '—'} | \`${r.command}\`${r.note ? ` — ${r.note}` : ''} |`),
+      '',
+      'Lag is measured with marker rows written every 100 ms and detected on the shadow by a 10 ms poll, on one machine clock.',
+      '',
+    ].join('\n');
+    writeFileSync(join(resultsDir, 'latest.md'), md);
+    process.stdout.write(md);
+  } finally {
+    await server.stop();
+  }
+}
+
+await main();
