@@ -51,14 +51,15 @@ export function planChanges(changes: Change[], primaryKeyOf: (table: string) => 
       const after = change.after ?? {};
       const before = change.before && Object.keys(change.before).length > 0 ? keyOf(change.before, key) : keyOf(after, key);
       const keyChanged = serializeKey(before) !== serializeKey(keyOf(after, key));
-      if (keyChanged) add('delete', change.table, before, key);
       if (Object.values(after).some((v) => v === UNCHANGED)) {
-        // Unchanged out-of-line values are not in the stream: set only what changed, the shadow keeps the rest.
+        // Unchanged out-of-line values are not in the stream: an UPDATE in place (moving the key if it changed)
+        // sets only what the stream carries, and the shadow row keeps the rest.
         close();
         const set: Row = {};
-        for (const [c, v] of Object.entries(after)) if (v !== UNCHANGED && !key.includes(c)) set[c] = v as Row[string];
-        ops.push({ kind: 'update', table: change.table, key: keyOf(after, key), set });
+        for (const [c, v] of Object.entries(after)) if (v !== UNCHANGED && (keyChanged || !key.includes(c))) set[c] = v as Row[string];
+        ops.push({ kind: 'update', table: change.table, key: before, set });
       } else {
+        if (keyChanged) add('delete', change.table, before, key);
         add('upsert', change.table, complete(after), key);
       }
     }

@@ -17,6 +17,22 @@ export interface StreamOptions {
   log: Logger;
   /** How often an idle source position is recorded and acknowledged (it costs one shadow write). */
   idleAckIntervalMs?: number;
+  /** Source transactions beginning at or before this position get a shadow transaction each (see IsolateTransactions). */
+  isolateThrough?: string;
+}
+
+/**
+ * A fatal error in a source transaction that shared its shadow transaction with earlier, complete ones, which were
+ * rolled back with it. Retrying with each transaction up to `through` committed on its own applies everything before
+ * the failing one, so replication stops exactly at it (then with the original error).
+ */
+export class IsolateTransactions extends TandemError {
+  constructor(
+    readonly original: TandemError,
+    readonly through: string,
+  ) {
+    super(original.code, original.message, { fix: original.fix, retriable: true, cause: original });
+  }
 }
 
 /**
@@ -75,6 +91,9 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
   let skipping = false;
   let groupRows = 0;
   let groupStart = 0;
+  /** The checkpoint position when the open group began, and the begin position of the source transaction being applied. */
+  let groupFrom = position;
+  let current: string | undefined;
   let pending: Change[] = [];
 
   const flush = async () => {
@@ -91,7 +110,9 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
     stats.commitTime = commitTime?.toISOString() ?? null;
     stats.appliedTransactions = applied;
     stats.pendingSince = queue.size > 0 ? Date.now() : null;
-    stream.acknowledge(position);
+    // An idle position beyond the last applied transaction is committed in the checkpoint too: acknowledge it, or a
+    // quiet database pins WAL while sibling databases write (H5).
+    stream.acknowledge(idlePosition && source.comparePositions(idlePosition, position) > 0 ? idlePosition : position);
     groupRows = 0;
   };
 
@@ -120,10 +141,14 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
           inSourceTx = true;
           skipping = source.comparePositions(event.position, position) < 0;
           if (skipping) log.debug({ position: event.position }, 'skipping a transaction the checkpoint covers');
-          else if (!groupOpen) {
-            await shadow.begin();
-            groupOpen = true;
-            groupStart = Date.now();
+          else {
+            current = event.position;
+            if (!groupOpen) {
+              await shadow.begin();
+              groupOpen = true;
+              groupStart = Date.now();
+              groupFrom = position;
+            }
           }
           break;
         case 'change':
@@ -142,7 +167,11 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
           position = event.position;
           commitTime = event.commitTime;
           applied++;
-          if (groupRows >= opts.batchRows || Date.now() - groupStart >= opts.batchTimeMs || queue.size === 0 || signal.aborted) await commitGroup();
+          {
+            const isolate = opts.isolateThrough !== undefined && current !== undefined && source.comparePositions(current, opts.isolateThrough) <= 0;
+            current = undefined;
+            if (isolate || groupRows >= opts.batchRows || Date.now() - groupStart >= opts.batchTimeMs || queue.size === 0 || signal.aborted) await commitGroup();
+          }
           break;
         case 'idle':
           if (groupOpen && !inSourceTx) await commitGroup();
@@ -161,6 +190,9 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
     }
     if (groupOpen && !inSourceTx) await commitGroup();
     if (failure) throw failure;
+  } catch (err) {
+    if (err instanceof TandemError && !err.retriable && current !== undefined && groupOpen && position !== groupFrom) throw new IsolateTransactions(err, current);
+    throw err;
   } finally {
     signal.removeEventListener('abort', onAbort);
     // A group holding part of a source transaction is rolled back: the source sends that transaction again.

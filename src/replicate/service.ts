@@ -6,7 +6,7 @@ import { sidesOf, type Direction } from '../model/direction.js';
 import { openCaptureSource, openShadowWriter } from '../engines/factory.js';
 import { openDatabase } from '../engines/open.js';
 import { BackfillAborted, runBackfill } from '../backfill/backfill.js';
-import { streamChanges } from './pipeline.js';
+import { IsolateTransactions, streamChanges } from './pipeline.js';
 import type { ReplicationStats } from './stats.js';
 
 export interface ServiceOptions {
@@ -66,6 +66,7 @@ export async function runService(config: TandemConfig, opts: ServiceOptions): Pr
   await assertPrimaryKeys(config, opts.direction, tables);
   const source = openCaptureSource(config[active].url, config.migration);
   let resetDone = !opts.reset;
+  let isolateThrough: string | undefined;
 
   await pRetry(
     async () => {
@@ -95,6 +96,7 @@ export async function runService(config: TandemConfig, opts: ServiceOptions): Pr
           signal: opts.signal,
           stats: opts.stats,
           log: opts.log,
+          isolateThrough,
         });
       } finally {
         await shadow.close();
@@ -108,6 +110,11 @@ export async function runService(config: TandemConfig, opts: ServiceOptions): Pr
       signal: opts.signal,
       shouldRetry: ({ error }) => !opts.signal.aborted && isRetriable(error),
       onFailedAttempt: ({ error, attemptNumber }) => {
+        if (error instanceof IsolateTransactions) {
+          isolateThrough = error.through;
+          opts.log.info({ through: error.through, err: errorMessage(error) }, 'a transaction failed: applying the transactions before it on their own');
+          return;
+        }
         opts.stats.lastError = errorMessage(error);
         if (isRetriable(error)) opts.log.warn({ attempt: attemptNumber, err: errorMessage(error) }, 'replication interrupted; reconnecting from the checkpoint');
       },
@@ -122,5 +129,6 @@ export async function runService(config: TandemConfig, opts: ServiceOptions): Pr
 function isRetriable(err: unknown): boolean {
   if (err instanceof TandemError) return err.retriable;
   // Driver errors that escaped mapping: a lost connection is worth another try, anything else is not.
-  return /ECONNREFUSED|ECONNRESET|Connection terminated|connection lost|the database system is|terminating connection|closed state/i.test(errorMessage(err));
+  // node-postgres reports a connection that broke while idle (a server restart) only on its next query.
+  return /ECONNREFUSED|ECONNRESET|Connection terminated|connection lost|the database system is|terminating connection|closed state|Client has encountered a connection error/i.test(errorMessage(err));
 }

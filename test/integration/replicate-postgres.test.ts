@@ -51,6 +51,8 @@ async function runScenario(source: PgTestDatabase, readShadow: (table: keyof typ
   };
   // Rows present before Tandem starts arrive through the backfill.
   await source.admin.query(`INSERT INTO items SELECT g, 'item ' || g, g * 1.25, g % 7, g % 2 = 0, timestamptz '2024-01-01 00:00:00+00' + g * interval '1 minute 0.000123 s', date '2024-01-01' + g % 300, NULL FROM generate_series(1, 2000) g`);
+  // More rows than one chunk, with a composite key, so backfill resumes chunks on (a, b).
+  await source.admin.query(`INSERT INTO pairs SELECT g % 7, 'pre-' || g, 'v' || g FROM generate_series(1, 1200) g`);
   const big = randomBytes(15_000).toString('base64');
   await source.admin.query(`INSERT INTO docs VALUES (1, $1, 'first')`, [big]);
 
@@ -66,6 +68,9 @@ async function runScenario(source: PgTestDatabase, readShadow: (table: keyof typ
     await source.admin.query(`UPDATE items SET name = name || ' (edited)', price = price + 0.01, active = NOT active WHERE id % 10 = 0`);
     await source.admin.query(`DELETE FROM items WHERE id BETWEEN 500 AND 599`);
     await source.admin.query(`INSERT INTO pairs SELECT g, 'k' || g, 'v' || g FROM generate_series(1, 50) g`);
+    // A key change together with an unchanged TOAST value.
+    await source.admin.query(`UPDATE docs SET id = 2 WHERE id = 1`);
+    await source.admin.query(`UPDATE docs SET id = 1 WHERE id = 2`);
     await source.admin.query(`UPDATE pairs SET b = b || '-moved' WHERE a <= 5`);
     await source.admin.query(`UPDATE docs SET tag = 'second' WHERE id = 1`);
     await source.admin.query(`TRUNCATE pairs`);
@@ -131,7 +136,7 @@ describe('replication from PostgreSQL', () => {
     });
 
     it('applies inserts, updates, deletes, truncates, NULLs, Unicode, TOAST, atomic multi-table and 200k-row transactions', async () => {
-      const config = writeConfig({ migration: 'ops_pg', old: { url: source.url }, new: { url: shadow.url }, state: { dir: stateDir() } });
+      const config = writeConfig({ migration: 'ops_pg', old: { url: source.url }, new: { url: shadow.url }, state: { dir: stateDir() }, apply: { batchRows: 500 } });
       leftover = await runScenario(
         source,
         (t) => pgRows(shadow.admin, pgSelect[t]),
@@ -142,7 +147,7 @@ describe('replication from PostgreSQL', () => {
       expect(status).toMatchObject({ phase: 'shadowing', direction: 'forward', activeSide: 'old', running: false });
       expect((status.lag as { bytes: number }).bytes).toBeTypeOf('number');
       expect(status.appliedTransactions).toBeGreaterThan(100);
-      expect((status.backfill as { rowsCopied: number }).rowsCopied).toBe(2001);
+      expect((status.backfill as { rowsCopied: number }).rowsCopied).toBe(3201);
     }, 300_000);
   });
 
@@ -157,7 +162,7 @@ describe('replication from PostgreSQL', () => {
     });
 
     it('applies the same changes with types mapped', async () => {
-      const config = writeConfig({ migration: 'ops_my', old: { url: source.url }, new: { url: shadow.url }, state: { dir: stateDir() } });
+      const config = writeConfig({ migration: 'ops_my', old: { url: source.url }, new: { url: shadow.url }, state: { dir: stateDir() }, apply: { batchRows: 500 } });
       leftover = await runScenario(
         source,
         (t) => mysqlRows(shadow.admin, mysqlSelect[t]),

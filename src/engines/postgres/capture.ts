@@ -26,7 +26,7 @@ export function isTransientPgError(err: unknown): boolean {
   const msg = errorMessage(err);
   return (
     /^(08|57P0[1-3]|53|55006|40001|40P01)/.test(code) ||
-    /Connection terminated|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|the database system is (starting up|shutting down)|terminating connection/i.test(msg) ||
+    /Connection terminated|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|the database system is (starting up|shutting down)|terminating connection|Client has encountered a connection error/i.test(msg) ||
     code === 'ECONNREFUSED' ||
     code === 'ECONNRESET'
   );
