@@ -16,6 +16,7 @@ export type ApplyOp =
 export function planChanges(changes: Change[], primaryKeyOf: (table: string) => string[], maxRows: number): ApplyOp[] {
   const ops: ApplyOp[] = [];
   let open: Extract<ApplyOp, { kind: 'upsert' | 'delete' }> | undefined;
+  let openSignature = '';
   let openKeys = new Set<string>();
 
   const close = () => {
@@ -24,15 +25,19 @@ export function planChanges(changes: Change[], primaryKeyOf: (table: string) => 
     openKeys = new Set();
   };
   const add = (kind: 'upsert' | 'delete', table: string, row: Row, key: string[]) => {
-    const keyText = serializeKey(keyOf(row, key));
+    const rowKey = keyOf(row, key);
+    const keyText = serializeKey(rowKey);
     const columns = kind === 'upsert' ? Object.keys(row) : key;
-    const signature = columns.join('\u0000');
-    if (!open || open.kind !== kind || open.table !== table || openKeys.has(keyText) || (open.kind === 'upsert' ? open.rows.length : open.keys.length) >= maxRows || columnsSignature(open) !== signature) {
+    // Rows of one statement must share their column list (a table's rows from one source always do).
+    const signature = kind === 'upsert' ? columns.join('\u0000') : '';
+    const size = open ? (open.kind === 'upsert' ? open.rows.length : open.keys.length) : 0;
+    if (!open || open.kind !== kind || open.table !== table || openKeys.has(keyText) || size >= maxRows || openSignature !== signature) {
       close();
       open = kind === 'upsert' ? { kind, table, columns, rows: [] } : { kind, table, key, keys: [] };
+      openSignature = signature;
     }
     if (open.kind === 'upsert') open.rows.push(row);
-    else open.keys.push(keyOf(row, key));
+    else open.keys.push(rowKey);
     openKeys.add(keyText);
   };
 
@@ -72,11 +77,10 @@ function complete(row: RowImage | undefined): Row {
   return (row ?? {}) as Row;
 }
 
-function columnsSignature(op: Extract<ApplyOp, { kind: 'upsert' | 'delete' }>): string {
-  return (op.kind === 'upsert' ? op.columns : op.key).join('\u0000');
-}
-
 /** A key as text that distinguishes every value (Buffers by their bytes, NULL from the string "null"). */
 export function serializeKey(key: Row): string {
-  return JSON.stringify(Object.values(key).map((v) => (v === null ? null : Buffer.isBuffer(v) ? { b: v.toString('hex') } : v)));
+  const values = Object.values(key);
+  // The common case, one text key, needs no JSON: a prefix keeps it apart from the JSON forms below.
+  if (values.length === 1 && typeof values[0] === 'string') return `s${values[0]}`;
+  return JSON.stringify(values.map((v) => (v === null ? null : Buffer.isBuffer(v) ? { b: v.toString('hex') } : v)));
 }

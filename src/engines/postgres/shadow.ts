@@ -17,7 +17,8 @@ const MAX_BATCH_CHARS = 4 * 1024 * 1024;
 function literal(value: Value): string {
   if (value === null) return 'NULL';
   if (Buffer.isBuffer(value)) return `'\\x${value.toString('hex')}'`;
-  return pg.escapeLiteral(value);
+  // Same result as escapeLiteral, without its per-character loop for the usual value with nothing to escape.
+  return /['\\]/.test(value) ? pg.escapeLiteral(value) : `'${value}'`;
 }
 
 /** Applies changes to a PostgreSQL shadow with triggers and foreign keys quiet, checkpoint in the same transaction. */
