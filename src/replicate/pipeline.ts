@@ -104,6 +104,7 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
     }
   };
   const commitGroup = async () => {
+    await flush();
     await shadow.commit({ position, commitTime, appliedTransactions: applied, phase: 'shadowing', idlePosition });
     groupOpen = false;
     stats.checkpoint = position;
@@ -163,7 +164,8 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
             skipping = false;
             break;
           }
-          await flush();
+          // Changes of grouped transactions travel together: one round trip per group, not per transaction.
+          if (pending.length >= opts.batchRows) await flush();
           position = event.position;
           commitTime = event.commitTime;
           applied++;

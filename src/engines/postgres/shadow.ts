@@ -162,13 +162,17 @@ export class PgShadowWriter implements ShadowWriter {
   }
 
   async commit(cp: Omit<Checkpoint, 'updatedAt'>, backfill?: BackfillProgress[]): Promise<void> {
-    await this.client.query(
-      `INSERT INTO tandem.checkpoint (migration, direction, position, commit_time, applied_transactions, phase, idle_position, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, now())
+    const values = [this.migration, this.direction, cp.position, cp.commitTime?.toISOString() ?? null, String(cp.appliedTransactions), cp.phase, cp.idlePosition].map(literal);
+    // The checkpoint and COMMIT go in one round trip when there is no backfill progress to record.
+    const checkpointSql = `INSERT INTO tandem.checkpoint (migration, direction, position, commit_time, applied_transactions, phase, idle_position, updated_at)
+       VALUES (${values.join(', ')}, now())
        ON CONFLICT (migration, direction) DO UPDATE SET position = EXCLUDED.position, commit_time = EXCLUDED.commit_time,
-         applied_transactions = EXCLUDED.applied_transactions, phase = EXCLUDED.phase, idle_position = EXCLUDED.idle_position, updated_at = now()`,
-      [this.migration, this.direction, cp.position, cp.commitTime, cp.appliedTransactions, cp.phase, cp.idlePosition],
-    );
+         applied_transactions = EXCLUDED.applied_transactions, phase = EXCLUDED.phase, idle_position = EXCLUDED.idle_position, updated_at = now()`;
+    if (!backfill?.length) {
+      await this.client.query(`${checkpointSql};\nCOMMIT`);
+      return;
+    }
+    await this.client.query(checkpointSql);
     for (const b of backfill ?? []) {
       await this.client.query(
         `INSERT INTO tandem.backfill (migration, direction, table_name, last_key, rows_copied, done) VALUES ($1, $2, $3, $4, $5, $6)
