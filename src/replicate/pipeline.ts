@@ -22,9 +22,9 @@ export interface StreamOptions {
 }
 
 /**
- * A fatal error in a source transaction that shared its shadow transaction with earlier, complete ones, which were
- * rolled back with it. Retrying with each transaction up to `through` committed on its own applies everything before
- * the failing one, so replication stops exactly at it (then with the original error).
+ * A fatal error in a shadow transaction that grouped several source transactions: the good ones were rolled back
+ * with the bad one. Retrying with each transaction up to `through` (the group's last) committed on its own applies
+ * everything before the failing one, so replication stops exactly at it (then with the original error).
  */
 export class IsolateTransactions extends TandemError {
   constructor(
@@ -91,8 +91,9 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
   let skipping = false;
   let groupRows = 0;
   let groupStart = 0;
-  /** The checkpoint position when the open group began, and the begin position of the source transaction being applied. */
-  let groupFrom = position;
+  /** Source transactions in the open group, the begin position of the last one, and of the one being applied. */
+  let groupTxs = 0;
+  let lastBegin: string | undefined;
   let current: string | undefined;
   let pending: Change[] = [];
 
@@ -107,6 +108,7 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
     await flush();
     await shadow.commit({ position, commitTime, appliedTransactions: applied, phase: 'shadowing', idlePosition });
     groupOpen = false;
+    groupTxs = 0;
     stats.checkpoint = position;
     stats.commitTime = commitTime?.toISOString() ?? null;
     stats.appliedTransactions = applied;
@@ -143,13 +145,13 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
           skipping = source.comparePositions(event.position, position) < 0;
           if (skipping) log.debug({ position: event.position }, 'skipping a transaction the checkpoint covers');
           else {
-            current = event.position;
+            current = lastBegin = event.position;
             if (!groupOpen) {
               await shadow.begin();
               groupOpen = true;
               groupStart = Date.now();
-              groupFrom = position;
             }
+            groupTxs++;
           }
           break;
         case 'change':
@@ -192,8 +194,12 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
     }
     if (groupOpen && !inSourceTx) await commitGroup();
     if (failure) throw failure;
+    if (!signal.aborted) {
+      // The source closed the stream without an error and without being asked to: reconnect, do not exit.
+      throw new TandemError('TANDEM_CONNECT_FAILED', 'the replication stream ended unexpectedly', { retriable: true });
+    }
   } catch (err) {
-    if (err instanceof TandemError && !err.retriable && current !== undefined && groupOpen && position !== groupFrom) throw new IsolateTransactions(err, current);
+    if (err instanceof TandemError && !err.retriable && groupOpen && groupTxs > 1 && lastBegin !== undefined) throw new IsolateTransactions(err, lastBegin);
     throw err;
   } finally {
     signal.removeEventListener('abort', onAbort);

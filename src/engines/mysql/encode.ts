@@ -9,7 +9,7 @@ export function encodeForMysql(table: string, column: string, nativeType: string
   if (value === null || Buffer.isBuffer(value)) return value;
   const refuse = (why: string) =>
     new TandemError('TANDEM_VALUE_UNSUPPORTED', `${table}.${column}: the value ${JSON.stringify(value.slice(0, 40))} cannot be stored in MySQL ${nativeType}: ${why}`, {
-      fix: `change the row on the active side, or widen/convert ${table}.${column}; replication resumes from its checkpoint once the value is gone`,
+      fix: `the transaction holding it stays in the source's log, so a restart stops here again: exclude ${table} (tandem.yaml exclude), or change ${table}.${column} on the shadow to a type that holds the value; then run \`tandem backfill --yes\` so the shadow starts from a clean copy`,
     });
   if (/^(tinyint\(1\)|bool|boolean)(\s|$)/.test(nativeType)) {
     if (value === 't' || value === 'true') return 1;
