@@ -6,6 +6,7 @@ import { registerCheck } from './commands/check.js';
 import { registerRun } from './commands/run.js';
 import { registerStatus } from './commands/status.js';
 import { registerBackfill } from './commands/backfill.js';
+import { registerSchema } from './commands/schema.js';
 
 export function buildProgram(): Command {
   const program = new Command('tandem')
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerRun(program);
   registerStatus(program);
   registerBackfill(program);
+  registerSchema(program);
   return program;
 }
 

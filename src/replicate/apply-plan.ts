@@ -2,7 +2,8 @@ import { UNCHANGED, keyOf, type Change, type Row, type RowImage } from '../model
 
 /** What a shadow writer executes: multi-row where order allows, one statement otherwise. */
 export type ApplyOp =
-  | { kind: 'upsert'; table: string; columns: string[]; rows: Row[] }
+  /** `insertsOnly`: every row came from an INSERT, so on a shadow in step none of them exists yet. */
+  | { kind: 'upsert'; table: string; columns: string[]; rows: Row[]; insertsOnly: boolean }
   | { kind: 'delete'; table: string; key: string[]; keys: Row[] }
   | { kind: 'update'; table: string; key: Row; set: Row }
   | { kind: 'truncate'; tables: string[] };
@@ -24,7 +25,7 @@ export function planChanges(changes: Change[], primaryKeyOf: (table: string) => 
     open = undefined;
     openKeys = new Set();
   };
-  const add = (kind: 'upsert' | 'delete', table: string, row: Row, key: string[]) => {
+  const add = (kind: 'upsert' | 'delete', table: string, row: Row, key: string[], fromInsert = false) => {
     const rowKey = keyOf(row, key);
     const keyText = serializeKey(rowKey);
     const columns = kind === 'upsert' ? Object.keys(row) : key;
@@ -33,10 +34,13 @@ export function planChanges(changes: Change[], primaryKeyOf: (table: string) => 
     const size = open ? (open.kind === 'upsert' ? open.rows.length : open.keys.length) : 0;
     if (!open || open.kind !== kind || open.table !== table || openKeys.has(keyText) || size >= maxRows || openSignature !== signature) {
       close();
-      open = kind === 'upsert' ? { kind, table, columns, rows: [] } : { kind, table, key, keys: [] };
+      open = kind === 'upsert' ? { kind, table, columns, rows: [], insertsOnly: true } : { kind, table, key, keys: [] };
       openSignature = signature;
     }
-    if (open.kind === 'upsert') open.rows.push(row);
+    if (open.kind === 'upsert') {
+      open.rows.push(row);
+      if (!fromInsert) open.insertsOnly = false;
+    }
     else open.keys.push(rowKey);
     openKeys.add(keyText);
   };
@@ -49,7 +53,7 @@ export function planChanges(changes: Change[], primaryKeyOf: (table: string) => 
     }
     const key = primaryKeyOf(change.table);
     if (change.op === 'insert') {
-      add('upsert', change.table, complete(change.after), key);
+      add('upsert', change.table, complete(change.after), key, true);
     } else if (change.op === 'delete') {
       add('delete', change.table, change.before ?? {}, key);
     } else {

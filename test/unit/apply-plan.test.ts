@@ -7,7 +7,7 @@ const ins = (id: string, v = 'x'): Change => ({ op: 'insert', table: 't', after:
 
 describe('planChanges', () => {
   it('puts consecutive inserts of one table into one upsert', () => {
-    expect(planChanges([ins('1'), ins('2'), ins('3')], key, 100)).toEqual([{ kind: 'upsert', table: 't', columns: ['id', 'v'], rows: [{ id: '1', v: 'x' }, { id: '2', v: 'x' }, { id: '3', v: 'x' }] }]);
+    expect(planChanges([ins('1'), ins('2'), ins('3')], key, 100)).toEqual([{ kind: 'upsert', table: 't', columns: ['id', 'v'], rows: [{ id: '1', v: 'x' }, { id: '2', v: 'x' }, { id: '3', v: 'x' }], insertsOnly: true }]);
   });
 
   it('starts a new statement when a key repeats, so the later change wins in order', () => {
@@ -23,7 +23,7 @@ describe('planChanges', () => {
     const ops = planChanges([{ op: 'update', table: 't', before: { id: '1' }, after: { id: '2', v: 'x' } }], key, 100);
     expect(ops).toEqual([
       { kind: 'delete', table: 't', key: ['id'], keys: [{ id: '1' }] },
-      { kind: 'upsert', table: 't', columns: ['id', 'v'], rows: [{ id: '2', v: 'x' }] },
+      { kind: 'upsert', table: 't', columns: ['id', 'v'], rows: [{ id: '2', v: 'x' }], insertsOnly: false },
     ]);
   });
 

@@ -1,6 +1,10 @@
 import pg from 'pg';
 import { TandemError, errorMessage } from '../../errors.js';
-import type { Change, Value } from '../../model/change.js';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { Change, Row, Value } from '../../model/change.js';
+import { copyLine } from './copy-text.js';
 import type { Direction } from '../../model/direction.js';
 import { planChanges, type ApplyOp } from '../../replicate/apply-plan.js';
 import type { BackfillProgress, Checkpoint, ShadowWriter } from '../engine.js';
@@ -10,6 +14,13 @@ import { isTransientPgError } from './capture.js';
 import { decodeKey, encodeKey } from '../../model/key-json.js';
 
 const q = (name: string) => pg.escapeIdentifier(name);
+/** Runs of at least this many rows are loaded with COPY instead of VALUES lists. */
+const COPY_THRESHOLD = 500;
+
+function* chunked(lines: string[]): Generator<string> {
+  for (let i = 0; i < lines.length; i += 500) yield lines.slice(i, i + 500).join('');
+}
+
 /** Statements are sent together up to about this many characters per round trip. */
 const MAX_BATCH_CHARS = 4 * 1024 * 1024;
 
@@ -25,6 +36,9 @@ function literal(value: Value): string {
 export class PgShadowWriter implements ShadowWriter {
   readonly engine = 'postgres' as const;
   private tables = new Map<string, PgTableInfo>();
+  /** Staging tables for COPY, by target table; temporary, so they live as long as this session. */
+  private staging = new Map<string, string>();
+  private stagingCount = 0;
 
   private constructor(
     private readonly client: pg.Client,
@@ -125,6 +139,11 @@ export class PgShadowWriter implements ShadowWriter {
       }
     };
     for (const op of planChanges(changes, (t) => this.primaryKeyOf(t), this.maxRows)) {
+      if (op.kind === 'upsert' && op.rows.length >= COPY_THRESHOLD) {
+        await send();
+        await this.upsertByCopy(op.table, op.columns, op.rows, op.insertsOnly);
+        continue;
+      }
       const sql = this.statement(op);
       if (!sql) continue;
       batch.push(sql);
@@ -133,6 +152,56 @@ export class PgShadowWriter implements ShadowWriter {
       if (size >= MAX_BATCH_CHARS) await send();
     }
     await send();
+  }
+
+  /**
+   * Large runs of rows go through COPY into a session-local staging table and one INSERT … SELECT … ON CONFLICT:
+   * the server parses COPY text far faster than literal VALUES lists. The staging table is emptied each time.
+   */
+  private async upsertByCopy(table: string, columns: string[], rows: Row[], insertsOnly: boolean): Promise<void> {
+    const stage = await this.stagingTable(table, columns);
+    const key = this.primaryKeyOf(table);
+    const nonKey = columns.filter((c) => !key.includes(c));
+    const cols = columns.map(q).join(', ');
+    try {
+      const stream = this.client.query(copyFrom(`COPY ${stage} (${cols}) FROM STDIN`));
+      const lines = rows.map((row) => copyLine(columns.map((c) => row[c] ?? null)));
+      await pipeline(Readable.from(chunked(lines)), stream);
+      const conflict = nonKey.length
+        ? `ON CONFLICT (${key.map(q).join(', ')}) DO UPDATE SET ${nonKey.map((c) => `${q(c)} = EXCLUDED.${q(c)}`).join(', ')}`
+        : `ON CONFLICT (${key.map(q).join(', ')}) DO NOTHING`;
+      const insert = `INSERT INTO ${q(table)} (${cols}) OVERRIDING SYSTEM VALUE SELECT ${cols} FROM ${stage}`;
+      if (insertsOnly) {
+        // Rows from INSERTs are new on a shadow in step, and a plain insert costs half an upsert. Where one
+        // exists after all (a replay over a resumed backfill), the savepoint falls back to the upsert.
+        try {
+          await this.client.query(`SAVEPOINT tandem_copy;\n${insert};\nRELEASE SAVEPOINT tandem_copy;\nTRUNCATE ${stage}`);
+          return;
+        } catch (err) {
+          if ((err as { code?: string }).code !== '23505') throw err;
+          await this.client.query('ROLLBACK TO SAVEPOINT tandem_copy; RELEASE SAVEPOINT tandem_copy');
+        }
+      }
+      await this.client.query(`${insert} ${conflict};\nTRUNCATE ${stage}`);
+    } catch (err) {
+      throw new TandemError('TANDEM_APPLY_FAILED', `applying changes to ${table} on the shadow failed: ${errorMessage(err)}`, {
+        retriable: isTransientPgError(err),
+        fix: 'the shadow rejected a change: compare the table definitions (tandem check) and the row; Tandem resumes from its checkpoint when restarted',
+        cause: err,
+      });
+    }
+  }
+
+  private async stagingTable(table: string, columns: string[]): Promise<string> {
+    const signature = `${table}\u0000${columns.join('\u0000')}`;
+    let name = this.staging.get(signature);
+    if (!name) {
+      name = q(`tandem_stage_${++this.stagingCount}`);
+      // Only the copied columns, with their types and no constraints; temporary, so private to this session.
+      await this.client.query(`CREATE TEMP TABLE ${name} AS SELECT ${columns.map(q).join(', ')} FROM ${q(table)} WITH NO DATA`);
+      this.staging.set(signature, name);
+    }
+    return name;
   }
 
   private statement(op: ApplyOp): string | undefined {
@@ -184,6 +253,8 @@ export class PgShadowWriter implements ShadowWriter {
   }
 
   async rollback(): Promise<void> {
+    // Staging tables created in the rolled-back transaction are gone with it.
+    this.staging.clear();
     await this.client.query('ROLLBACK').catch(() => undefined);
   }
 
