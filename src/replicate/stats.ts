@@ -9,6 +9,16 @@ export interface ReplicationStats {
   pendingSince: number | null;
   lastError: string | null;
   backfill: BackfillStats | null;
+  /** Sampled from the active side every few seconds while the service runs. */
+  source: SourceSample | null;
+}
+
+export interface SourceSample {
+  /** Log distance from the shadow's checkpoint (or acknowledged idle position) to the active side's position. */
+  lagBytes: number | null;
+  /** WAL the slot keeps on the active side (PostgreSQL); null where the engine has no slot. */
+  retainedBytes: number | null;
+  sampledAt: number;
 }
 
 export interface BackfillStats {
@@ -22,5 +32,5 @@ export interface BackfillStats {
 }
 
 export function emptyStats(): ReplicationStats {
-  return { phase: 'setup', checkpoint: null, commitTime: null, appliedTransactions: 0, appliedChanges: 0, pendingSince: null, lastError: null, backfill: null };
+  return { phase: 'setup', checkpoint: null, commitTime: null, appliedTransactions: 0, appliedChanges: 0, pendingSince: null, lastError: null, backfill: null, source: null };
 }

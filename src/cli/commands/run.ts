@@ -7,6 +7,11 @@ import { sidesOf, type Direction } from '../../model/direction.js';
 import { writeStatus, type PublishedStatus } from '../../control/status-file.js';
 import { loadCliConfig } from '../context.js';
 import { renderBackfillLine } from '../progress.js';
+import { createMetrics } from '../../server/metrics.js';
+import { startMetricsServer } from '../../server/metrics-server.js';
+import { startSourceSampler } from '../../replicate/source-sampler.js';
+import { errorMessage } from '../../errors.js';
+import { VERSION } from '../../version.js';
 
 export const directionOption = () =>
   new Option('--direction <direction>', 'forward (old → new) or reverse (new → old, after cutover)').choices(['forward', 'reverse']).default('forward');
@@ -40,6 +45,11 @@ export async function runWithStatus(cmd: Command, direction: Direction, extra: {
     }
   };
   const timer = setInterval(() => publish(true), 1000);
+  const metricsServer = await startMetricsServer(config.api.listen, createMetrics(stats, config.migration, direction, VERSION)).catch((err: unknown) => {
+    log.warn({ listen: config.api.listen, err: errorMessage(err) }, 'metrics endpoint not started; replication continues without it (set api.listen to a free address)');
+    return undefined;
+  });
+  const sampler = startSourceSampler(config[sidesOf(direction).active].url, config.migration, stats, log);
   const tty = process.stderr.isTTY;
   let lastLine = 0;
   const onProgress = () => {
@@ -56,6 +66,8 @@ export async function runWithStatus(cmd: Command, direction: Direction, extra: {
   } finally {
     if (tty && stats.backfill) process.stderr.write('\n');
     clearInterval(timer);
+    sampler.stop();
+    metricsServer?.close();
     publish(false);
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);

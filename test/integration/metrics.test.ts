@@ -1,0 +1,66 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createPgDatabase, type PgTestDatabase } from '../harness/db.js';
+import { writeConfig } from '../harness/config.js';
+import { freePort } from '../harness/servers.js';
+import { startTandem, waitUntil, type TandemProcess } from '../harness/tandem-process.js';
+
+function metricValue(text: string, name: string, labels = ''): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(name) && (labels === '' || l.includes(labels)) && !l.startsWith('#'));
+  return line ? Number(line.trim().split(/\s+/).pop()) : undefined;
+}
+
+describe('Prometheus metrics of tandem run', () => {
+  const pgUrl = inject('pgUrl');
+  let source: PgTestDatabase;
+  let shadow: PgTestDatabase;
+  let tandem: TandemProcess | undefined;
+  beforeAll(async () => {
+    [source, shadow] = await Promise.all([createPgDatabase(pgUrl, 'msrc'), createPgDatabase(pgUrl, 'mdst')]);
+    for (const db of [source, shadow]) await db.admin.query(`CREATE TABLE t (id bigint PRIMARY KEY, v text)`);
+    await source.admin.query(`INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 3000) g`);
+  });
+  afterAll(async () => {
+    tandem?.kill('SIGKILL');
+    await Promise.all([source?.drop(), shadow?.drop()]);
+  });
+
+  it('exposes backfill progress, applied transactions, lag and retained WAL, without secrets', async () => {
+    const port = await freePort();
+    const password = 'Metrics-Planted-Pw';
+    const config = writeConfig({
+      migration: 'metrics',
+      old: { url: source.url.replace('postgres@', `postgres:${password}@`) },
+      new: { url: shadow.url },
+      api: { listen: `127.0.0.1:${port}` },
+      state: { dir: mkdtempSync(join(tmpdir(), 'tandem-state-')) },
+    });
+    tandem = startTandem(['run', '--config', config]);
+    const scrape = async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+      return res.ok ? res.text() : undefined;
+    };
+    const first = await waitUntil('backfill to show in metrics', async () => {
+      const text = await scrape();
+      return text && metricValue(text, 'tandem_phase', 'phase="shadowing"') === 1 ? text : undefined;
+    }, 60_000);
+    expect(metricValue(first, 'tandem_backfill_rows_copied')).toBe(3000);
+    expect(metricValue(first, 'tandem_backfill_tables_total')).toBe(1);
+    expect(first).toContain('tandem_build_info{version=');
+
+    for (let i = 0; i < 5; i++) await source.admin.query(`UPDATE t SET v = v || '!' WHERE id = $1`, [i + 1]);
+    const later = await waitUntil('applied transactions and a source sample', async () => {
+      const text = await scrape();
+      return text && (metricValue(text, 'tandem_applied_transactions_total') ?? 0) >= 5 && metricValue(text, 'tandem_slot_retained_wal_bytes') !== undefined ? text : undefined;
+    }, 30_000);
+    expect(metricValue(later, 'tandem_lag_bytes')).toBeGreaterThanOrEqual(0);
+    expect(metricValue(later, 'tandem_slot_retained_wal_bytes')).toBeGreaterThanOrEqual(0);
+    expect(later).not.toContain(password);
+    expect((await fetch(`http://127.0.0.1:${port}/livez`)).status).toBe(200);
+
+    tandem.kill('SIGTERM');
+    expect(await tandem.exited).toBe(0);
+  });
+});
