@@ -57,7 +57,7 @@ export async function runBackfill(opts: BackfillOptions): Promise<void> {
     await shadow.commit(cp, tables.map((table) => ({ table, lastKey: null, rowsCopied: 0, done: false })));
     log.info({ position: handle.position, tables: tables.length }, 'backfill started at the slot consistent point');
   } else {
-    if (!(await source.slotState()).exists) {
+    if (!(await source.slotState(cp.position)).exists) {
       // Nothing was streamed yet: start the backfill over rather than continue without the slot's history.
       log.warn('replication slot missing during backfill: starting the backfill again');
       await shadow.reset(tables);

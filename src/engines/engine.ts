@@ -48,6 +48,8 @@ export interface CaptureStream {
 
 export interface SlotState {
   exists: boolean;
+  /** Why the source cannot continue from the position asked about (`exists` false), naming what is missing. */
+  missing?: string;
   confirmedPosition?: string;
   retainedBytes?: number;
   active?: boolean;
@@ -111,7 +113,8 @@ export interface CaptureSource {
   readonly engine: 'postgres' | 'mysql';
   /** Creates what capture needs on the source (publication) for exactly these tables. */
   prepare(tables: string[]): Promise<void>;
-  slotState(): Promise<SlotState>;
+  /** The slot (PostgreSQL), or whether the log still holds `position` (MySQL binlog: no server-side slot). */
+  slotState(position?: string): Promise<SlotState>;
   createSlotWithSnapshot(): Promise<SnapshotHandle>;
   dropSlot(): Promise<void>;
   currentPosition(): Promise<string>;

@@ -1,16 +1,15 @@
-import { TandemError } from '../errors.js';
 import type { Direction } from '../model/direction.js';
 import type { CaptureSource, ShadowWriter } from './engine.js';
 import { engineOf } from './open.js';
 import { PgCapture } from './postgres/capture.js';
 import { PgShadowWriter } from './postgres/shadow.js';
 import { MysqlShadowWriter } from './mysql/shadow.js';
+import { MysqlCapture } from './mysql/capture.js';
 
-export function openCaptureSource(url: string, migration: string): CaptureSource {
+/** `tables`: the replicated tables (MySQL's binlog carries every table; PostgreSQL's publication is set in prepare). */
+export function openCaptureSource(url: string, migration: string, tables?: string[]): CaptureSource {
   if (engineOf(url) === 'postgres') return new PgCapture(url, migration);
-  throw new TandemError('TANDEM_USAGE', 'capture from MySQL/MariaDB is not available in this version of Tandem', {
-    fix: 'use a PostgreSQL active side for now; MySQL/MariaDB capture is being built',
-  });
+  return new MysqlCapture(url, migration, tables);
 }
 
 export function openShadowWriter(url: string, migration: string, direction: Direction, maxRows: number): Promise<ShadowWriter> {

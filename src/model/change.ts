@@ -41,7 +41,16 @@ export type CaptureEvent =
   /** The source has sent everything before `position` and no transaction is open: safe to acknowledge when idle. */
   | { kind: 'idle'; position: string }
   /** The source's column list for a table, sent before its first change and after DDL. */
-  | { kind: 'relation'; table: string; columns: string[] };
+  | {
+      kind: 'relation';
+      table: string;
+      columns: string[];
+      /**
+       * Set when a DDL statement on the active side changed the table (sources without a relation protocol, MySQL):
+       * the statement; `columns` are then the table's columns after it, empty when the table is gone.
+       */
+      ddl?: string;
+    };
 
 export function keyOf(row: Row | RowImage, keyColumns: string[]): Row {
   const key: Row = {};

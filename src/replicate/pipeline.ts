@@ -40,8 +40,11 @@ export class IsolateTransactions extends TandemError {
  * whose confirmed position is past anything Tandem acknowledged (it was dropped and created again).
  */
 export async function assertSlotContinues(source: CaptureSource, cp: Checkpoint): Promise<void> {
-  const slot = await source.slotState();
+  const slot = await source.slotState(cp.position);
   const fix = 'run `tandem backfill --yes` to copy the tables again from a new consistent point';
+  if (!slot.exists && slot.missing) {
+    throw new TandemError('TANDEM_CAPTURE_POSITION_PURGED', `${slot.missing}, so changes after checkpoint ${cp.position} cannot be read; continuing would silently skip them`, { fix });
+  }
   if (!slot.exists) {
     throw new TandemError('TANDEM_CAPTURE_SLOT_MISSING', `the replication slot is gone, so changes after checkpoint ${cp.position} cannot be read; continuing would silently skip them`, { fix });
   }
@@ -119,6 +122,33 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
     groupRows = 0;
   };
 
+  /**
+   * A DDL statement on the active side (MySQL): everything before it is committed first, so the checkpoint sits
+   * exactly before the statement. Replication continues only if the shadow's columns already match the table's
+   * columns after the statement (the operator applied the same change and restarted); otherwise it stops here.
+   */
+  const checkDdl = async (table: string, columns: string[], ddl: string) => {
+    if (groupOpen && !inSourceTx) await commitGroup();
+    await shadow.reloadSchema([table]);
+    const have = shadow.columnsOf(table) ?? [];
+    const missing = columns.filter((c) => !have.includes(c));
+    const extra = have.filter((c) => !columns.includes(c));
+    if (columns.length > 0 && missing.length === 0 && extra.length === 0) {
+      log.info({ table, ddl }, 'DDL on the active side already matches the shadow; continuing');
+      return;
+    }
+    const statement = ddl.length > 300 ? `${ddl.slice(0, 300)}…` : ddl;
+    if (columns.length === 0) {
+      throw new TandemError('TANDEM_CAPTURE_DDL', `table ${table} was dropped or renamed on the active side by \`${statement}\`; replication paused at checkpoint ${position}`, {
+        fix: `remove ${table} from the migration (tandem.yaml tables / exclude) or recreate it, then run \`tandem backfill --yes\``,
+      });
+    }
+    const diff = [missing.length ? `the shadow lacks ${missing.join(', ')}` : '', extra.length ? `the shadow still has ${extra.join(', ')}` : ''].filter(Boolean).join('; ');
+    throw new TandemError('TANDEM_CAPTURE_DDL', `table ${table} changed on the active side: \`${statement}\` (${diff}); replication paused at checkpoint ${position}, before the statement`, {
+      fix: `apply the same change to ${table} on the shadow, then start tandem run again: it resumes from the checkpoint, continues past the statement once the columns match, and nothing is lost`,
+    });
+  };
+
   try {
     for (;;) {
       const event = await queue.next();
@@ -126,6 +156,10 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
       if (stats.pendingSince === null && event.kind !== 'idle') stats.pendingSince = Date.now();
       switch (event.kind) {
         case 'relation': {
+          if (event.ddl !== undefined) {
+            await checkDdl(event.table, event.columns, event.ddl);
+            break;
+          }
           const missing = missingOnShadow(shadow, event.table, event.columns);
           if (missing.length) {
             await shadow.reloadSchema([event.table]);

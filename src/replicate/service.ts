@@ -64,13 +64,13 @@ export async function runService(config: TandemConfig, opts: ServiceOptions): Pr
   const { active, shadow: shadowSide } = sidesOf(opts.direction);
   const tables = await replicatedTables(config, opts.direction);
   await assertPrimaryKeys(config, opts.direction, tables);
-  const source = openCaptureSource(config[active].url, config.migration);
+  const source = openCaptureSource(config[active].url, config.migration, tables);
   let resetDone = !opts.reset;
   let isolateThrough: string | undefined;
 
   await pRetry(
     async () => {
-      const shadow = await openShadowWriter(config[shadowSide].url, config.migration, opts.direction, 1000);
+      const shadow = await openShadowWriter(config[shadowSide].url, config.migration, opts.direction, config.apply.batchRows);
       try {
         await shadow.prepare(tables);
         if (!resetDone) {

@@ -69,7 +69,7 @@ export async function collectStatus(cmd: Command, requested?: Direction): Promis
         const current = await source.currentPosition();
         const applied = cp.idlePosition && source.comparePositions(cp.idlePosition, cp.position) > 0 ? cp.idlePosition : cp.position;
         report.lag.bytes = source.distance(applied, current);
-        const slot = await source.slotState();
+        const slot = await source.slotState(cp.position);
         report.slot = { exists: slot.exists, retainedWalBytes: slot.retainedBytes ?? null };
       }
     } finally {

@@ -1,0 +1,87 @@
+import { TandemError } from '../../errors.js';
+import type { Value } from '../../model/change.js';
+
+/**
+ * MySQL/MariaDB values → the neutral form (model/change.ts), for both paths that read them: the binlog (values as
+ * @vlasky/zongji decodes them) and backfill (values as mysql2 returns them with Tandem's connection options). Both
+ * end in `toNeutral`, so a row read by backfill and the same row arriving through the binlog are identical (tested).
+ *
+ * What each decoder hands over, and what is done with it:
+ * - integers: zongji gives a JavaScript number within ±(2^53−1) and exact decimal text beyond (it assembles 64-bit
+ *   values with BigInt); mysql2 gives numbers for INT and smaller, text for BIGINT (bigNumberStrings). A safe
+ *   integer prints exactly, so `String(n)` loses nothing. tinyint(1) stays `0`/`1`/… (PostgreSQL's boolean input
+ *   accepts `1`/`0`; any other value is refused there rather than folded to true).
+ * - DECIMAL: exact text from both (zongji's decoder builds digits as text unless decimalNumbers is set; it is not).
+ * - FLOAT / DOUBLE: numbers from both, rewritten as the shortest text that reads back to the same float32 /
+ *   float64. A FLOAT arrives from the binlog as the widened float32 (0.10000000149011612) and from a query as the
+ *   server's short text (0.1): both become `0.1`.
+ * - DATE / DATETIME / TIMESTAMP / TIME: text from both (dateStrings). zongji formats TIMESTAMP's epoch seconds in
+ *   UTC (timezone 'Z'); Tandem's sessions run with time_zone '+00:00', so queries print TIMESTAMP in UTC too.
+ *   Fractions keep the column's declared digits on both paths. Zero dates pass through as text (H13 policy is
+ *   `tandem check`'s).
+ * - BIT(n): a Buffer from both → a string of exactly n `0`/`1` characters (PostgreSQL bit(n) input; the MySQL
+ *   shadow turns it back into bytes).
+ * - binary strings and BLOBs: Buffers from both (charset `binary`); BINARY(n) is right-padded to n by both.
+ * - text: strings. zongji decodes each column in its own character set (CHARACTER_SET_NAME: latin1 through
+ *   iconv's cp1252, which is what MySQL's latin1 is), mysql2 receives the server's conversion to utf8mb4.
+ * - JSON: MariaDB stores JSON as LONGTEXT, so it is text on both paths, byte for byte as stored. MySQL's binary
+ *   JSON is rendered as text by zongji (jsonStrings) and by the server for queries; these two renderings are not
+ *   guaranteed identical in white space (verification canonicalizes JSON; H15).
+ * - ENUM / SET: the labels as text from both.
+ * - GEOMETRY: refused (no neutral form yet).
+ */
+export interface ColumnType {
+  name: string;
+  /** information_schema COLUMN_TYPE, lower case (`bigint(20) unsigned`, `bit(3)`, `float`). */
+  columnType: string;
+}
+
+export function toNeutral(table: string, col: ColumnType, value: unknown): Value {
+  if (value === null || value === undefined) return null;
+  const type = col.columnType;
+  if (Buffer.isBuffer(value)) {
+    const bits = /^bit\((\d+)\)/.exec(type);
+    if (bits) return bitString(value, Number(bits[1]));
+    return value;
+  }
+  if (/^(float|double|real)/.test(type)) {
+    const n = typeof value === 'number' ? value : Number(String(value));
+    return /^float/.test(type) && !/^float\(\s*(2[5-9]|[3-5]\d)/.test(type) ? shortestFloat32(n) : shortestDouble(n);
+  }
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw unsupported(table, col, String(value));
+    return String(value);
+  }
+  if (typeof value === 'bigint') return value.toString();
+  throw unsupported(table, col, Object.prototype.toString.call(value));
+}
+
+function unsupported(table: string, col: ColumnType, what: string): TandemError {
+  return new TandemError('TANDEM_VALUE_UNSUPPORTED', `${table}.${col.name} (${col.columnType}): a value of this type (${what}) has no neutral form in Tandem`, {
+    fix: `exclude ${table} from the migration (tandem.yaml exclude), or change the column's type`,
+  });
+}
+
+/** The leftmost `bits` bits of a big-endian BIT value, as `0`/`1` text. */
+export function bitString(buf: Buffer, bits: number): string {
+  let out = '';
+  for (const byte of buf) out += byte.toString(2).padStart(8, '0');
+  return out.slice(-bits).padStart(bits, '0');
+}
+
+/** Shortest decimal text that reads back as the same float32 (MySQL FLOAT). */
+export function shortestFloat32(n: number): string {
+  const f = Math.fround(n);
+  if (!Number.isFinite(f)) return String(f);
+  for (let p = 1; p <= 9; p++) {
+    const text = f.toPrecision(p);
+    if (Math.fround(Number(text)) === f) return String(Number(text));
+  }
+  return String(f);
+}
+
+/** Shortest decimal text that reads back as the same float64 (JavaScript's own number printing). */
+export function shortestDouble(n: number): string {
+  return String(n);
+}

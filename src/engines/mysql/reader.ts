@@ -1,0 +1,148 @@
+import { randomBytes } from 'node:crypto';
+import type mysql from 'mysql2/promise';
+import type { RowDataPacket } from 'mysql2/promise';
+import type { Row } from '../../model/change.js';
+import type { SnapshotHandle, TableReader } from '../engine.js';
+import { connectMysql } from './connect.js';
+import { quoteMysqlIdent as q } from './quote.js';
+import { toNeutral, type ColumnType } from './binlog-values.js';
+import { formatPosition } from './position.js';
+
+/** Snapshot connections held open by createSlotWithSnapshot, keyed by snapshot id, for openReader(id). */
+const snapshots = new Map<string, mysql.Connection>();
+
+/** Reader connections: JSON as text (MySQL), everything else as connect.ts sets it (exact numbers, date strings). */
+const READER_OPTIONS: Partial<mysql.ConnectionOptions> = { jsonStrings: true } as Partial<mysql.ConnectionOptions>;
+
+async function beginConsistentSnapshot(conn: mysql.Connection): Promise<void> {
+  await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+  await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+}
+
+/**
+ * Opens a consistent snapshot and returns it with the exact binlog position it corresponds to. MariaDB reports that
+ * position atomically with the snapshot (binlog_snapshot_file / binlog_snapshot_position status, set by
+ * START TRANSACTION WITH CONSISTENT SNAPSHOT): a backfill read through this connection plus the binlog from that
+ * position covers every change exactly once. MySQL has no such status: there the snapshot is taken under a brief
+ * FLUSH TABLES WITH READ LOCK (needs RELOAD) so SHOW MASTER STATUS and the snapshot agree.
+ */
+export async function openMysqlSnapshot(url: string): Promise<SnapshotHandle> {
+  const conn = await connectMysql(url, 'backfill snapshot', READER_OPTIONS);
+  try {
+    await beginConsistentSnapshot(conn);
+    const [status] = await conn.query<RowDataPacket[]>(`SHOW STATUS LIKE 'binlog_snapshot_%'`);
+    const get = (name: string) => status.find((r) => String(r.Variable_name).toLowerCase() === name)?.Value as string | undefined;
+    let file = get('binlog_snapshot_file');
+    let offset = Number(get('binlog_snapshot_position') ?? 0);
+    let gtid: string | undefined;
+    if (file) {
+      gtid = await gtidAt(conn, file, offset);
+    } else {
+      // MySQL: no snapshot status. Hold writes for the instant it takes to start the snapshot and read the position.
+      await conn.query('COMMIT');
+      await conn.query('FLUSH TABLES WITH READ LOCK');
+      try {
+        await beginConsistentSnapshot(conn);
+        const [master] = await conn.query<RowDataPacket[]>('SHOW MASTER STATUS');
+        file = String(master[0]?.File ?? '');
+        offset = Number(master[0]?.Position ?? 0);
+      } finally {
+        await conn.query('UNLOCK TABLES');
+      }
+      if (!file) throw new Error('SHOW MASTER STATUS returned nothing: binary logging is off');
+    }
+    const id = randomBytes(8).toString('hex');
+    snapshots.set(id, conn);
+    return {
+      position: formatPosition({ file, offset, gtid }),
+      snapshot: id,
+      release: async () => {
+        snapshots.delete(id);
+        await conn.query('COMMIT').catch(() => undefined);
+        await conn.end().catch(() => undefined);
+      },
+    };
+  } catch (err) {
+    await conn.end().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** MariaDB's GTID position at a binlog file:offset (BINLOG_GTID_POS); undefined on MySQL or when unknown. */
+export async function gtidAt(conn: mysql.Connection, file: string, offset: number): Promise<string | undefined> {
+  try {
+    const [rows] = await conn.query<RowDataPacket[]>('SELECT BINLOG_GTID_POS(?, ?) AS pos', [file, offset]);
+    const pos = rows[0]?.pos;
+    return pos ? String(pos) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Column names and types of a table, in ordinal order (information_schema: the binlog carries no names). */
+export async function columnTypes(conn: mysql.Connection, table: string): Promise<ColumnType[]> {
+  const [rows] = await conn.query<RowDataPacket[]>(
+    `SELECT column_name AS name, LOWER(column_type) AS type FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position`,
+    [table],
+  );
+  return rows.map((r) => ({ name: String(r.name), columnType: String(r.type) }));
+}
+
+/**
+ * Reads tables in primary-key order for backfill: through the snapshot's own connection when `snapshot` names one
+ * (exactly the data at the snapshot's binlog position), else through a fresh consistent snapshot (resumed backfill,
+ * see src/backfill). Values are converted by the same `toNeutral` as the binlog path.
+ */
+export async function openMysqlReader(url: string, snapshot: string | undefined): Promise<TableReader> {
+  const borrowed = snapshot ? snapshots.get(snapshot) : undefined;
+  if (snapshot && !borrowed) throw new Error(`snapshot ${snapshot} is not open in this process`);
+  const conn = borrowed ?? (await connectMysql(url, 'backfill', READER_OPTIONS));
+  if (!borrowed) await beginConsistentSnapshot(conn);
+  const types = new Map<string, Map<string, ColumnType>>();
+  const typesOf = async (table: string) => {
+    let t = types.get(table);
+    if (!t) types.set(table, (t = new Map((await columnTypes(conn, table)).map((c) => [c.name, c]))));
+    return t;
+  };
+  return {
+    async estimateRows(table) {
+      const [rows] = await conn.query<RowDataPacket[]>(`SELECT table_rows AS n FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?`, [table]);
+      const estimate = Number(rows[0]?.n ?? 0);
+      if (estimate > 0) return estimate;
+      const [count] = await conn.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${q(table)}`);
+      return Number(count[0]?.n ?? 0);
+    },
+    async readChunk(table, columns, key, after, limit) {
+      const cols = await typesOf(table);
+      const params: unknown[] = [];
+      let where = '';
+      if (after) {
+        for (const k of key) params.push(after[k]);
+        where = `WHERE (${key.map(q).join(', ')}) > (${key.map(() => '?').join(', ')})`;
+      }
+      // MariaDB prints FLOAT with 6 significant digits (3.40282e+38): read it widened to DOUBLE, which is exact, so
+      // the value equals the binlog's float32 (H14).
+      const names = columns.length ? columns : [...cols.keys()];
+      const list = names.map((c) => (/^float/.test(cols.get(c)?.columnType ?? '') ? `CAST(${q(c)} AS DOUBLE) AS ${q(c)}` : q(c))).join(', ');
+      const [rows, fields] = await conn.query<RowDataPacket[]>({
+        sql: `SELECT ${list} FROM ${q(table)} ${where} ORDER BY ${key.map(q).join(', ')} LIMIT ${Number(limit)}`,
+        values: params,
+        rowsAsArray: true,
+      });
+      return (rows as unknown as unknown[][]).map((values) => {
+        const row: Row = {};
+        fields.forEach((f, i) => {
+          const col = cols.get(f.name) ?? { name: f.name, columnType: '' };
+          row[f.name] = toNeutral(table, col, values[i]);
+        });
+        return row;
+      });
+    },
+    async close() {
+      // A borrowed snapshot connection is ended by its handle's release().
+      if (borrowed) return;
+      await conn.query('COMMIT').catch(() => undefined);
+      await conn.end().catch(() => undefined);
+    },
+  };
+}
