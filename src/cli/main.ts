@@ -34,6 +34,7 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof TandemError) {
       printErr(`tandem: ${err.message}`);
       if (err.fix) printErr(`  fix: ${err.fix}`);
+      printErr(`  code: ${err.code}`);
       return err.exitCode;
     }
     printErr(`tandem: unexpected failure: ${errorMessage(err)}`);
