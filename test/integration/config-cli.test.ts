@@ -61,3 +61,12 @@ describe('configuration errors and secrets at the CLI', () => {
     expect(runs[1]?.stdout).toContain('cannot connect to new');
   });
 });
+
+describe('features not yet available are refused, not ignored', () => {
+  it('tandem run refuses transport.kind kafka with exit 2', async () => {
+    const file = writeConfig({ migration: 'shop', old: { url: 'postgres://u@127.0.0.1:1/a' }, new: { url: 'postgres://u@127.0.0.1:1/b' }, transport: { kind: 'kafka' } });
+    const r = await runTandem(['run', '--config', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('transport.kind kafka is not available');
+  });
+});

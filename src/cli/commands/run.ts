@@ -10,7 +10,7 @@ import { renderBackfillLine } from '../progress.js';
 import { createMetrics } from '../../server/metrics.js';
 import { startMetricsServer } from '../../server/metrics-server.js';
 import { startSourceSampler } from '../../replicate/source-sampler.js';
-import { errorMessage } from '../../errors.js';
+import { TandemError, errorMessage } from '../../errors.js';
 import { VERSION } from '../../version.js';
 
 export const directionOption = () =>
@@ -19,6 +19,11 @@ export const directionOption = () =>
 /** Shared by `run` and `backfill`: the service with status publishing and signal handling. */
 export async function runWithStatus(cmd: Command, direction: Direction, extra: { backfillOnly?: boolean; reset?: boolean }): Promise<void> {
   const { config } = loadCliConfig(cmd);
+  if (config.transport.kind !== 'embedded') {
+    throw new TandemError('TANDEM_USAGE', `transport.kind ${config.transport.kind} is not available in this version of Tandem`, {
+      fix: 'set transport.kind: embedded (the default) in tandem.yaml',
+    });
+  }
   const log = childLogger('replicate', { migration: config.migration, direction });
   const stats = emptyStats();
   const controller = new AbortController();
