@@ -8,8 +8,9 @@ import { cpus, totalmem, tmpdir, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import mysql from 'mysql2/promise';
 import { stringify } from 'yaml';
-import { startPostgres, type RunningServer } from '../test/harness/servers.js';
+import { startMariadb, startPostgres, type RunningServer } from '../test/harness/servers.js';
 import { median, peakRss, percentile, spread, until } from './lib.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -257,6 +258,139 @@ async function benchOltp(server: RunningServer): Promise<void> {
   rows.push({ name: 'oltp-load', metric: 'source load sustained during the lag runs (4 clients)', unit: 'tx/s', tandem: results.tandem.tps, anchor: results.native.tps, anchorName: 'same load, native run', command: 'npm run bench -- --only oltp' });
 }
 
+/**
+ * MariaDB → PostgreSQL, Tandem only (there is no native replication between the two engines to run beside it): a
+ * throwaway MariaDB (binlog ROW/FULL) replicated into a database of the PostgreSQL cluster above. Each repetition
+ * runs the bulk transaction and then the OLTP lag run, each on fresh databases.
+ */
+async function benchMariadb(pgServer: RunningServer): Promise<void> {
+  const maria = await startMariadb({ settings: { 'innodb-buffer-pool-size': '512M', 'innodb-log-file-size': '512M' } });
+  const bulkRate: number[] = [];
+  const lag: { p50: number[]; p99: number[]; max: number[]; tps: number[] } = { p50: [], p99: [], max: [], tps: [] };
+  const myOpts = (db?: string) => ({ host: '127.0.0.1', port: maria.port, user: 'root', ...(db ? { database: db } : {}) });
+  const setup = async (tag: string, mysqlDdl: string[], pgDdl: string[]) => {
+    const admin = await mysql.createConnection(myOpts());
+    await admin.query(`CREATE DATABASE ${tag}_src CHARACTER SET utf8mb4`);
+    await admin.end();
+    const src = await mysql.createConnection(myOpts(`${tag}_src`));
+    for (const sql of mysqlDdl) await src.query(sql);
+    const pgAdmin = await client(`${pgServer.url}/postgres`);
+    await pgAdmin.query(`CREATE DATABASE ${tag}_dst`);
+    await pgAdmin.end();
+    const dst = await client(`${pgServer.url}/${tag}_dst`);
+    for (const sql of pgDdl) await dst.query(sql);
+    const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-'));
+    const config = join(dir, 'tandem.yaml');
+    writeFileSync(config, stringify({ migration: `bench_${tag}`, old: { url: `${maria.url}/${tag}_src` }, new: { url: `${pgServer.url}/${tag}_dst` }, state: { dir } }));
+    const child = spawn(process.execPath, [cli, 'run', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TANDEM_LOG_LEVEL: 'warn' } });
+    child.stderr?.resume();
+    await until('tandem to start streaming', async () => {
+      const r = await dst.query(`select phase from tandem.checkpoint`).catch(() => ({ rows: [] as Array<{ phase: string }> }));
+      return r.rows[0]?.phase === 'shadowing';
+    }, 60_000, 50);
+    return {
+      src,
+      dst,
+      done: async () => {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+        await src.query(`DROP DATABASE ${tag}_src`);
+        await src.end();
+        await dst.end();
+        const a = await client(`${pgServer.url}/postgres`);
+        await a.query(`DROP DATABASE IF EXISTS ${tag}_dst WITH (FORCE)`);
+        await a.end();
+      },
+    };
+  };
+  try {
+    for (let i = 0; i < reps; i++) {
+      {
+        const b = await setup(`mybulk${i}`, [`CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, price decimal(12,2), created datetime(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6))`], [
+          `CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, price numeric(12,2), created timestamp(6) NOT NULL)`,
+        ]);
+        await b.src.query(`INSERT INTO items (id, name, price) SELECT seq, MD5(seq), seq / 100 FROM seq_1_to_${BULK_ROWS}`);
+        const committed = performance.now();
+        await until('the shadow to hold every row', async () => (await count(b.dst, 'items')) === BULK_ROWS, 600_000, 100);
+        bulkRate.push(BULK_ROWS / ((performance.now() - committed) / 1000));
+        await b.done();
+      }
+      {
+        const o = await setup(`myoltp${i}`, [
+          `CREATE TABLE orders (id bigint AUTO_INCREMENT PRIMARY KEY, customer int NOT NULL, total decimal(12,2) NOT NULL, status varchar(20) NOT NULL, created datetime(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6))`,
+          `CREATE TABLE order_lines (order_id bigint NOT NULL, line int NOT NULL, sku varchar(40) NOT NULL, qty int NOT NULL, PRIMARY KEY (order_id, line))`,
+          `CREATE TABLE markers (id bigint PRIMARY KEY, sent_at datetime(6) NOT NULL)`,
+        ], [
+          `CREATE TABLE orders (id bigint PRIMARY KEY, customer integer NOT NULL, total numeric(12,2) NOT NULL, status text NOT NULL, created timestamp(6) NOT NULL)`,
+          `CREATE TABLE order_lines (order_id bigint NOT NULL, line integer NOT NULL, sku text NOT NULL, qty integer NOT NULL, PRIMARY KEY (order_id, line))`,
+          `CREATE TABLE markers (id bigint PRIMARY KEY, sent_at timestamp(6) NOT NULL)`,
+        ]);
+        const clients = await Promise.all(Array.from({ length: 4 }, () => mysql.createConnection(myOpts(`myoltp${i}_src`))));
+        const sent = new Map<number, number>();
+        const lags: number[] = [];
+        let stop = false;
+        let txns = 0;
+        const workers = clients.map(async (c, w) => {
+          let n = 0;
+          while (!stop) {
+            n++;
+            await c.query('START TRANSACTION');
+            const [res] = await c.query<mysql.ResultSetHeader>(`INSERT INTO orders (customer, total, status) VALUES (?, ?, 'new')`, [w * 1000 + (n % 1000), (n % 500) + 0.99]);
+            const id = res.insertId;
+            await c.query(`INSERT INTO order_lines VALUES (?, 1, 'sku-a', 1), (?, 2, 'sku-b', 2)`, [id, id]);
+            await c.query(`UPDATE orders SET status = 'paid' WHERE id = ?`, [id]);
+            if (n % 5 === 0) await c.query(`DELETE FROM order_lines WHERE order_id = ? AND line = 2`, [id]);
+            await c.query('COMMIT');
+            txns++;
+          }
+        });
+        const marker = await mysql.createConnection(myOpts(`myoltp${i}_src`));
+        let markerId = 0;
+        const began = performance.now();
+        const poll = (async () => {
+          let seen = 0;
+          while (!stop || seen < markerId) {
+            const r = await o.dst.query<{ m: string | null }>(`select max(id)::text as m from markers`);
+            const now = performance.now();
+            const m = Number(r.rows[0]?.m ?? 0);
+            for (let id = seen + 1; id <= m; id++) {
+              const t = sent.get(id);
+              if (t !== undefined) lags.push((now - t) / 1000);
+            }
+            seen = Math.max(seen, m);
+            await new Promise((r) => setTimeout(r, 10));
+          }
+        })();
+        while (performance.now() - began < OLTP_SECONDS * 1000) {
+          markerId++;
+          await marker.query(`INSERT INTO markers VALUES (?, NOW(6))`, [markerId]);
+          sent.set(markerId, performance.now());
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        stop = true;
+        await Promise.all(workers);
+        lag.tps.push(txns / ((performance.now() - began) / 1000));
+        await poll;
+        await Promise.all([...clients, marker].map((c) => c.end()));
+        lag.p50.push(percentile(lags, 50) * 1000);
+        lag.p99.push(percentile(lags, 99) * 1000);
+        lag.max.push(Math.max(...lags) * 1000);
+        await o.done();
+      }
+      process.stderr.write(`mariadb rep ${i + 1}/${reps}: bulk ${bulkRate.at(-1)?.toFixed(0)} rows/s, lag p50 ${lag.p50.at(-1)?.toFixed(0)} ms, p99 ${lag.p99.at(-1)?.toFixed(0)} ms, ${lag.tps.at(-1)?.toFixed(0)} tx/s\n`);
+    }
+  } finally {
+    await maria.stop();
+  }
+  const note = 'no native anchor: neither engine replicates into the other, and we know no published MariaDB → PostgreSQL CDC figure to compare with';
+  const command = 'npm run bench -- --only mariadb';
+  rows.push({ name: 'mariadb-bulk-apply', metric: `MariaDB → PostgreSQL, ${BULK_ROWS.toLocaleString('en')}-row transaction applied`, unit: 'rows/s', tandem: bulkRate, anchor: null, anchorName: '—', command, note });
+  rows.push({ name: 'mariadb-oltp-lag-p50', metric: 'MariaDB → PostgreSQL replication lag p50', unit: 'ms', tandem: lag.p50, anchor: null, anchorName: '—', command, note: 'no native anchor (see below)' });
+  rows.push({ name: 'mariadb-oltp-lag-p99', metric: 'MariaDB → PostgreSQL replication lag p99', unit: 'ms', tandem: lag.p99, anchor: null, anchorName: '—', command, note: 'no native anchor (see below)' });
+  rows.push({ name: 'mariadb-oltp-load', metric: 'MariaDB source load sustained during the lag runs (4 clients)', unit: 'tx/s', tandem: lag.tps, anchor: null, anchorName: '—', command });
+}
+
 function notLanded(name: string, metric: string, note: string): void {
   rows.push({ name, metric, unit: '—', tandem: null, anchor: null, anchorName: '—', command: '—', note });
 }
@@ -281,7 +415,7 @@ async function main(): Promise<void> {
     if (selected('bulk')) await benchBulk(server);
     if (selected('copy')) await benchCopy(server);
     if (selected('oltp')) await benchOltp(server);
-    notLanded('mariadb-to-postgres', 'bulk apply and OLTP lag, MariaDB → PostgreSQL', 'MariaDB capture has not landed yet (issue: replication from MySQL/MariaDB)');
+    if (selected('mariadb')) await benchMariadb(server);
     notLanded('verify', 'full verification rows/s, PostgreSQL vs PostgreSQL and vs MariaDB', 'verification has not landed yet (issue: drift detection)');
     const machine = { cpus: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`, memory: `${(totalmem() / 2 ** 30).toFixed(0)} GiB`, kernel: release(), node: process.version, postgres: await versions(server) };
     const settings = { reps, bulkRows: BULK_ROWS, oltpSeconds: OLTP_SECONDS, postgres: 'fsync=off, synchronous_commit=off, shared_buffers=512MB, wal_level=logical (throwaway cluster, both databases in it)', tandem: 'defaults (apply.batchRows 5000, batchTime 200ms, queue 50000 changes)' };
@@ -299,6 +433,8 @@ async function main(): Promise<void> {
       ...out.rows.map((r) => `| ${r.name} | ${r.metric} (${r.unit}) | ${fmt(r.tandem)} | ${fmt(r.anchor)} | ${r.anchorName} | ${r.ratio ? r.ratio.toFixed(2) : '—'} | \`${r.command}\`${r.note ? ` — ${r.note}` : ''} |`),
       '',
       'Lag is measured with marker rows written every 100 ms and detected on the shadow by a 10 ms poll, on one machine clock.',
+      '',
+      `The mariadb-* rows replicate a throwaway MariaDB (binlog ROW/FULL, innodb_flush_log_at_trx_commit=2, sync_binlog=0) into a database of the PostgreSQL cluster above, Tandem only, the bulk run and the lag run alternating in each repetition. There is no native anchor: neither PostgreSQL nor MariaDB replicates into the other engine, and we know of no published MariaDB → PostgreSQL change-data-capture throughput or lag figure measured in comparable conditions, so none is quoted.`,
       '',
     ].join('\n');
     writeFileSync(join(resultsDir, 'latest.md'), md);

@@ -1,7 +1,8 @@
 /**
  * The demo: starts its own throwaway databases, runs Tandem against them as a user would, and says what it did.
  * It runs the preflight (`tandem check`) against a correct pair and a misconfigured one, then replicates a live
- * PostgreSQL shop into MariaDB while orders keep arriving.
+ * PostgreSQL shop into MariaDB while orders keep arriving, and finally migrates a live MariaDB shop into an empty
+ * PostgreSQL database (schema translated by `tandem schema --apply`).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -97,20 +98,80 @@ async function main(): Promise<void> {
     await live.end();
     const replicated = seen === expected;
 
+    say('4. MariaDB → PostgreSQL migration with live writes: tandem schema --apply, then tandem run while orders arrive');
+    const mig = await mariadbToPostgres(maria, pgGood);
+
     say('What happened');
     process.stdout.write(
       [
         `- The correct pair passed every prerequisite (exit ${goodCode}): logical decoding, slots, privileges, binlog settings, schemas.`,
         `- The misconfigured pair was refused (exit ${badCode}) with each problem named and its exact fix.`,
         `- Replication ${replicated ? 'kept MariaDB equal to PostgreSQL' : 'did NOT catch up in time'}: a consistent backfill of 5,000 customers, then ${orderId} live orders streamed transaction by transaction.`,
+        `- MariaDB → PostgreSQL: \`tandem schema --apply\` created the shop in an empty PostgreSQL database (exit ${mig.schemaCode}); replication ${mig.caughtUp ? 'caught up' : 'did NOT catch up in time'} with ${mig.orders} live orders written to MariaDB.`,
         '- Exit codes: 0 fine, 1 a check failed, 2 usage/config error, 3 refused by a safety gate, 4 runtime failure.',
         '',
       ].join('\n'),
     );
-    if (goodCode !== 0 || badCode !== 1 || !replicated) process.exitCode = 1;
+    if (goodCode !== 0 || badCode !== 1 || !replicated || mig.schemaCode !== 0 || !mig.caughtUp) process.exitCode = 1;
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
   }
+}
+
+/** Step 4: a live MariaDB shop (old) migrated into an empty PostgreSQL database (new). */
+async function mariadbToPostgres(maria: RunningServer, pgServer: RunningServer): Promise<{ schemaCode: number; caughtUp: boolean; orders: number }> {
+  const src = await mysql.createConnection({ host: '127.0.0.1', port: maria.port, user: 'root' });
+  await src.query('CREATE DATABASE shop_live CHARACTER SET utf8mb4');
+  await src.query('USE shop_live');
+  for (const sql of shopMysql) await src.query(sql);
+  await src.query(`INSERT INTO customers (id, email, name) SELECT seq, CONCAT('customer', seq, '@example.com'), CONCAT('Customer ', seq) FROM seq_1_to_5000`);
+  const admin = new pg.Client({ connectionString: `${pgServer.url}/postgres` });
+  await admin.connect();
+  await admin.query('CREATE DATABASE shop_pg');
+  await admin.end();
+  const config = writeTempFile(
+    'tandem.yaml',
+    stringify({ migration: 'shop_to_pg', old: { url: `${maria.url}/shop_live` }, new: { url: `${pgServer.url}/shop_pg` }, state: { dir: mkdtempSync(join(tmpdir(), 'tandem-demo-')) } }),
+  );
+  const schemaCode = tandem(['schema', '--apply', '--yes', '--config', config]);
+  let orders = 0;
+  let caughtUp = false;
+  if (schemaCode === 0) {
+    process.stdout.write(`$ tandem run --config ${config}   (in the background)\n`);
+    const runner = spawn(process.execPath, [cli, 'run', '--config', config], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, TANDEM_LOG_LEVEL: 'warn' } });
+    const started = Date.now();
+    while (Date.now() - started < 5000) {
+      orders++;
+      await src.query('START TRANSACTION');
+      await src.query(`INSERT INTO orders (id, customer_id, total, placed_at) VALUES (?, ?, ?, NOW(6))`, [orders, (orders % 5000) + 1, (orders % 90) + 9.99]);
+      await src.query(`INSERT INTO order_items (order_id, line_no, sku, qty, attrs) VALUES (?, 1, ?, 1, '{"gift": true}')`, [orders, `SKU-${orders}`]);
+      if (orders % 3 === 0) await src.query(`UPDATE orders SET paid = 1 WHERE id = ?`, [orders]);
+      await src.query('COMMIT');
+    }
+    const [rows] = await src.query<mysql.RowDataPacket[]>(`SELECT CONCAT((SELECT COUNT(*) FROM customers), ' customers, ', (SELECT COUNT(*) FROM orders), ' orders, ', (SELECT COUNT(*) FROM order_items), ' items, ', (SELECT COUNT(*) FROM orders WHERE paid), ' paid') AS s`);
+    const expected = String(rows[0]?.s ?? '');
+    const shadow = new pg.Client({ connectionString: `${pgServer.url}/shop_pg` });
+    await shadow.connect();
+    const counts = async () => {
+      try {
+        const r = await shadow.query<{ s: string }>(`SELECT (SELECT count(*) FROM customers) || ' customers, ' || (SELECT count(*) FROM orders) || ' orders, ' || (SELECT count(*) FROM order_items) || ' items, ' || (SELECT count(*) FROM orders WHERE paid) || ' paid' AS s`);
+        return r.rows[0]?.s ?? '';
+      } catch {
+        return '';
+      }
+    };
+    let seen = '';
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && (seen = await counts()) !== expected) await new Promise((r) => setTimeout(r, 100));
+    caughtUp = seen === expected;
+    process.stdout.write(`MariaDB    (old): ${expected}\nPostgreSQL (new): ${seen}\n`);
+    tandem(['status', '--config', config]);
+    runner.kill('SIGTERM');
+    await new Promise((r) => runner.once('exit', r));
+    await shadow.end();
+  }
+  await src.end();
+  return { schemaCode, caughtUp, orders };
 }
 
 await main();

@@ -87,6 +87,21 @@ export const configSchema = z.strictObject({
       interval: duration.default(600_000),
     })
     .prefault({}),
+  values: z
+    .strictObject({
+      /**
+       * MySQL/MariaDB zero dates (`0000-00-00`, `2022-11-00`, a zero TIMESTAMP) have no PostgreSQL equivalent.
+       * `refuse` (default): `tandem check` fails naming table, column and row count, and replication stops with
+       * TANDEM_VALUE_UNSUPPORTED if one arrives anyway. `null`: they are written as NULL on a PostgreSQL shadow, in
+       * backfill and stream alike (the shadow column must be nullable). YAML's bare `null` means the same as
+       * `'null'`. A MySQL/MariaDB shadow holds zero dates as they are, whatever this says.
+       */
+      zeroDates: z
+        .union([z.enum(['refuse', 'null']), z.null()])
+        .default('refuse')
+        .transform((v) => v ?? 'null'),
+    })
+    .prefault({}),
   check: z
     .strictObject({
       /** Binlog retention below this fails `tandem check`: a longer pause would lose the position. */

@@ -59,6 +59,10 @@ export async function runPreflight(config: TandemConfig): Promise<PreflightRepor
       checks.push(...(await oldDb.checkApply({ ...ctx, side: 'old' })));
       const oldSchemas = await oldDb.describeTables(tables);
       const newSchemas = await newDb.describeTables(tables);
+      // Values the forward stream would carry that the shadow cannot hold (zero dates into PostgreSQL, H13).
+      if (oldDb.checkValues) {
+        checks.push(...(await oldDb.checkValues({ ...ctx, side: 'old', zeroDates: config.values.zeroDates, shadow: { engine: newDb.engine, tables: newSchemas } })));
+      }
       for (const t of tables) {
         checks.push(...compareTableSchemas(t, { engine: oldDb.engine, table: oldSchemas.get(t) }, { engine: newDb.engine, table: newSchemas.get(t) }));
       }

@@ -11,6 +11,13 @@ export interface CheckContext {
   minBinlogRetentionHours: number;
 }
 
+/** For Database.checkValues: this side is the active one and `shadow` the other, whose tables the values go into. */
+export interface ValueCheckContext extends CheckContext {
+  /** config values.zeroDates */
+  zeroDates: 'refuse' | 'null';
+  shadow: { engine: EngineKind; tables: Map<string, TableSchema> };
+}
+
 /**
  * What the engine-neutral layers (`control`, `replicate`, `verify`) may ask of a database. Everything behind it
  * lives under `src/engines/<engine>`.
@@ -26,6 +33,8 @@ export interface Database {
   checkCapture(ctx: CheckContext): Promise<CheckItem[]>;
   /** Prerequisites for Tandem applying changes to this side while it is the shadow. */
   checkApply(ctx: CheckContext): Promise<CheckItem[]>;
+  /** Values stored on this side that the shadow cannot hold as they are (MySQL zero dates into PostgreSQL). */
+  checkValues?(ctx: ValueCheckContext): Promise<CheckItem[]>;
   close(): Promise<void>;
 }
 

@@ -64,7 +64,7 @@ export async function runService(config: TandemConfig, opts: ServiceOptions): Pr
   const { active, shadow: shadowSide } = sidesOf(opts.direction);
   const tables = await replicatedTables(config, opts.direction);
   await assertPrimaryKeys(config, opts.direction, tables);
-  const source = openCaptureSource(config[active].url, config.migration, tables);
+  const source = openCaptureSource(config[active].url, config.migration, tables, { shadowUrl: config[shadowSide].url, zeroDates: config.values.zeroDates });
   let resetDone = !opts.reset;
   let isolateThrough: string | undefined;
 

@@ -46,6 +46,21 @@ describe('MySQL binlog positions', () => {
     expect(advanceGtidPosition('0-1-10,1-2-5', '1-2-6')).toBe('0-1-10,1-2-6');
     expect(advanceGtidPosition('1-2-5', '0-1-18446744073709551615')).toBe('0-1-18446744073709551615,1-2-5');
   });
+
+  it('H8: keeps every GTID domain (and MySQL sets with holes) intact; orders by file:offset only', () => {
+    // Two MariaDB domains advancing interleaved: each commit replaces only its own domain's entry.
+    let gtid: string | undefined = '0-1-10,1-1-5';
+    for (const g of ['1-1-6', '0-1-11', '1-1-7', '2-1-1', '0-1-12']) gtid = advanceGtidPosition(gtid, g);
+    expect(gtid).toBe('0-1-12,1-1-7,2-1-1');
+    expect(advanceGtidPosition('0-1-10,10-1-5,2-1-3', '1-1-1')).toBe('0-1-10,1-1-1,2-1-3,10-1-5'); // numeric domain order
+    const p = formatPosition({ file: 'binlog.000004', offset: 77, gtid: '0-1-10,1-1-5' });
+    expect(p).toBe('binlog.000004:77#0-1-10,1-1-5');
+    expect(parsePosition(p)).toEqual({ file: 'binlog.000004', offset: 77, gtid: '0-1-10,1-1-5' });
+    // A MySQL GTID set with a hole (8 missing) and colons inside: never flattened, never read as the offset.
+    const mysqlSet = '3e11fa47-71ca-11e1-9e33-c80aa9429562:1-7:9-10,4e11fa47-71ca-11e1-9e33-c80aa9429562:1-3';
+    expect(parsePosition(`binlog.000002:1234#${mysqlSet}`)).toEqual({ file: 'binlog.000002', offset: 1234, gtid: mysqlSet });
+    expect(comparePositions('binlog.000002:1234#0-1-12,1-1-1', 'binlog.000002:1300#0-1-11,1-1-9')).toBe(-1);
+  });
 });
 
 describe('MySQL values in neutral form', () => {

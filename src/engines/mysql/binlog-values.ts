@@ -17,8 +17,10 @@ import type { Value } from '../../model/change.js';
  *   server's short text (0.1): both become `0.1`.
  * - DATE / DATETIME / TIMESTAMP / TIME: text from both (dateStrings). zongji formats TIMESTAMP's epoch seconds in
  *   UTC (timezone 'Z'); Tandem's sessions run with time_zone '+00:00', so queries print TIMESTAMP in UTC too.
- *   Fractions keep the column's declared digits on both paths. Zero dates pass through as text (H13 policy is
- *   `tandem check`'s).
+ *   Fractions keep the column's declared digits on both paths. Zero dates (month or day 00: `0000-00-00`,
+ *   `2022-11-00`, a zero TIMESTAMP; zongji prints a zero TIMESTAMP as `0000-00-00 00:00:00`, not 1970) follow
+ *   the configured policy (`values.zeroDates`, H13) here and only here, so backfill and stream agree: `keep`
+ *   (a MySQL shadow holds them), `refuse` (TANDEM_VALUE_UNSUPPORTED naming table and column), `null`.
  * - BIT(n): a Buffer from both → a string of exactly n `0`/`1` characters (PostgreSQL bit(n) input; the MySQL
  *   shadow turns it back into bytes).
  * - binary strings and BLOBs: Buffers from both (charset `binary`); BINARY(n) is right-padded to n by both.
@@ -36,9 +38,33 @@ export interface ColumnType {
   columnType: string;
 }
 
-export function toNeutral(table: string, col: ColumnType, value: unknown): Value {
+/**
+ * How values the shadow cannot hold are converted. `zeroDates`: `keep` passes them through (a MySQL/MariaDB
+ * shadow), `refuse` stops replication, `null` writes NULL (config `values.zeroDates`, for a PostgreSQL shadow).
+ */
+export interface ValuePolicy {
+  zeroDates: 'keep' | 'refuse' | 'null';
+}
+
+export const KEEP_VALUES: ValuePolicy = { zeroDates: 'keep' };
+
+/** A DATE/DATETIME/TIMESTAMP text with month or day 00 (`0000-00-00`, `2022-11-00`, `2022-00-05 10:00:00`). */
+export function isZeroDate(text: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(text);
+  return m !== null && (m[2] === '00' || m[3] === '00');
+}
+
+export function toNeutral(table: string, col: ColumnType, value: unknown, policy: ValuePolicy = KEEP_VALUES): Value {
   if (value === null || value === undefined) return null;
   const type = col.columnType;
+  if (policy.zeroDates !== 'keep' && typeof value === 'string' && /^(date|datetime|timestamp)\b/.test(type) && isZeroDate(value)) {
+    if (policy.zeroDates === 'null') return null;
+    throw new TandemError(
+      'TANDEM_VALUE_UNSUPPORTED',
+      `${table}.${col.name} (${col.columnType}) holds the zero date ${value}, which PostgreSQL cannot store; replication stopped before applying it`,
+      { fix: `set values.zeroDates: null in tandem.yaml (TANDEM_VALUES_ZERO_DATES=null) to write NULL instead (the shadow column must be nullable), or fix the rows on the active side (UPDATE ${table} SET ${col.name} = NULL WHERE MONTH(${col.name}) = 0 OR DAYOFMONTH(${col.name}) = 0), then restart` },
+    );
+  }
   if (Buffer.isBuffer(value)) {
     const bits = /^bit\((\d+)\)/.exec(type);
     if (bits) return bitString(value, Number(bits[1]));
@@ -49,6 +75,9 @@ export function toNeutral(table: string, col: ColumnType, value: unknown): Value
     return /^float/.test(type) && !/^float\(\s*(2[5-9]|[3-5]\d)/.test(type) ? shortestFloat32(n) : shortestDouble(n);
   }
   if (typeof value === 'string') return value;
+  // zongji decodes YEAR as 1900 + the stored byte, so the zero year (stored 0) arrives as 1900, which YEAR cannot
+  // hold otherwise (1901..2155); a query returns it as 0.
+  if (value === 1900 && /^year/.test(type)) return '0';
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw unsupported(table, col, String(value));
     return String(value);

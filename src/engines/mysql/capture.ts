@@ -33,6 +33,9 @@
  * Positions are `file:offset[#gtid]` (position.ts): a transaction begins where the previous event ended (the start
  * of its GTID event) and commits at the end of its XID event. The binlog keeps no per-consumer state (no slot):
  * slotState(position) reports whether the file holding the position is still listed by SHOW BINARY LOGS (H7).
+ * Several GTID domains (H8): transactions of every domain are written to the same binlog one after another, so
+ * file:offset orders them all and the checkpoint is one file:offset; the `#gtid` suffix carries the whole GTID list
+ * (one `domain-server-seq` per domain, each commit replacing its own domain's entry), e.g. `#0-1-10,1-1-5`.
  *
  * Idle: MariaDB sends heartbeats only when the replica asks for them, which zongji does not. Instead a timer emits
  * `idle` at the end of the last event read whenever no transaction is open, so a quiet database (or one whose
@@ -55,7 +58,7 @@ import type { CaptureEvent, Row } from '../../model/change.js';
 import type { CaptureSink, CaptureSource, CaptureStream, SlotState, SnapshotHandle, TableReader } from '../engine.js';
 import { connectMysql, mysqlOptions } from './connect.js';
 import { listMysqlTables } from './introspect.js';
-import { toNeutral, type ColumnType } from './binlog-values.js';
+import { toNeutral, type ColumnType, type ValuePolicy } from './binlog-values.js';
 import { parseDdl } from './binlog-ddl.js';
 import { advanceGtidPosition, binlogDistance, comparePositions, formatPosition, parsePosition } from './position.js';
 import { columnTypes, gtidAt, openMysqlReader, openMysqlSnapshot } from './reader.js';
@@ -97,6 +100,8 @@ export class MysqlCapture implements CaptureSource {
     private readonly url: string,
     readonly migration: string,
     tables?: string[],
+    /** Zero dates and other values the shadow cannot hold (binlog-values.ts); the same policy for backfill reads. */
+    private readonly values: ValuePolicy = { zeroDates: 'refuse' },
   ) {
     this.tables = tables ? new Set(tables) : undefined;
     this.database = String(mysqlOptions(url).database ?? '');
@@ -172,13 +177,14 @@ export class MysqlCapture implements CaptureSource {
   }
 
   openReader(snapshot: string | undefined): Promise<TableReader> {
-    return openMysqlReader(this.url, snapshot);
+    return openMysqlReader(this.url, snapshot, this.values);
   }
 
   /** Streams committed transactions that begin at or after `from` into `sink`, until stopped or failed. */
   async start(from: string, sink: CaptureSink): Promise<CaptureStream> {
     const ZongJi = await loadZongJi();
     const db = this.database;
+    const values = this.values;
     const ctrl = await connectMysql(this.url, 'capture metadata');
     let tables: Set<string>;
     let gtidPos: string | undefined;
@@ -308,7 +314,7 @@ export class MysqlCapture implements CaptureSource {
       beginIfNeeded();
       const neutral = (row: Record<string, unknown>): Row => {
         const out: Row = {};
-        for (const c of columns) out[c.name] = toNeutral(table, c, row[c.name]);
+        for (const c of columns) out[c.name] = toNeutral(table, c, row[c.name], values);
         return out;
       };
       for (const row of ev.rows as Array<Record<string, unknown>>) {

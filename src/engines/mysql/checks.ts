@@ -1,7 +1,7 @@
 import type mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
 import { fail, pass, warn, type CheckItem } from '../checks.js';
-import type { CheckContext } from '../engine.js';
+import type { CheckContext, ValueCheckContext } from '../engine.js';
 import type { TableSchema } from '../../model/schema.js';
 import { quoteMysqlIdent } from './quote.js';
 
@@ -180,6 +180,55 @@ export async function checkMysqlApply(conn: mysql.Connection, ctx: CheckContext,
           `DROP TRIGGER ${quoteMysqlIdent(String(t.name))}; on this side while it is the shadow (keep its definition to recreate it when this side becomes active)`),
       );
     }
+  }
+  return items;
+}
+
+/**
+ * H13: zero dates (month or day 00, `0000-00-00`, `2022-11-00`, a zero TIMESTAMP) in DATE/DATETIME/TIMESTAMP
+ * columns of this (active) side, which a PostgreSQL shadow cannot hold. `refuse`: each column holding some fails with
+ * its row count. `null`: they become NULL (binlog-values.ts), so the shadow column must be nullable. A MySQL shadow
+ * holds them as they are: nothing to check. MONTH()/DAYOFMONTH() read stored values whatever the session's sql_mode
+ * (NO_ZERO_DATE / NO_ZERO_IN_DATE only restrict writes), and return 0 for a zero date instead of NULL.
+ */
+export async function checkMysqlZeroDates(conn: mysql.Connection, ctx: ValueCheckContext, tables: Map<string, TableSchema>): Promise<CheckItem[]> {
+  if (ctx.shadow.engine === 'mysql') return [];
+  const side = ctx.side;
+  const items: CheckItem[] = [];
+  let scanned = 0;
+  for (const t of tables.values()) {
+    for (const col of t.columns) {
+      if (!/^(date|datetime|timestamp)\b/.test(col.nativeType)) continue;
+      scanned++;
+      const c = quoteMysqlIdent(col.name);
+      const [rows] = await conn.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${quoteMysqlIdent(t.name)} WHERE MONTH(${c}) = 0 OR DAYOFMONTH(${c}) = 0`);
+      const n = Number(rows[0]?.n ?? 0);
+      const target = ctx.shadow.tables.get(t.name)?.columns.find((s) => s.name === col.name);
+      if (ctx.zeroDates === 'null') {
+        if (target && !target.nullable) {
+          items.push(
+            fail('mysql.zero_dates', side, `zero dates in ${t.name}.${col.name} would become NULL in a NOT NULL column`,
+              `values.zeroDates is null, but ${t.name}.${col.name} is NOT NULL on the shadow${n > 0 ? `; ${n} row(s) hold a zero date now` : ''}`,
+              `ALTER TABLE ${t.name} ALTER COLUMN ${col.name} DROP NOT NULL; on the shadow, or fix the rows on ${side} and set values.zeroDates: refuse`),
+          );
+        } else if (n > 0) {
+          items.push(
+            warn('mysql.zero_dates', side, `${n} zero date(s) in ${t.name}.${col.name} will be NULL on the shadow`,
+              `${n} row(s) of ${t.name} hold a zero date in ${col.name} (${col.nativeType}); values.zeroDates is null`,
+              'nothing to do if NULL is what they mean'),
+          );
+        }
+      } else if (n > 0) {
+        items.push(
+          fail('mysql.zero_dates', side, `${t.name}.${col.name} holds zero dates, which PostgreSQL cannot store`,
+            `${n} row(s) of ${t.name} hold a zero date (0000-00-00, or month or day 00) in ${col.name} (${col.nativeType})`,
+            `set values.zeroDates: null in tandem.yaml (or TANDEM_VALUES_ZERO_DATES=null) to write them as NULL (the shadow column must be nullable), or fix the rows: UPDATE ${quoteMysqlIdent(t.name)} SET ${c} = NULL WHERE MONTH(${c}) = 0 OR DAYOFMONTH(${c}) = 0;`),
+        );
+      }
+    }
+  }
+  if (!items.some((i) => i.status === 'fail')) {
+    items.push(pass('mysql.zero_dates', side, 'no zero date the shadow cannot hold', `${scanned} date/datetime/timestamp column(s) scanned; values.zeroDates is ${ctx.zeroDates}`));
   }
   return items;
 }

@@ -1,9 +1,9 @@
 import type mysql from 'mysql2/promise';
-import type { CheckContext, Database, SideName } from '../engine.js';
+import type { CheckContext, Database, SideName, ValueCheckContext } from '../engine.js';
 import type { TableSchema } from '../../model/schema.js';
 import { connectMysql } from './connect.js';
 import { describeMysqlTables, listMysqlTables } from './introspect.js';
-import { checkMysqlApply, checkMysqlCapture } from './checks.js';
+import { checkMysqlApply, checkMysqlCapture, checkMysqlZeroDates } from './checks.js';
 
 export class MysqlDatabase implements Database {
   readonly engine = 'mysql' as const;
@@ -31,6 +31,10 @@ export class MysqlDatabase implements Database {
 
   async checkApply(ctx: CheckContext) {
     return checkMysqlApply(this.conn, ctx, await describeMysqlTables(this.conn, ctx.tables));
+  }
+
+  async checkValues(ctx: ValueCheckContext) {
+    return checkMysqlZeroDates(this.conn, ctx, await describeMysqlTables(this.conn, ctx.tables));
   }
 
   async close(): Promise<void> {

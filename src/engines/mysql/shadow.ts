@@ -44,9 +44,11 @@ export class MysqlShadowWriter implements ShadowWriter {
   }
 
   async prepare(tables: string[]): Promise<void> {
+    // Positions are text: a MariaDB source's position carries one GTID per domain (`file:offset#0-1-9,1-1-5,…`),
+    // which outgrows any short varchar once a server has logged many domains (H8).
     await this.conn.query(`CREATE TABLE IF NOT EXISTS tandem_checkpoint (
-      migration varchar(64) NOT NULL, direction varchar(16) NOT NULL, position varchar(255) NOT NULL, commit_time datetime(6) NULL,
-      applied_transactions bigint NOT NULL DEFAULT 0, phase varchar(16) NOT NULL, idle_position varchar(255) NULL,
+      migration varchar(64) NOT NULL, direction varchar(16) NOT NULL, position text NOT NULL, commit_time datetime(6) NULL,
+      applied_transactions bigint NOT NULL DEFAULT 0, phase varchar(16) NOT NULL, idle_position text NULL,
       updated_at datetime(6) NOT NULL, PRIMARY KEY (migration, direction)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`);
     await this.conn.query(`CREATE TABLE IF NOT EXISTS tandem_backfill (
       migration varchar(64) NOT NULL, direction varchar(16) NOT NULL, table_name varchar(64) NOT NULL, last_key longtext NULL,
