@@ -313,3 +313,62 @@ describe('tandem schema, same engine on both sides', () => {
     }
   });
 });
+
+describe('tandem schema --apply, then tandem run replicates MariaDB into the created PostgreSQL schema', () => {
+  const pgUrl = inject('pgUrl');
+  const mysqlUrl = inject('mysqlUrl');
+  let source: MysqlTestDatabase;
+  let target: PgTestDatabase;
+
+  beforeAll(async () => {
+    [source, target] = await Promise.all([createMysqlDatabase(mysqlUrl, 'shoprun'), createPgDatabase(pgUrl, 'shoprun')]);
+    for (const sql of mariadbShop.slice(0, 3)) await source.admin.query(sql);
+  });
+  afterAll(async () => {
+    await Promise.all([source?.drop(), target?.drop()]);
+  });
+
+  it('backfills and streams into the translated tables; values arrive exactly', async () => {
+    const write = async (from: number, to: number) => {
+      for (let i = from; i <= to; i++) {
+        await source.admin.query(`INSERT INTO customers (email, name, active) VALUES (?, ?, ?)`, [`c${i}@example.com`, i % 3 ? `Name ${i} ✓` : null, i % 2]);
+        await source.admin.query(`INSERT INTO products (sku, title, price, status, attrs, image, launched) VALUES (?, ?, ?, ?, ?, ?, ?)`, [`S${i}`, `title ${i}`, `${i}.25`, i % 2 ? 'live' : 'draft', JSON.stringify({ n: i, tags: ['a', 'b'] }), Buffer.from([0, i % 256, 255]), 2000 + (i % 30)]);
+        await source.admin.query(`INSERT INTO order_items (order_id, line_no, product_id, qty) VALUES (?, 1, ?, ?)`, [i, i, i % 5]);
+      }
+    };
+    await write(1, 40);
+    const config = writeConfig({ migration: 'shoprun', old: { url: source.url }, new: { url: target.url }, state: { dir: (await import('node:fs')).mkdtempSync(`${(await import('node:os')).tmpdir()}/tandem-state-`) } });
+    const applied = await runTandem(['schema', '--apply', '--config', config]);
+    expect(applied.code, applied.stderr).toBe(0);
+    const { startTandem, waitUntil } = await import('../harness/tandem-process.js');
+    const { pgRows } = await import('../harness/compare.js');
+    const tandem = startTandem(['run', '--config', config]);
+    try {
+      await write(41, 80);
+      await source.admin.query(`UPDATE products SET status = 'gone', attrs = JSON_SET(attrs, '$.n', 0) WHERE id % 7 = 0`);
+      await source.admin.query(`DELETE FROM order_items WHERE order_id % 10 = 0`);
+      const mine = async () =>
+        JSON.stringify([
+          await mysqlRows(source.admin, `SELECT id, email, COALESCE(name, '∅'), active FROM customers ORDER BY customers.id`),
+          await mysqlRows(source.admin, `SELECT id, sku, price, status, HEX(image), launched FROM products ORDER BY id`),
+          await mysqlRows(source.admin, `SELECT order_id, line_no, product_id, qty FROM order_items ORDER BY order_id`),
+        ]);
+      const theirs = async () =>
+        JSON.stringify([
+          await pgRows(target.admin, `SELECT id::text, email, COALESCE(name, '∅'), CASE WHEN active THEN '1' ELSE '0' END FROM customers ORDER BY customers.id`),
+          await pgRows(target.admin, `SELECT id::text, sku, price::text, status, upper(encode(image, 'hex')), launched::text FROM products ORDER BY products.id`),
+          await pgRows(target.admin, `SELECT order_id::text, line_no::text, product_id::text, qty::text FROM order_items ORDER BY order_items.order_id`),
+        ]);
+      await waitUntil('the PostgreSQL shadow to equal MariaDB', async () => (await mine()) === (await theirs()), 90_000, 300).catch(async (err: unknown) => {
+        const [a, b] = [JSON.parse(await mine()) as string[][][], JSON.parse(await theirs()) as string[][][]];
+        const firstDiff = a.map((t, i) => t.findIndex((row, j) => JSON.stringify(row) !== JSON.stringify(b[i]?.[j]))).map((j, i) => (j < 0 ? null : { table: i, source: a[i]?.[j], shadow: b[i]?.[j], counts: [a[i]?.length, b[i]?.length] }));
+        throw new Error(`${String(err)}; first differences: ${JSON.stringify(firstDiff)}; tandem: ${tandem.output().slice(-1500)}`);
+      });
+      const json = await pgRows(target.admin, `SELECT count(*)::text FROM products WHERE attrs = jsonb_build_object('n', CASE WHEN id % 7 = 0 THEN 0 ELSE id END, 'tags', jsonb_build_array('a', 'b'))`);
+      expect(json).toEqual([['80']]);
+    } finally {
+      tandem.kill('SIGTERM');
+      expect(await tandem.exited, tandem.output().slice(-2000)).toBe(0);
+    }
+  });
+});
