@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createMysqlDatabase, createPgDatabase, runTandem, type MysqlTestDatabase, type PgTestDatabase } from '../harness/db.js';
-import { mysqlRows } from '../harness/compare.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mysqlRows, pgRows } from '../harness/compare.js';
+import { startTandem, waitUntil } from '../harness/tandem-process.js';
 import { writeConfig } from '../harness/config.js';
 
 interface SchemaReport {
@@ -337,11 +341,9 @@ describe('tandem schema --apply, then tandem run replicates MariaDB into the cre
       }
     };
     await write(1, 40);
-    const config = writeConfig({ migration: 'shoprun', old: { url: source.url }, new: { url: target.url }, state: { dir: (await import('node:fs')).mkdtempSync(`${(await import('node:os')).tmpdir()}/tandem-state-`) } });
+    const config = writeConfig({ migration: 'shoprun', old: { url: source.url }, new: { url: target.url }, state: { dir: mkdtempSync(join(tmpdir(), 'tandem-state-')) } });
     const applied = await runTandem(['schema', '--apply', '--config', config]);
     expect(applied.code, applied.stderr).toBe(0);
-    const { startTandem, waitUntil } = await import('../harness/tandem-process.js');
-    const { pgRows } = await import('../harness/compare.js');
     const tandem = startTandem(['run', '--config', config]);
     try {
       await write(41, 80);
