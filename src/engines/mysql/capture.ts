@@ -440,7 +440,10 @@ export class MysqlCapture implements CaptureSource {
       serverId: 0x10000 + Math.floor(Math.random() * 0x7ffe0000),
       filename: start.file,
       position: start.offset,
-      includeSchema: { [db]: true },
+      // Only the replicated tables: zongji looks up the columns of every table map it keeps, and a table outside the
+      // migration that was written and then dropped (or renamed) before its events are read has no columns to find,
+      // which zongji reports as a fatal error.
+      includeSchema: { [db]: [...tables] },
     });
 
     return {
