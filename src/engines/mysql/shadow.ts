@@ -6,6 +6,7 @@ import type { Change, Value } from '../../model/change.js';
 import type { Direction } from '../../model/direction.js';
 import type { TableSchema } from '../../model/schema.js';
 import { planChanges, type ApplyOp } from '../../replicate/apply-plan.js';
+import { StatementBatch } from '../../replicate/statement-batch.js';
 import { decodeKey, encodeKey } from '../../model/key-json.js';
 import type { BackfillProgress, Checkpoint, ShadowWriter } from '../engine.js';
 import { connectMysql } from './connect.js';
@@ -102,40 +103,14 @@ export class MysqlShadowWriter implements ShadowWriter {
     await this.conn.query('START TRANSACTION');
   }
 
-  /**
-   * Statements are sent with client-escaped values, many per round trip (this connection alone allows multiple
-   * statements): a stream of small transactions would otherwise cost a network round trip per row change.
-   */
+  /** Values are client-escaped; this connection alone allows multiple statements per round trip. */
   async apply(changes: Change[]): Promise<void> {
-    let batch: string[] = [];
-    let size = 0;
-    let tables = new Set<string>();
-    const send = async () => {
-      if (batch.length === 0) return;
-      const sql = batch.join(';\n');
-      const touched = [...tables].join(', ');
-      batch = [];
-      size = 0;
-      tables = new Set();
-      try {
-        await this.conn.query(sql);
-      } catch (err) {
-        throw new TandemError('TANDEM_APPLY_FAILED', `applying changes to ${touched} on the shadow failed: ${errorMessage(err)}`, {
-          retriable: isTransientMysqlError(err),
-          fix: 'the shadow rejected a change: compare the table definitions (tandem check) and the row; Tandem resumes from its checkpoint when restarted',
-          cause: err,
-        });
-      }
-    };
+    const batch = new StatementBatch((sql) => this.conn.query(sql), MAX_STATEMENT_BYTES, isTransientMysqlError);
     for (const op of planChanges(changes, (t) => this.primaryKeyOf(t), this.maxRows)) {
-      for (const sql of this.statements(op)) {
-        batch.push(sql);
-        size += sql.length;
-        if (size >= MAX_STATEMENT_BYTES) await send();
-      }
-      for (const t of op.kind === 'truncate' ? op.tables : [op.table]) tables.add(t);
+      const tables = op.kind === 'truncate' ? op.tables : [op.table];
+      for (const sql of this.statements(op)) await batch.add(sql, tables);
     }
-    await send();
+    await batch.flush();
   }
 
   private literal(table: string, column: string, value: Value | undefined): string {

@@ -7,6 +7,7 @@ import type { Change, Row, Value } from '../../model/change.js';
 import { copyLine } from './copy-text.js';
 import type { Direction } from '../../model/direction.js';
 import { planChanges, type ApplyOp } from '../../replicate/apply-plan.js';
+import { StatementBatch, applyFailed } from '../../replicate/statement-batch.js';
 import type { BackfillProgress, Checkpoint, ShadowWriter } from '../engine.js';
 import { connectPostgres } from './connect.js';
 import { describePgTables, type PgTableInfo } from './introspect.js';
@@ -113,45 +114,19 @@ export class PgShadowWriter implements ShadowWriter {
     await this.client.query('BEGIN');
   }
 
-  /**
-   * Statements are sent with their values as escaped literals, many per round trip: a stream of small
-   * transactions would otherwise cost one network round trip per row change.
-   */
+  /** Values travel as escaped literals, so many statements share a round trip (see StatementBatch). */
   async apply(changes: Change[]): Promise<void> {
-    let batch: string[] = [];
-    let size = 0;
-    let tables = new Set<string>();
-    const send = async () => {
-      if (batch.length === 0) return;
-      const sql = batch.join(';\n');
-      const touched = [...tables].join(', ');
-      batch = [];
-      size = 0;
-      tables = new Set();
-      try {
-        await this.client.query(sql);
-      } catch (err) {
-        throw new TandemError('TANDEM_APPLY_FAILED', `applying changes to ${touched} on the shadow failed: ${errorMessage(err)}`, {
-          retriable: isTransientPgError(err),
-          fix: 'the shadow rejected a change: compare the table definitions (tandem check) and the row; Tandem resumes from its checkpoint when restarted',
-          cause: err,
-        });
-      }
-    };
+    const batch = new StatementBatch((sql) => this.client.query(sql), MAX_BATCH_CHARS, isTransientPgError);
     for (const op of planChanges(changes, (t) => this.primaryKeyOf(t), this.maxRows)) {
       if (op.kind === 'upsert' && op.rows.length >= COPY_THRESHOLD) {
-        await send();
+        await batch.flush();
         await this.upsertByCopy(op.table, op.columns, op.rows, op.insertsOnly);
         continue;
       }
       const sql = this.statement(op);
-      if (!sql) continue;
-      batch.push(sql);
-      size += sql.length;
-      for (const t of op.kind === 'truncate' ? op.tables : [op.table]) tables.add(t);
-      if (size >= MAX_BATCH_CHARS) await send();
+      if (sql) await batch.add(sql, op.kind === 'truncate' ? op.tables : [op.table]);
     }
-    await send();
+    await batch.flush();
   }
 
   /**
@@ -184,11 +159,7 @@ export class PgShadowWriter implements ShadowWriter {
       }
       await this.client.query(`${insert} ${conflict};\nTRUNCATE ${stage}`);
     } catch (err) {
-      throw new TandemError('TANDEM_APPLY_FAILED', `applying changes to ${table} on the shadow failed: ${errorMessage(err)}`, {
-        retriable: isTransientPgError(err),
-        fix: 'the shadow rejected a change: compare the table definitions (tandem check) and the row; Tandem resumes from its checkpoint when restarted',
-        cause: err,
-      });
+      throw applyFailed([table], err, isTransientPgError(err));
     }
   }
 
