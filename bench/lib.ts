@@ -37,3 +37,57 @@ export async function until(what: string, probe: () => Promise<boolean>, timeout
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+export interface MarkerLoad {
+  seconds: number;
+  workers: number;
+  /** One source transaction of the load, by worker and sequence number. */
+  transaction: (worker: number, n: number) => Promise<void>;
+  /** Writes marker row `id` on the source. */
+  writeMarker: (id: number) => Promise<void>;
+  /** The highest marker id the shadow holds. */
+  shadowMaxMarker: () => Promise<number>;
+}
+
+/**
+ * Runs the load at the rate the source sustains while a marker row is written every 100 ms; a 10 ms poll of the
+ * shadow times each marker's arrival, so lag is measured on one machine clock. Returns lags in seconds.
+ */
+export async function measureMarkerLag(load: MarkerLoad): Promise<{ lags: number[]; tps: number }> {
+  const sent = new Map<number, number>();
+  const lags: number[] = [];
+  let stop = false;
+  let txns = 0;
+  let markerId = 0;
+  const workers = Array.from({ length: load.workers }, async (_, w) => {
+    for (let n = 1; !stop; n++) {
+      await load.transaction(w, n);
+      txns++;
+    }
+  });
+  const began = performance.now();
+  const poll = (async () => {
+    let seen = 0;
+    while (!stop || seen < markerId) {
+      const m = await load.shadowMaxMarker();
+      const now = performance.now();
+      for (let id = seen + 1; id <= m; id++) {
+        const t = sent.get(id);
+        if (t !== undefined) lags.push((now - t) / 1000);
+      }
+      seen = Math.max(seen, m);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+  while (performance.now() - began < load.seconds * 1000) {
+    markerId++;
+    await load.writeMarker(markerId);
+    sent.set(markerId, performance.now());
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  stop = true;
+  await Promise.all(workers);
+  const tps = txns / ((performance.now() - began) / 1000);
+  await poll;
+  return { lags, tps };
+}

@@ -11,7 +11,7 @@ import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { stringify } from 'yaml';
 import { startMariadb, startPostgres, type RunningServer } from '../test/harness/servers.js';
-import { median, peakRss, percentile, spread, until } from './lib.js';
+import { measureMarkerLag, median, peakRss, percentile, spread, until } from './lib.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..');
@@ -185,14 +185,12 @@ async function benchCopy(server: RunningServer): Promise<void> {
 async function oltpOnce(pair: Pair, start: () => Promise<{ stop(): Promise<void> }>): Promise<{ lags: number[]; tps: number }> {
   const replicator = await start();
   const clients = await Promise.all(Array.from({ length: 4 }, () => client(`${pair.server.url}/${pair.src}`)));
-  const sent = new Map<number, number>();
-  const lags: number[] = [];
-  let stop = false;
-  let txns = 0;
-  const workers = clients.map(async (c, w) => {
-    let n = 0;
-    while (!stop) {
-      n++;
+  const marker = await client(`${pair.server.url}/${pair.src}`);
+  const { lags, tps } = await measureMarkerLag({
+    seconds: OLTP_SECONDS,
+    workers: clients.length,
+    transaction: async (w, n) => {
+      const c = clients[w] as pg.Client;
       await c.query('BEGIN');
       const o = await c.query<{ id: string }>(`INSERT INTO orders (customer, total, status) VALUES ($1, $2, 'new') RETURNING id`, [w * 1000 + (n % 1000), (n % 500) + 0.99]);
       const id = o.rows[0]?.id;
@@ -200,36 +198,10 @@ async function oltpOnce(pair: Pair, start: () => Promise<{ stop(): Promise<void>
       await c.query(`UPDATE orders SET status = 'paid' WHERE id = $1`, [id]);
       if (n % 5 === 0) await c.query(`DELETE FROM order_lines WHERE order_id = $1 AND line = 2`, [id]);
       await c.query('COMMIT');
-      txns++;
-    }
+    },
+    writeMarker: async (id) => void (await marker.query(`INSERT INTO markers VALUES ($1, now())`, [id])),
+    shadowMaxMarker: async () => Number((await pair.dstClient.query<{ m: string | null }>(`select max(id)::text as m from markers`)).rows[0]?.m ?? 0),
   });
-  const marker = await client(`${pair.server.url}/${pair.src}`);
-  let markerId = 0;
-  const began = performance.now();
-  const poll = (async () => {
-    let seen = 0;
-    while (!stop || seen < markerId) {
-      const r = await pair.dstClient.query<{ m: string | null }>(`select max(id)::text as m from markers`);
-      const now = performance.now();
-      const m = Number(r.rows[0]?.m ?? 0);
-      for (let id = seen + 1; id <= m; id++) {
-        const t = sent.get(id);
-        if (t !== undefined) lags.push((now - t) / 1000);
-      }
-      seen = Math.max(seen, m);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  })();
-  while (performance.now() - began < OLTP_SECONDS * 1000) {
-    markerId++;
-    await marker.query(`INSERT INTO markers VALUES ($1, now())`, [markerId]);
-    sent.set(markerId, performance.now());
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  stop = true;
-  await Promise.all(workers);
-  const tps = txns / ((performance.now() - began) / 1000);
-  await poll;
   await Promise.all([...clients, marker].map((c) => c.end()));
   await replicator.stop();
   return { lags, tps };
@@ -327,14 +299,12 @@ async function benchMariadb(pgServer: RunningServer): Promise<void> {
           `CREATE TABLE markers (id bigint PRIMARY KEY, sent_at timestamp(6) NOT NULL)`,
         ]);
         const clients = await Promise.all(Array.from({ length: 4 }, () => mysql.createConnection(myOpts(`myoltp${i}_src`))));
-        const sent = new Map<number, number>();
-        const lags: number[] = [];
-        let stop = false;
-        let txns = 0;
-        const workers = clients.map(async (c, w) => {
-          let n = 0;
-          while (!stop) {
-            n++;
+        const marker = await mysql.createConnection(myOpts(`myoltp${i}_src`));
+        const { lags, tps } = await measureMarkerLag({
+          seconds: OLTP_SECONDS,
+          workers: clients.length,
+          transaction: async (w, n) => {
+            const c = clients[w] as mysql.Connection;
             await c.query('START TRANSACTION');
             const [res] = await c.query<mysql.ResultSetHeader>(`INSERT INTO orders (customer, total, status) VALUES (?, ?, 'new')`, [w * 1000 + (n % 1000), (n % 500) + 0.99]);
             const id = res.insertId;
@@ -342,36 +312,11 @@ async function benchMariadb(pgServer: RunningServer): Promise<void> {
             await c.query(`UPDATE orders SET status = 'paid' WHERE id = ?`, [id]);
             if (n % 5 === 0) await c.query(`DELETE FROM order_lines WHERE order_id = ? AND line = 2`, [id]);
             await c.query('COMMIT');
-            txns++;
-          }
+          },
+          writeMarker: async (id) => void (await marker.query(`INSERT INTO markers VALUES (?, NOW(6))`, [id])),
+          shadowMaxMarker: async () => Number((await o.dst.query<{ m: string | null }>(`select max(id)::text as m from markers`)).rows[0]?.m ?? 0),
         });
-        const marker = await mysql.createConnection(myOpts(`myoltp${i}_src`));
-        let markerId = 0;
-        const began = performance.now();
-        const poll = (async () => {
-          let seen = 0;
-          while (!stop || seen < markerId) {
-            const r = await o.dst.query<{ m: string | null }>(`select max(id)::text as m from markers`);
-            const now = performance.now();
-            const m = Number(r.rows[0]?.m ?? 0);
-            for (let id = seen + 1; id <= m; id++) {
-              const t = sent.get(id);
-              if (t !== undefined) lags.push((now - t) / 1000);
-            }
-            seen = Math.max(seen, m);
-            await new Promise((r) => setTimeout(r, 10));
-          }
-        })();
-        while (performance.now() - began < OLTP_SECONDS * 1000) {
-          markerId++;
-          await marker.query(`INSERT INTO markers VALUES (?, NOW(6))`, [markerId]);
-          sent.set(markerId, performance.now());
-          await new Promise((r) => setTimeout(r, 100));
-        }
-        stop = true;
-        await Promise.all(workers);
-        lag.tps.push(txns / ((performance.now() - began) / 1000));
-        await poll;
+        lag.tps.push(tps);
         await Promise.all([...clients, marker].map((c) => c.end()));
         lag.p50.push(percentile(lags, 50) * 1000);
         lag.p99.push(percentile(lags, 99) * 1000);
