@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cliPath } from './db.js';
+import { cliPath, runTandem } from './db.js';
 
 export interface TandemProcess {
   child: ChildProcess;
@@ -35,4 +35,13 @@ export async function waitUntil<T>(what: string, probe: () => Promise<T | undefi
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
+}
+
+/** Waits until `tandem status` reports the backfill done (phase shadowing), as an operator would check. */
+export function waitForShadowing(config: string, timeoutMs = 120_000): Promise<true> {
+  return waitUntil(
+    'the backfill to finish (phase shadowing)',
+    async () => (await runTandem(['status', '--json', '--config', config])).stdout.includes('"phase": "shadowing"'),
+    timeoutMs,
+  );
 }

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { RowDataPacket } from 'mysql2/promise';
-import { createMysqlDatabase, createPgDatabase, runTandem, type MysqlTestDatabase, type PgTestDatabase } from '../harness/db.js';
+import { createMysqlDatabase, createPgDatabase, type MysqlTestDatabase, type PgTestDatabase } from '../harness/db.js';
 import { writeConfig } from '../harness/config.js';
-import { startTandem, waitUntil, type TandemProcess } from '../harness/tandem-process.js';
+import { startTandem, waitUntil, type TandemProcess, waitForShadowing } from '../harness/tandem-process.js';
 import { pgRows } from '../harness/compare.js';
 
 /**
@@ -31,7 +31,7 @@ describe('MariaDB active side: replication connection cut mid-transaction', () =
   it('reconnects after its binlog dump thread is killed and applies the transaction exactly once', async () => {
     const config = writeConfig({ migration: 'cut_my', old: { url: source.url }, new: { url: shadow.url }, state: { dir: mkdtempSync(join(tmpdir(), 'tandem-state-')) } });
     tandem = startTandem(['run', '--config', config]);
-    await waitUntil('shadowing', async () => (await runTandem(['status', '--json', '--config', config])).stdout.includes('"phase": "shadowing"'), 60_000);
+    await waitForShadowing(config, 60_000);
 
     // MariaDB's SEQUENCE engine generates the rows: one 200,000-row transaction.
     await source.admin.query(`INSERT INTO rows_in SELECT seq, MD5(seq), 0 FROM seq_1_to_200000`);

@@ -6,7 +6,7 @@ import mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
 import { createMysqlDatabase, createPgDatabase, runTandem, uniqueName, type MysqlTestDatabase, type PgTestDatabase } from '../harness/db.js';
 import { writeConfig } from '../harness/config.js';
-import { startTandem, waitUntil, type TandemProcess } from '../harness/tandem-process.js';
+import { startTandem, waitUntil, type TandemProcess, waitForShadowing } from '../harness/tandem-process.js';
 import { mysqlRows, pgRows } from '../harness/compare.js';
 import { startMariadb, type RunningServer } from '../harness/servers.js';
 import { comparePositions, parsePosition } from '../../src/engines/mysql/position.js';
@@ -29,7 +29,7 @@ describe('MariaDB active side: hazards', () => {
     return p;
   };
   const status = async (config: string) => JSON.parse((await runTandem(['status', '--json', '--config', config])).stdout) as { phase: string };
-  const shadowing = (config: string) => waitUntil('shadowing', async () => (await runTandem(['status', '--json', '--config', config])).stdout.includes('"phase": "shadowing"'), 120_000);
+  const shadowing = (config: string) => waitForShadowing(config, 120_000);
   const conn = async (db: MysqlTestDatabase) => {
     const u = new URL(db.url);
     return mysql.createConnection({ host: u.hostname, port: Number(u.port), user: 'root', database: db.name, supportBigNumbers: true, bigNumberStrings: true, dateStrings: true });

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
-import { createMysqlDatabase, createPgDatabase, runTandem, uniqueName, type MysqlTestDatabase, type PgTestDatabase } from '../harness/db.js';
+import { createMysqlDatabase, createPgDatabase, uniqueName, type MysqlTestDatabase, type PgTestDatabase } from '../harness/db.js';
 import { writeConfig } from '../harness/config.js';
-import { startTandem, waitUntil, type TandemProcess } from '../harness/tandem-process.js';
+import { startTandem, waitUntil, type TandemProcess, waitForShadowing } from '../harness/tandem-process.js';
 import { mysqlRows, pgRows } from '../harness/compare.js';
 import { startMariadb, type RunningServer } from '../harness/servers.js';
 
@@ -45,7 +45,7 @@ describe('MariaDB active side: identifiers that are SQL', () => {
     procs.push(p);
     return p;
   };
-  const shadowing = (config: string) => waitUntil('shadowing', async () => (await runTandem(['status', '--json', '--config', config])).stdout.includes('"phase": "shadowing"'), 120_000);
+  const shadowing = (config: string) => waitForShadowing(config, 120_000);
 
   beforeAll(async () => {
     server = await startMariadb();

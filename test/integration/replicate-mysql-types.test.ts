@@ -6,7 +6,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import mysql from 'mysql2/promise';
 import { createMysqlDatabase, createPgDatabase, runTandem, uniqueName, type MysqlTestDatabase, type PgTestDatabase } from '../harness/db.js';
 import { writeConfig } from '../harness/config.js';
-import { startTandem, waitUntil, type TandemProcess } from '../harness/tandem-process.js';
+import { startTandem, waitUntil, type TandemProcess, waitForShadowing } from '../harness/tandem-process.js';
 import { mysqlRows, pgRows } from '../harness/compare.js';
 import { startMariadb, type RunningServer } from '../harness/servers.js';
 
@@ -114,7 +114,7 @@ describe('MariaDB → PostgreSQL values', () => {
     return p;
   };
   const shadowing = (config: string) =>
-    waitUntil('backfill to finish', async () => (await runTandem(['status', '--json', '--config', config])).stdout.includes('"phase": "shadowing"'), 60_000);
+    waitForShadowing(config, 60_000);
   const pair = async () => {
     const [source, shadow] = await Promise.all([createMysqlDatabase(mysqlUrl, 'src'), createPgDatabase(pgUrl, 'dst')]);
     dbs.push(source, shadow);

@@ -6,7 +6,7 @@ import mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
 import { createMysqlDatabase, createPgDatabase, runTandem, uniqueName, type MysqlTestDatabase, type PgTestDatabase } from '../harness/db.js';
 import { writeConfig } from '../harness/config.js';
-import { startTandem, waitUntil, type TandemProcess } from '../harness/tandem-process.js';
+import { startTandem, waitUntil, type TandemProcess, waitForShadowing } from '../harness/tandem-process.js';
 import { mysqlRows, pgRows } from '../harness/compare.js';
 import { startMariadb, type RunningServer } from '../harness/servers.js';
 import { MysqlCapture } from '../../src/engines/mysql/capture.js';
@@ -106,7 +106,7 @@ describe('replication from MariaDB', () => {
 
     const tandem = run(config);
     try {
-      await waitUntil('backfill to finish', async () => (await runTandem(['status', '--json', '--config', config])).stdout.includes('"phase": "shadowing"'), 120_000);
+      await waitForShadowing(config, 120_000);
       await new Promise((r) => setTimeout(r, 500));
       writing = false;
       await writer;
@@ -250,7 +250,7 @@ describe('replication from MariaDB', () => {
       const { source, shadow } = await pair();
       const config = writeConfig({ migration: uniqueName('kill'), old: { url: source.url }, new: { url: shadow.url }, state: { dir: stateDir() }, apply: { batchRows: 200 } });
       let tandem = run(config);
-      await waitUntil('shadowing', async () => (await runTandem(['status', '--json', '--config', config])).stdout.includes('"phase": "shadowing"'), 60_000);
+      await waitForShadowing(config, 60_000);
       const c = await mysqlConn(source.url);
       let committed = 0;
       const writes = (async () => {
@@ -279,7 +279,7 @@ describe('replication from MariaDB', () => {
       const { source, shadow } = await pair();
       const config = writeConfig({ migration: uniqueName('ddl'), old: { url: source.url }, new: { url: shadow.url }, state: { dir: stateDir() } });
       let tandem = run(config);
-      await waitUntil('shadowing', async () => (await runTandem(['status', '--json', '--config', config])).stdout.includes('"phase": "shadowing"'), 60_000);
+      await waitForShadowing(config, 60_000);
       await source.admin.query(`INSERT INTO items VALUES (50000, 1, 'before ddl')`);
       await source.admin.query(`ALTER TABLE items ADD COLUMN extra varchar(20) NULL`);
       await source.admin.query(`INSERT INTO items VALUES (50001, 1, 'after ddl', 'new column')`);
@@ -299,7 +299,7 @@ describe('replication from MariaDB', () => {
       const { source, shadow } = await pair();
       const config = writeConfig({ migration: uniqueName('img'), old: { url: source.url }, new: { url: shadow.url }, tables: ['counters'], state: { dir: stateDir() } });
       const tandem = run(config);
-      await waitUntil('shadowing', async () => (await runTandem(['status', '--json', '--config', config])).stdout.includes('"phase": "shadowing"'), 60_000);
+      await waitForShadowing(config, 60_000);
       const before = await counters(shadow);
       const c = await mysqlConn(source.url);
       await c.query(`SET SESSION binlog_row_image = MINIMAL`);
@@ -328,7 +328,7 @@ describe('replication from MariaDB', () => {
     it('refuses to continue and names the missing file', async () => {
       const config = writeConfig({ migration: uniqueName('purge'), old: { url: source.url }, new: { url: shadow.url }, state: { dir: stateDir() } });
       let tandem = run(config);
-      await waitUntil('shadowing', async () => (await runTandem(['status', '--json', '--config', config])).stdout.includes('"phase": "shadowing"'), 60_000);
+      await waitForShadowing(config, 60_000);
       await source.admin.query(`INSERT INTO items VALUES (1, 'a')`);
       await waitUntil('row 1', async () => (await mysqlRows(shadow.admin, `SELECT COUNT(*) FROM items`))[0]?.[0] === '1', 30_000);
       tandem.kill('SIGTERM');

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createMysqlDatabase, createPgDatabase, runTandem, type MysqlTestDatabase, type PgTestDatabase } from '../harness/db.js';
 import { writeConfig } from '../harness/config.js';
-import { startTandem, waitUntil, type TandemProcess } from '../harness/tandem-process.js';
+import { startTandem, waitUntil, type TandemProcess, waitForShadowing } from '../harness/tandem-process.js';
 import { mysqlRows, pgRows } from '../harness/compare.js';
 
 /**
@@ -58,7 +58,7 @@ async function runScenario(source: PgTestDatabase, readShadow: (table: keyof typ
 
   const tandem = startTandem(['run', '--config', config]);
   try {
-    await waitUntil('backfill to finish', async () => (await runTandem(['status', '--json', '--config', config])).stdout.includes('"phase": "shadowing"'), 60_000);
+    await waitForShadowing(config, 60_000);
     expect(await equal()).toBe(true);
 
     // Streamed changes: NULLs, Unicode, updates, deletes, a key change on a composite key, a TOAST-unchanged update.
