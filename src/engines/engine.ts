@@ -111,6 +111,13 @@ export interface ShadowWriter {
   /** Writes the checkpoint (and backfill progress, if given) and commits the open transaction. */
   commit(checkpoint: Omit<Checkpoint, 'updatedAt'>, backfill?: BackfillProgress[]): Promise<void>;
   rollback(): Promise<void>;
+  /**
+   * Repair, inside the open transaction: locks the shadow's rows with these keys (those that exist), so the service
+   * cannot change them until this transaction ends.
+   */
+  lockRows(table: string, keys: Row[]): Promise<void>;
+  /** Commits the open transaction without writing the checkpoint (repair changes rows, never the position). */
+  commitRowsOnly(): Promise<void>;
   /** Forgets the checkpoint and backfill progress and empties the tables (for a fresh backfill). */
   reset(tables: string[]): Promise<void>;
   countRows(table: string): Promise<number>;
@@ -132,4 +139,89 @@ export interface CaptureSource {
   distance(from: string, to: string): number;
   start(from: string, sink: CaptureSink): Promise<CaptureStream>;
   openReader(snapshot: string | undefined): Promise<TableReader>;
+}
+
+// --- verification ---
+
+/**
+ * A primary key as the canonical text of each key column, in key order (DESIGN.md "Canonical values"). Key columns
+ * are never NULL. Both engines accept these texts back as parameters for their own column types.
+ */
+export type CanonicalKey = string[];
+
+/**
+ * Rows whose key k satisfies `after < k <= upTo` in verification order (an open end when absent). Verification order
+ * is the same in every engine: numbers, dates, times and timestamps by value; text, enum and uuid by UTF-8 bytes;
+ * binary by bytes (H16: collations never decide a chunk's boundaries).
+ */
+export interface KeyRange {
+  after?: CanonicalKey;
+  upTo?: CanonicalKey;
+}
+
+/** The columns to compare and the key that orders them; the same spec is given to both sides. */
+export interface VerifyTable {
+  name: string;
+  /** Primary-key columns, in key order (also part of `columns`). */
+  key: string[];
+  /** Columns both sides have, in one agreed order (the row hash depends on it). */
+  columns: string[];
+  /**
+   * Float columns that one side stores as float32 (MySQL FLOAT, PostgreSQL real) and the other as a double: the
+   * double is compared rounded to float32, as replication rounded it (H14). Float32 is always compared as its exact
+   * widened double, so without this a FLOAT 0.1 and a double 0.1 differ (1.0000000149011612e-1 vs 1e-1).
+   */
+  singlePrecision?: string[];
+}
+
+export interface ChunkSummary {
+  rows: number;
+  /** Order-independent hash of the rows' canonical text; equal on both sides iff the rows are (barring collisions). */
+  hash: string;
+}
+
+export interface RowHash {
+  key: CanonicalKey;
+  hash: string;
+}
+
+export interface CanonicalRow {
+  key: CanonicalKey;
+  /** Canonical text per column (null for SQL NULL), JSON included (canonicalised in TypeScript). */
+  values: Record<string, string | null>;
+}
+
+export interface VerifyReaderOptions {
+  /** The engine of the other side: decides the JSON form in hashes and, on MySQL, what a zero date compares as. */
+  peer: EngineKind;
+  /** values.zeroDates as it applies to this pair: `null` makes a MySQL zero date compare as NULL (H13). */
+  zeroDates: 'refuse' | 'null' | 'keep';
+}
+
+/**
+ * What the verifier reads from one side. Canonical text is computed in the database, so an unchanged range costs
+ * one small result. Reads are autocommit: each call sees the latest committed data.
+ */
+export interface VerifyReader {
+  readonly engine: EngineKind;
+  /**
+   * JSON columns are in `summarize` and `rowHashes` only when both sides are the same engine (each engine's own
+   * normal form). Across engines they are left out there and compared through `jsonRows`: neither engine can
+   * produce canonical JSON (sorted keys, normalised numbers) in SQL.
+   */
+  readonly jsonInHash: boolean;
+  /** Columns of `table` that are JSON on this side. */
+  jsonColumns(table: VerifyTable): Promise<string[]>;
+  summarize(table: VerifyTable, range: KeyRange): Promise<ChunkSummary>;
+  /** The key of the `n`th row after `after` (1 = the next row) in verification order; undefined when fewer remain. */
+  keyAfter(table: VerifyTable, after: CanonicalKey | undefined, n: number): Promise<CanonicalKey | undefined>;
+  /** Key and hash of every row in the range, in verification order (for small ranges: it returns every row). */
+  rowHashes(table: VerifyTable, range: KeyRange): Promise<RowHash[]>;
+  /** Canonical JSON of the JSON columns (plus the key) of every row in the range, in verification order. */
+  jsonRows(table: VerifyTable, columns: string[], range: KeyRange): Promise<CanonicalRow[]>;
+  /** Every column's canonical text for the rows with these keys; keys without a row are absent from the map (keyed by JSON.stringify(key)). */
+  canonicalRows(table: VerifyTable, keys: CanonicalKey[]): Promise<Map<string, CanonicalRow>>;
+  /** The rows with these keys as neutral values (for repair through the apply path); absent keys are left out. */
+  readRows(table: VerifyTable, keys: CanonicalKey[]): Promise<Row[]>;
+  close(): Promise<void>;
 }

@@ -2,7 +2,7 @@ import type mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
 import { TandemError, errorMessage } from '../../errors.js';
 import mysqlDriver from 'mysql2/promise';
-import type { Change, Value } from '../../model/change.js';
+import type { Change, Row, Value } from '../../model/change.js';
 import type { Direction } from '../../model/direction.js';
 import type { TableSchema } from '../../model/schema.js';
 import { planChanges, type ApplyOp } from '../../replicate/apply-plan.js';
@@ -179,6 +179,20 @@ export class MysqlShadowWriter implements ShadowWriter {
         [this.migration, this.direction, b.table, b.lastKey ? encodeKey(b.lastKey) : null, b.rowsCopied, b.done ? 1 : 0],
       );
     }
+    await this.conn.query('COMMIT');
+  }
+
+  async lockRows(table: string, keys: Row[]): Promise<void> {
+    const key = this.primaryKeyOf(table);
+    for (let i = 0; i < keys.length; i += 1000) {
+      const part = keys.slice(i, i + 1000);
+      const params: Value[] = [];
+      const tuples = part.map((k) => `(${key.map((c) => (params.push(k[c] ?? null), '?')).join(', ')})`);
+      await this.conn.query(`SELECT 1 FROM ${q(table)} WHERE (${key.map(q).join(', ')}) IN (${tuples.join(', ')}) FOR UPDATE`, params);
+    }
+  }
+
+  async commitRowsOnly(): Promise<void> {
     await this.conn.query('COMMIT');
   }
 

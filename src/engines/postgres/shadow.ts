@@ -223,6 +223,20 @@ export class PgShadowWriter implements ShadowWriter {
     await this.client.query('COMMIT');
   }
 
+  async lockRows(table: string, keys: Row[]): Promise<void> {
+    const key = this.primaryKeyOf(table);
+    for (let i = 0; i < keys.length; i += 1000) {
+      const part = keys.slice(i, i + 1000);
+      const params: Value[] = [];
+      const tuples = part.map((k) => `(${key.map((c) => (params.push(k[c] ?? null), `$${params.length}`)).join(', ')})`);
+      await this.client.query(`SELECT 1 FROM ${q(table)} WHERE (${key.map(q).join(', ')}) IN (${tuples.join(', ')}) FOR UPDATE`, params);
+    }
+  }
+
+  async commitRowsOnly(): Promise<void> {
+    await this.client.query('COMMIT');
+  }
+
   async rollback(): Promise<void> {
     // Staging tables created in the rolled-back transaction are gone with it.
     this.staging.clear();

@@ -1,0 +1,163 @@
+/**
+ * MySQL/MariaDB SQL for canonical value text (DESIGN.md "Canonical values", src/model/canonical.ts): per column its
+ * canonical text, its verification order and the conversion of a canonical-text parameter back to the column's
+ * type; per row the hash input. PostgreSQL computes the same texts (src/engines/postgres/canonical-sql.ts).
+ *
+ * Sessions run with time_zone '+00:00' and a utf8mb4 connection (connect.ts). Every text ends as utf8mb4 with one
+ * explicit collation: CONCAT refuses to mix collations, and MD5 hashes the bytes of its argument's character set.
+ * No REGEXP_REPLACE: its back-references are spelt differently in MySQL (ICU) and MariaDB (PCRE).
+ */
+import type { ColumnSchema } from '../../model/schema.js';
+import { parseNativeType, type LogicalType } from '../../model/type-mapping.js';
+import type { CanonicalColumnSql } from '../verify-sql.js';
+import { quoteMysqlIdent } from './quote.js';
+
+export interface MysqlCanonicalContext {
+  /** The peer is MySQL/MariaDB too: JSON is hashed in the server's own normal form. */
+  jsonInHash: boolean;
+  /** MariaDB (JSON is LONGTEXT there, normalised by JSON_NORMALIZE) rather than MySQL (binary JSON). */
+  mariadb: boolean;
+  /** `null`: zero dates compare as NULL, which is what replication wrote to a PostgreSQL shadow (H13). */
+  zeroDates: 'refuse' | 'null' | 'keep';
+}
+
+const utf8 = (x: string) => `CONVERT(${x} USING utf8mb4) COLLATE utf8mb4_bin`;
+
+/** Significant digits and the exponent of the first one, from a positive number's plain or `de±N` text. */
+function digitsAndExponent(abs: string): { digits: string; exponent: string } {
+  const mantissa = `SUBSTRING_INDEX(${abs}, 'e', 1)`;
+  const power = `IF(LOCATE('e', ${abs}) > 0, CAST(SUBSTRING_INDEX(${abs}, 'e', -1) AS SIGNED), 0)`;
+  const all = `REPLACE(${mantissa}, '.', '')`;
+  const leadingZeros = `(LENGTH(${all}) - LENGTH(TRIM(LEADING '0' FROM ${all})))`;
+  return {
+    digits: `TRIM(TRAILING '0' FROM TRIM(LEADING '0' FROM ${all}))`,
+    exponent: `(LOCATE('.', CONCAT(${mantissa}, '.')) - 2 - ${leadingZeros} + ${power})`,
+  };
+}
+
+/** `d[.ddd]e<exp>`: INSERT leaves a one-digit string as it is (position 2 is past its end). */
+function scientific(sign: string, digits: string, exponent: string): string {
+  return `CONCAT(${sign}, INSERT(${digits}, 2, 0, '.'), 'e', ${exponent})`;
+}
+
+/**
+ * A float as canonicalFloat: the server prints a double's shortest round-trip digits, plain (0.000015) or as
+ * 1e100. FLOAT is widened to DOUBLE first, exactly (its own text has 6 digits); a DOUBLE with a float32 peer
+ * (VerifyTable.singlePrecision) is rounded to FLOAT first, as replication rounded it (H14).
+ */
+function mysqlFloat(c: string, bits: 32 | 64, single: boolean): string {
+  const x = floatValue(c, bits, single);
+  const { digits, exponent } = digitsAndExponent(`CAST(ABS(${x}) AS CHAR)`);
+  return `IF(${x} = 0, '0', ${scientific(`IF(${x} < 0, '-', '')`, digits, exponent)})`;
+}
+
+/** Doubles below FLOAT32_MAX + half its ulp round to a finite float32; at or above, to infinity. */
+const FLOAT32_LIMIT = '3.4028235677973366e38';
+
+function floatValue(c: string, bits: 32 | 64, single: boolean): string {
+  if (bits === 32) return `CAST(${c} AS DOUBLE)`;
+  // Beyond FLOAT's range CAST would clamp: such a value differs from any float32 anyway.
+  return single ? `IF(ABS(${c}) < ${FLOAT32_LIMIT}, CAST(CAST(${c} AS FLOAT) AS DOUBLE), ${c})` : c;
+}
+
+/** canonicalDecimal: DECIMAL text with trailing fractional zeros and a bare point removed; -0 is 0. */
+function mysqlDecimal(c: string): string {
+  const t = `CAST(${c} AS CHAR)`;
+  return `IF(${c} = 0, '0', IF(LOCATE('.', ${t}) > 0, TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM ${t})), ${t}))`;
+}
+
+/** A zero date (month or day 00) compares as NULL when replication writes NULL for it (H13). */
+function zeroDate(c: string, text: string, ctx: MysqlCanonicalContext): string {
+  return ctx.zeroDates === 'null' ? `IF(MONTH(${c}) = 0 OR DAYOFMONTH(${c}) = 0, NULL, ${text})` : text;
+}
+
+function canonicalText(c: string, type: LogicalType | undefined, single: boolean, ctx: MysqlCanonicalContext): string {
+  switch (type?.kind) {
+    case 'integer':
+      // Through a number: drops ZEROFILL padding, and YEAR's zero year prints 0 rather than 0000.
+      return `CAST(CAST(${c} AS ${type.min < 0n ? 'SIGNED' : 'UNSIGNED'}) AS CHAR)`;
+    case 'decimal':
+      return mysqlDecimal(c);
+    case 'float':
+      return mysqlFloat(c, type.bits, single);
+    case 'boolean':
+      return `CASE WHEN ${c} <> 0 THEN 't' WHEN ${c} = 0 THEN 'f' END`;
+    case 'timestamp':
+      return zeroDate(c, `DATE_FORMAT(${c}, '%Y-%m-%d %H:%i:%s.%f')`, ctx);
+    case 'date':
+      return zeroDate(c, `DATE_FORMAT(${c}, '%Y-%m-%d')`, ctx);
+    case 'time':
+      return `TIME_FORMAT(${c}, '%H:%i:%s.%f')`;
+    case 'binary':
+      return `LOWER(HEX(${c}))`;
+    case 'bit':
+      return `LPAD(BIN(${c}), ${type.length}, '0')`;
+    case 'uuid':
+      return `LOWER(CAST(${c} AS CHAR))`;
+    case 'json':
+      if (!ctx.jsonInHash) return rawText(c, type, ctx);
+      // MariaDB's JSON_NORMALIZE also unifies numbers (52.0 and 52); MySQL's binary JSON prints in its own order.
+      return ctx.mariadb ? `JSON_NORMALIZE(${c})` : `CAST(${c} AS CHAR)`;
+    case 'text':
+    case 'enum':
+    case 'set':
+      return `CONVERT(${c} USING utf8mb4)`;
+    default:
+      // Types Tandem cannot map (INET6, GEOMETRY, ...) are only compared with MySQL/MariaDB: their bytes will do.
+      return `LOWER(HEX(${c}))`;
+  }
+}
+
+function rawText(c: string, type: LogicalType | undefined, ctx: MysqlCanonicalContext): string {
+  return type?.kind === 'json' && !ctx.mariadb ? `CAST(${c} AS CHAR)` : `CONVERT(${c} USING utf8mb4)`;
+}
+
+function ordering(c: string, text: string, type: LogicalType | undefined, single: boolean): { order: string; param: (p: string) => string } {
+  switch (type?.kind) {
+    case 'integer':
+      return { order: c, param: (p) => `CAST(${p} AS ${type.min < 0n ? 'SIGNED' : 'UNSIGNED'})` };
+    case 'decimal':
+      // The column's own precision and scale: a key value always fits, and the comparison stays DECIMAL.
+      return { order: c, param: (p) => `CAST(${p} AS DECIMAL(${type.precision ?? 65},${type.scale ?? 0}))` };
+    case 'float':
+      if (type.bits === 32) return { order: c, param: (p) => `CAST(${p} AS FLOAT)` };
+      return single ? { order: floatValue(c, 64, true), param: (p) => `CAST(CAST(${p} AS FLOAT) AS DOUBLE)` } : { order: c, param: (p) => `CAST(${p} AS DOUBLE)` };
+    case 'boolean':
+      return { order: `(${c} <> 0)`, param: (p) => `(${p} = 't')` };
+    case 'timestamp':
+      return { order: c, param: (p) => `CAST(${p} AS DATETIME(6))` };
+    case 'date':
+      return { order: c, param: (p) => `CAST(${p} AS DATE)` };
+    case 'time':
+      return { order: c, param: (p) => `CAST(${p} AS TIME(6))` };
+    case 'binary':
+      return { order: c, param: (p) => `UNHEX(${p})` };
+    default:
+      // Text, ENUM (whose own order is its declaration), SET, UUID (MariaDB's own order swaps its groups) and
+      // BIT: the bytes of the canonical UTF-8 text, whatever the column's collation says (H16).
+      return { order: `CAST(${text} AS BINARY)`, param: (p) => `CAST(${p} AS BINARY)` };
+  }
+}
+
+/** `single`: a float column compared at float32 precision (VerifyTable.singlePrecision). */
+export function mysqlCanonicalColumn(col: ColumnSchema, single: boolean, ctx: MysqlCanonicalContext): CanonicalColumnSql {
+  const c = quoteMysqlIdent(col.name);
+  const parsed = parseNativeType('mysql', col.nativeType);
+  const type = parsed.ok ? parsed.type : undefined;
+  const text = utf8(canonicalText(c, type, single, ctx));
+  const order = ordering(c, text, type, single);
+  return { name: col.name, json: type?.kind === 'json', text, raw: utf8(rawText(c, type, ctx)), ...order };
+}
+
+/** MD5 of `<octet length>:<text>` per value and `N` per NULL, over the given canonical texts in order. */
+export function mysqlRowHash(texts: string[]): string {
+  // LENGTH counts bytes; CONCAT is NULL when any argument is, which COALESCE turns into the NULL marker.
+  const parts = texts.map((x) => `COALESCE(CONCAT(LENGTH(${x}), ':', ${x}), 'N')`);
+  return `MD5(${parts.length ? `CONCAT(${parts.join(', ')})` : `''`})`;
+}
+
+/** Count and the two 60-bit slice sums of the row hashes `h` (DECIMAL sums: exact however many rows). */
+export function mysqlSummaryColumns(h: string): string[] {
+  const slice = (from: number) => `CAST(COALESCE(SUM(CAST(CONV(SUBSTRING(${h}, ${from}, 15), 16, 10) AS UNSIGNED)), 0) AS CHAR)`;
+  return ['CAST(COUNT(*) AS CHAR)', slice(1), slice(16)];
+}

@@ -1,0 +1,98 @@
+import type mysql from 'mysql2/promise';
+import type { RowDataPacket } from 'mysql2/promise';
+import type { Row } from '../../model/change.js';
+import type { ColumnSchema } from '../../model/schema.js';
+import { parseNativeType } from '../../model/type-mapping.js';
+import type { VerifyReaderOptions } from '../engine.js';
+import type { CanonicalColumnSql } from '../verify-sql.js';
+import { SqlVerifyReader, type TablePlan, type TextRow } from '../verify-reader-base.js';
+import { toNeutral, type ValuePolicy } from './binlog-values.js';
+import { mysqlCanonicalColumn, mysqlRowHash, mysqlSummaryColumns, type MysqlCanonicalContext } from './canonical-sql.js';
+import { connectMysql } from './connect.js';
+import { describeMysqlTables } from './introspect.js';
+import { quoteMysqlIdent as q } from './quote.js';
+
+/** VerifyReader for MySQL/MariaDB: one autocommit session with Tandem's settings (UTC, utf8mb4, exact numbers). */
+export class MysqlVerifyReader extends SqlVerifyReader {
+  readonly engine = 'mysql' as const;
+  /** How readRows converts values: the same policy replication applies to this pair (H13). */
+  private readonly policy: ValuePolicy;
+
+  private constructor(
+    private readonly conn: mysql.Connection,
+    private readonly ctx: MysqlCanonicalContext,
+    opts: VerifyReaderOptions,
+  ) {
+    super(opts, 'mysql');
+    this.policy = { zeroDates: opts.zeroDates };
+  }
+
+  static async open(url: string, opts: VerifyReaderOptions): Promise<MysqlVerifyReader> {
+    // JSON as text (MySQL's binary JSON), as the backfill reader reads it.
+    const conn = await connectMysql(url, 'verify', { jsonStrings: true } as Partial<mysql.ConnectionOptions>);
+    try {
+      const [rows] = await conn.query<RowDataPacket[]>('SELECT VERSION() AS v');
+      const mariadb = /mariadb/i.test(String(rows[0]?.v ?? ''));
+      return new MysqlVerifyReader(conn, { jsonInHash: opts.peer === 'mysql', mariadb, zeroDates: opts.zeroDates }, opts);
+    } catch (err) {
+      await conn.end().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  protected async describe(table: string): Promise<Map<string, ColumnSchema>> {
+    const info = (await describeMysqlTables(this.conn, [table])).get(table);
+    return new Map((info?.columns ?? []).map((c) => [c.name, c]));
+  }
+
+  protected canonical(col: ColumnSchema, single: boolean): CanonicalColumnSql {
+    return mysqlCanonicalColumn(col, single, this.ctx);
+  }
+
+  protected quote(name: string): string {
+    return q(name);
+  }
+
+  protected readonly fence = '';
+
+  protected placeholder(): string {
+    return '?';
+  }
+
+  protected rowHash(texts: string[]): string {
+    return mysqlRowHash(texts);
+  }
+
+  protected summaryColumns(hash: string): string[] {
+    return mysqlSummaryColumns(hash);
+  }
+
+  protected async queryText(sql: string, params: string[]): Promise<TextRow[]> {
+    const [rows] = await this.conn.query<RowDataPacket[]>({ sql, values: params, rowsAsArray: true });
+    return (rows as unknown as unknown[][]).map((r) => r.map((v) => (v === null || v === undefined ? null : Buffer.isBuffer(v) ? v.toString('utf8') : String(v))));
+  }
+
+  protected async readNeutral(plan: TablePlan, where: string, params: string[]): Promise<Row[]> {
+    const names = plan.table.columns;
+    // FLOAT read widened to DOUBLE, exactly as backfill reads it (src/engines/mysql/reader.ts), so toNeutral
+    // turns it into the same shortest float32 text.
+    const list = names.map((name) => {
+      const type = parseNativeType('mysql', plan.schema.get(name)?.nativeType ?? '');
+      const isFloat = type.ok && type.type.kind === 'float' && type.type.bits === 32;
+      return isFloat ? `CAST(${q(name)} AS DOUBLE) AS ${q(name)}` : q(name);
+    });
+    const [rows] = await this.conn.query<RowDataPacket[]>({ sql: `SELECT ${list.join(', ')} FROM ${plan.from} ${where}`, values: params, rowsAsArray: true });
+    return (rows as unknown as unknown[][]).map((values) => {
+      const row: Row = {};
+      names.forEach((name, i) => {
+        const columnType = plan.schema.get(name)?.nativeType ?? '';
+        row[name] = toNeutral(plan.table.name, { name, columnType }, values[i], this.policy);
+      });
+      return row;
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.conn.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The engine-neutral half of the verification SQL: key-range and key-list predicates over columns whose canonical
+ * text, verification order and parameter conversion each engine supplies (src/engines/<engine>/canonical-sql.ts).
+ */
+import type { CanonicalKey, KeyRange } from './engine.js';
+
+/** One column as one engine's SQL sees it during verification. */
+export interface CanonicalColumnSql {
+  name: string;
+  /** JSON on this side: left out of row hashes across engines, compared through canonicalJson instead. */
+  json: boolean;
+  /** Canonical text (DESIGN.md "Canonical values"); SQL NULL for NULL. */
+  text: string;
+  /** The column's own text, for JSON compared in TypeScript. */
+  raw: string;
+  /** Orders key values in verification order: by value or by bytes, never by a collation. */
+  order: string;
+  /** A bound canonical-text parameter converted into something `order` compares with. */
+  param(placeholder: string): string;
+}
+
+/** Collects bound parameters; `add` returns the placeholder to put in the SQL text. */
+export class SqlParams {
+  readonly values: string[] = [];
+  constructor(private readonly placeholder: (position: number) => string) {}
+
+  add(value: string): string {
+    this.values.push(value);
+    return this.placeholder(this.values.length);
+  }
+}
+
+function row(exprs: string[]): string {
+  return `(${exprs.join(', ')})`;
+}
+
+function paramsRow(keys: CanonicalColumnSql[], key: CanonicalKey, params: SqlParams): string {
+  if (key.length !== keys.length) throw new Error(`a key of ${keys.length} column(s) was expected, got ${JSON.stringify(key)}`);
+  return row(keys.map((k, i) => k.param(params.add(key[i] as string))));
+}
+
+/** `after < k <= upTo` as row comparisons in verification order; empty when the range is unbounded. */
+export function rangeConditions(keys: CanonicalColumnSql[], range: KeyRange, params: SqlParams): string[] {
+  const order = row(keys.map((k) => k.order));
+  const out: string[] = [];
+  if (range.after) out.push(`${order} > ${paramsRow(keys, range.after, params)}`);
+  if (range.upTo) out.push(`${order} <= ${paramsRow(keys, range.upTo, params)}`);
+  return out;
+}
+
+/** The rows whose key is one of `list` (not empty). */
+export function keyListCondition(keys: CanonicalColumnSql[], list: CanonicalKey[], params: SqlParams): string {
+  return `${row(keys.map((k) => k.order))} IN (${list.map((key) => paramsRow(keys, key, params)).join(', ')})`;
+}
+
+export function whereClause(conditions: string[]): string {
+  return conditions.length ? `WHERE ${conditions.join(' AND ')}` : '';
+}
+
+/** Keys per query when reading rows by key: bounded statements, well under PostgreSQL's 65535 parameters. */
+export const KEY_BATCH = 500;
+
+export function batches<T>(items: T[], size = KEY_BATCH): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** The map key of canonicalRows results (VerifyReader.canonicalRows). */
+export const keyId = (key: CanonicalKey): string => JSON.stringify(key);
+
+/** Sums of two 60-bit slices of md5 row hashes: exact in both engines, additive over ranges, order-independent. */
+export function summaryHash(sum1: string | null, sum2: string | null): string {
+  return `${sum1 ?? '0'}:${sum2 ?? '0'}`;
+}
