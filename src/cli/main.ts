@@ -7,6 +7,8 @@ import { registerRun } from './commands/run.js';
 import { registerStatus } from './commands/status.js';
 import { registerBackfill } from './commands/backfill.js';
 import { registerSchema } from './commands/schema.js';
+import { registerVerify } from './commands/verify.js';
+import { registerRepair } from './commands/repair.js';
 
 export function buildProgram(): Command {
   const program = new Command('tandem')
@@ -19,6 +21,8 @@ export function buildProgram(): Command {
   registerStatus(program);
   registerBackfill(program);
   registerSchema(program);
+  registerVerify(program);
+  registerRepair(program);
   return program;
 }
 

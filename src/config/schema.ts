@@ -83,8 +83,15 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Background verification reads at most this many rows per second from each side. */
       rowsPerSecond: z.number().int().positive().default(50_000),
+      /** First chunk size of a full pass; it adapts so each chunk query stays short. */
       chunkRows: z.number().int().positive().default(10_000),
+      /** Pause between background full passes (tandem run). */
       interval: duration.default(600_000),
+      /**
+       * How long a row seen differing may wait for the shadow's checkpoint to pass the active side's position
+       * before it is reported as unconfirmed (never as drift).
+       */
+      settleTimeout: duration.default(60_000),
     })
     .prefault({}),
   values: z

@@ -44,9 +44,21 @@ export async function createPgDatabase(serverUrl: string, prefix = 'tandem'): Pr
       await admin.end().catch(() => undefined);
       const c = new pg.Client({ connectionString: `${serverUrl}/postgres` });
       await c.connect();
-      await c.query(`select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = $1`, [name]).catch(() => undefined);
-      await c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
-      await c.end();
+      try {
+        // A walsender of a just-killed tandem process can hold its slot for a moment: try again briefly.
+        for (let attempt = 0; ; attempt++) {
+          await c.query(`select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = $1`, [name]).catch(() => undefined);
+          try {
+            await c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
+            break;
+          } catch (err) {
+            if (attempt >= 20 || !/replication slot/.test(String(err))) throw err;
+            await new Promise((r) => setTimeout(r, 250));
+          }
+        }
+      } finally {
+        await c.end();
+      }
     },
   };
 }

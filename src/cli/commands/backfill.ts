@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { createInterface } from 'node:readline/promises';
+import { confirm } from '../output.js';
 import { TandemError } from '../../errors.js';
 import type { Direction } from '../../model/direction.js';
 import { directionOption, runWithStatus } from './run.js';
@@ -15,10 +15,7 @@ export function registerBackfill(program: Command): void {
         if (!process.stdin.isTTY) {
           throw new TandemError('TANDEM_USAGE', 'tandem backfill replaces every row of the shadow tables and needs confirmation', { fix: 'run it on a terminal, or pass --yes' });
         }
-        const rl = createInterface({ input: process.stdin, output: process.stderr });
-        const answer = await rl.question('This empties the shadow tables and copies them again. Stop `tandem run` first. Continue? [y/N] ');
-        rl.close();
-        if (!/^y(es)?$/i.test(answer.trim())) throw new TandemError('TANDEM_USAGE', 'backfill cancelled', { fix: 'nothing was changed' });
+        if (!(await confirm('This empties the shadow tables and copies them again. Stop `tandem run` first. Continue? [y/N] '))) throw new TandemError('TANDEM_USAGE', 'backfill cancelled', { fix: 'nothing was changed' });
       }
       await runWithStatus(cmd, opts.direction, { backfillOnly: true, reset: true });
     });

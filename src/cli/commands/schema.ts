@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { createInterface } from 'node:readline/promises';
 import type { TandemConfig } from '../../config/schema.js';
 import { TandemError } from '../../errors.js';
 import { sidesOf, type Direction } from '../../model/direction.js';
@@ -21,7 +20,7 @@ import {
   type TablePlan,
 } from '../../control/schema-translate.js';
 import { replicatedTables } from '../../replicate/service.js';
-import { printJson, printOut } from '../output.js';
+import { confirm, printJson, printOut } from '../output.js';
 import { loadCliConfig } from '../context.js';
 import { directionOption } from './run.js';
 
@@ -116,15 +115,6 @@ function problemsError(report: SchemaReport): TandemError {
   return new TandemError('TANDEM_SCHEMA_UNSUPPORTED', `cannot translate every included table:\n  ${lines.join('\n  ')}`, {
     fix: 'change the column type on the source, or exclude the table in tandem.yaml (exclude: [...]); nothing was created',
   });
-}
-
-async function confirm(question: string): Promise<boolean> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    return /^y(es)?$/i.test((await rl.question(question)).trim());
-  } finally {
-    rl.close();
-  }
 }
 
 async function apply(config: TandemConfig, report: SchemaReport, plans: TablePlan[], source: Map<string, DdlTable>): Promise<void> {

@@ -1,0 +1,134 @@
+import type { CanonicalKey, CanonicalRow, ChunkSummary, KeyRange, VerifyReader, VerifyTable } from '../engines/engine.js';
+import { keyId } from './keys.js';
+import type { RowRateLimiter } from './rate-limit.js';
+
+export type DriftKind = 'missing' | 'extra' | 'different';
+
+/** One row that differs: `missing` on the shadow, `extra` on the shadow, or `different` in `columns`. */
+export interface Finding {
+  key: CanonicalKey;
+  kind: DriftKind;
+  columns: string[];
+}
+
+export interface ScanOptions {
+  /** First chunk size; it then adapts so each chunk query takes about `targetChunkMs`. */
+  chunkRows: number;
+  limiter: RowRateLimiter;
+  signal?: AbortSignal;
+  targetChunkMs?: number;
+}
+
+export interface ScanResult {
+  rowsCompared: number;
+  chunks: number;
+  /** Keys whose rows differed when read (suspects: in-flight changes are re-checked before anything is reported). */
+  suspects: CanonicalKey[];
+  complete: boolean;
+}
+
+/** Ranges at most this big are compared row by row (key and row hash) instead of being split further. */
+const LEAF_ROWS = 256;
+const MIN_CHUNK = 100;
+const MAX_CHUNK = 200_000;
+
+/**
+ * Walks a table in key-ordered chunks, comparing each chunk's count and hash computed in both databases. A chunk that
+ * differs is bisected (the sums are additive, so the second half's summary is the whole minus the first: one query
+ * per side per level) down to ranges of LEAF_ROWS, whose row hashes name the differing keys.
+ */
+export async function scanTable(active: VerifyReader, shadow: VerifyReader, table: VerifyTable, opts: ScanOptions): Promise<ScanResult> {
+  const target = opts.targetChunkMs ?? 500;
+  const jsonAcross = active.jsonInHash ? [] : await active.jsonColumns(table);
+  const suspects = new Map<string, CanonicalKey>();
+  const addSuspects = (keys: CanonicalKey[]) => keys.forEach((k) => suspects.set(keyId(k), k));
+  // Adapts within bounds set by the configured size: a small configured size stays small (tests use 2-row chunks).
+  const minChunk = Math.max(1, Math.min(MIN_CHUNK, opts.chunkRows));
+  const maxChunk = Math.max(minChunk, Math.min(MAX_CHUNK, opts.chunkRows * 10));
+  let chunk = Math.min(Math.max(opts.chunkRows, minChunk), maxChunk);
+  let after: CanonicalKey | undefined;
+  let rowsCompared = 0;
+  let chunks = 0;
+  for (;;) {
+    if (opts.signal?.aborted) return { rowsCompared, chunks, suspects: [...suspects.values()], complete: false };
+    const started = Date.now();
+    const upTo = await active.keyAfter(table, after, chunk);
+    const range: KeyRange = { after, upTo };
+    const [a, s] = await Promise.all([active.summarize(table, range), shadow.summarize(table, range)]);
+    const elapsed = Date.now() - started;
+    chunks++;
+    rowsCompared += Math.max(a.rows, s.rows);
+    if (a.rows !== s.rows || a.hash !== s.hash) addSuspects(await bisect(active, shadow, table, range, a, s));
+    if (jsonAcross.length) addSuspects(await compareJson(active, shadow, table, jsonAcross, range));
+    await opts.limiter.charge(Math.max(a.rows, s.rows), opts.signal);
+    if (!upTo) break;
+    after = upTo;
+    if (elapsed > target) chunk = Math.max(minChunk, Math.floor(chunk / 2));
+    else if (elapsed < target / 4) chunk = Math.min(maxChunk, chunk * 2);
+  }
+  return { rowsCompared, chunks, suspects: [...suspects.values()], complete: true };
+}
+
+function subtract(whole: ChunkSummary, part: ChunkSummary): ChunkSummary {
+  const w = whole.hash.split(':').map(BigInt);
+  const p = part.hash.split(':').map(BigInt);
+  return { rows: whole.rows - part.rows, hash: w.map((v, i) => (v - (p[i] ?? 0n)).toString()).join(':') };
+}
+
+const sameKey = (a: CanonicalKey | undefined, b: CanonicalKey | undefined) => a !== undefined && b !== undefined && keyId(a) === keyId(b);
+
+async function bisect(active: VerifyReader, shadow: VerifyReader, table: VerifyTable, range: KeyRange, a: ChunkSummary, s: ChunkSummary): Promise<CanonicalKey[]> {
+  if (a.rows === s.rows && a.hash === s.hash) return [];
+  if (Math.max(a.rows, s.rows) > LEAF_ROWS) {
+    // Split at the middle row of the side that has the rows (the shadow, when they are extra rows there).
+    const [driver, rows] = a.rows >= s.rows ? [active, a.rows] : [shadow, s.rows];
+    const mid = await driver.keyAfter(table, range.after, Math.floor(rows / 2));
+    if (mid && !sameKey(mid, range.upTo)) {
+      const left: KeyRange = { after: range.after, upTo: mid };
+      const right: KeyRange = { after: mid, upTo: range.upTo };
+      const [la, ls] = await Promise.all([active.summarize(table, left), shadow.summarize(table, left)]);
+      return [...(await bisect(active, shadow, table, left, la, ls)), ...(await bisect(active, shadow, table, right, subtract(a, la), subtract(s, ls)))];
+    }
+  }
+  const [ra, rs] = await Promise.all([active.rowHashes(table, range), shadow.rowHashes(table, range)]);
+  const shadowHashes = new Map(rs.map((r) => [keyId(r.key), r]));
+  const differing: CanonicalKey[] = [];
+  for (const r of ra) {
+    const other = shadowHashes.get(keyId(r.key));
+    shadowHashes.delete(keyId(r.key));
+    if (!other || other.hash !== r.hash) differing.push(r.key);
+  }
+  for (const extra of shadowHashes.values()) differing.push(extra.key);
+  return differing;
+}
+
+/** JSON across engines: neither database can canonicalise it in SQL, so it is compared here (see VerifyReader). */
+async function compareJson(active: VerifyReader, shadow: VerifyReader, table: VerifyTable, columns: string[], range: KeyRange): Promise<CanonicalKey[]> {
+  const [ra, rs] = await Promise.all([active.jsonRows(table, columns, range), shadow.jsonRows(table, columns, range)]);
+  const shadowRows = new Map(rs.map((r) => [keyId(r.key), r]));
+  return ra.filter((r) => {
+    const other = shadowRows.get(keyId(r.key));
+    return other !== undefined && differingColumns(r, other, columns).length > 0;
+  }).map((r) => r.key);
+}
+
+export function differingColumns(a: CanonicalRow, b: CanonicalRow, columns: string[]): string[] {
+  return columns.filter((c) => (a.values[c] ?? null) !== (b.values[c] ?? null));
+}
+
+/** What kind of difference each key shows now (rows read again, column by column); equal rows are left out. */
+export function classify(table: VerifyTable, keys: CanonicalKey[], activeRows: Map<string, CanonicalRow>, shadowRows: Map<string, CanonicalRow>): Map<string, Finding> {
+  const out = new Map<string, Finding>();
+  for (const key of keys) {
+    const id = keyId(key);
+    const a = activeRows.get(id);
+    const s = shadowRows.get(id);
+    if (a && !s) out.set(id, { key, kind: 'missing', columns: [] });
+    else if (!a && s) out.set(id, { key, kind: 'extra', columns: [] });
+    else if (a && s) {
+      const columns = differingColumns(a, s, table.columns);
+      if (columns.length) out.set(id, { key, kind: 'different', columns });
+    }
+  }
+  return out;
+}

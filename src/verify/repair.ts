@@ -1,0 +1,84 @@
+import type { TandemConfig } from '../config/schema.js';
+import type { CanonicalKey, VerifyTable } from '../engines/engine.js';
+import { openShadowWriter } from '../engines/factory.js';
+import { keyOf, type Change } from '../model/change.js';
+import { sidesOf, type Direction } from '../model/direction.js';
+import { classify, scanTable, type Finding } from './compare.js';
+import { canonicalKeyOfRow, keyId } from './keys.js';
+import { RowRateLimiter } from './rate-limit.js';
+import type { Verifier } from './verifier.js';
+
+/** What repair will do to one shadow row: the active side's row goes over it, or it goes away. */
+export interface RepairStep {
+  key: CanonicalKey;
+  action: 'insert' | 'update' | 'delete';
+  /** For update: the columns that differ now. */
+  columns: string[];
+}
+
+const actionOf = (f: Finding): RepairStep['action'] => (f.kind === 'missing' ? 'insert' : f.kind === 'extra' ? 'delete' : 'update');
+
+/** The rows that differ now among `keys` (or in the whole table), read column by column from both sides. */
+export async function planRepair(verifier: Verifier, spec: VerifyTable, keys: CanonicalKey[] | 'all', chunkRows: number): Promise<RepairStep[]> {
+  let candidates: CanonicalKey[];
+  if (keys === 'all') {
+    const scan = await scanTable(verifier.active, verifier.shadow, spec, { chunkRows, limiter: new RowRateLimiter(0) });
+    candidates = scan.suspects;
+  } else candidates = keys;
+  const steps: RepairStep[] = [];
+  for (let i = 0; i < candidates.length; i += 500) {
+    const part = candidates.slice(i, i + 500);
+    const [a, s] = await Promise.all([verifier.active.canonicalRows(spec, part), verifier.shadow.canonicalRows(spec, part)]);
+    for (const f of classify(spec, part, a, s).values()) steps.push({ key: f.key, action: actionOf(f), columns: f.columns });
+  }
+  return steps;
+}
+
+export interface RepairOutcome {
+  /** Rows written or deleted on the shadow. */
+  written: number;
+  /** Rows that still differ right after the repair (changed on the active side meanwhile: in flight). */
+  stillDiffering: number;
+}
+
+/**
+ * Copies the active side's current rows over the shadow's through the apply path (the same upserts and deletes
+ * replication uses), without touching the checkpoint. The shadow rows are locked first and the active rows read
+ * after: a change the service applies to one of these rows either committed before the lock, and is then older than
+ * what repair reads, or waits for repair's commit and is applied on top. Either way the row ends as the stream
+ * leaves it, never older.
+ */
+export async function applyRepair(config: TandemConfig, direction: Direction, verifier: Verifier, spec: VerifyTable, steps: RepairStep[]): Promise<RepairOutcome> {
+  if (steps.length === 0) return { written: 0, stillDiffering: 0 };
+  const { shadow: shadowSide } = sidesOf(direction);
+  const writer = await openShadowWriter(config[shadowSide].url, config.migration, direction, config.apply.batchRows);
+  const keys = steps.map((s) => s.key);
+  let written = 0;
+  try {
+    await writer.prepare([spec.name]);
+    await writer.begin();
+    try {
+      const shadowRows = await verifier.shadow.readRows(spec, keys);
+      await writer.lockRows(spec.name, shadowRows.map((r) => keyOf(r, spec.key)));
+      const activeRows = await verifier.active.readRows(spec, keys);
+      const changes: Change[] = activeRows.map((row) => ({ op: 'update', table: spec.name, before: keyOf(row, spec.key), after: row }));
+      // Rows gone from the active side go from the shadow too (read again by key: neutral values differ by engine).
+      const present = new Set(activeRows.map((r) => keyId(canonicalKeyOfRow(r, spec, verifier.keyTypesOf(spec.name)))));
+      const absent = keys.filter((k) => !present.has(keyId(k)));
+      for (let i = 0; i < absent.length; i += 500) {
+        for (const row of await verifier.shadow.readRows(spec, absent.slice(i, i + 500))) changes.push({ op: 'delete', table: spec.name, before: keyOf(row, spec.key) });
+      }
+      await writer.apply(changes);
+      await writer.commitRowsOnly();
+      written = changes.length;
+    } catch (err) {
+      await writer.rollback();
+      throw err;
+    }
+  } finally {
+    await writer.close();
+  }
+  const [a, s] = await Promise.all([verifier.active.canonicalRows(spec, keys), verifier.shadow.canonicalRows(spec, keys)]);
+  const still = classify(spec, keys, a, s);
+  return { written, stillDiffering: still.size };
+}

@@ -1,0 +1,67 @@
+import type { VerifyTable } from '../engines/engine.js';
+import { keyObject } from './keys.js';
+import type { TableProblem, TableResult, Verifier } from './verifier.js';
+import { mergeFindings, tableEntry, updateVerification } from './store.js';
+
+/** `tandem verify --json`, and what `tandem run` records after each pass. */
+export interface VerificationReport {
+  startedAt: string;
+  completedAt: string;
+  tables: Array<{
+    table: string;
+    rowsCompared: number;
+    drift: Array<{ key: Record<string, string>; kind: string; columns: string[] }>;
+    changing: number;
+    unconfirmed: { rows: number; waitingFor: string; applied: string | null } | null;
+    columnsNotCompared: string[];
+    complete: boolean;
+  }>;
+  driftCount: number;
+  problems: TableProblem[];
+  /** Rows that differed but could not be confirmed: the shadow's checkpoint did not reach the position in time. */
+  unconfirmedCount: number;
+}
+
+export function buildReport(verifier: Verifier, results: TableResult[], problems: TableProblem[], startedAt: string): VerificationReport {
+  const tables = results.map((r) => {
+    const spec = verifier.specs.get(r.table) as VerifyTable;
+    return {
+      table: r.table,
+      rowsCompared: r.rowsCompared,
+      drift: r.drift.map((f) => ({ key: keyObject(spec, f.key), kind: f.kind, columns: f.columns })),
+      changing: r.changing.length,
+      unconfirmed: r.unconfirmed ? { rows: r.unconfirmed.keys.length, waitingFor: r.unconfirmed.waitingFor, applied: r.unconfirmed.applied } : null,
+      columnsNotCompared: r.columnsNotCompared,
+      complete: r.complete,
+    };
+  });
+  return {
+    startedAt,
+    completedAt: new Date().toISOString(),
+    tables,
+    driftCount: tables.reduce((n, t) => n + t.drift.length, 0),
+    problems,
+    unconfirmedCount: tables.reduce((n, t) => n + (t.unconfirmed?.rows ?? 0), 0),
+  };
+}
+
+/** Stores a table's full-pass result: its drift records replace the old ones (rows in flight keep theirs). */
+export function recordPass(stateDir: string, migration: string, direction: string, verifier: Verifier, result: TableResult, startedAt: string): void {
+  const spec = verifier.specs.get(result.table);
+  if (!spec) return;
+  updateVerification(stateDir, migration, direction, (state) => {
+    const entry = tableEntry(state, result.table);
+    const at = new Date().toISOString();
+    mergeFindings(
+      entry,
+      result.drift.map((f) => ({ key: keyObject(spec, f.key), kind: f.kind, columns: f.columns })),
+      [],
+      { complete: result.complete, at, undecided: [...(result.unconfirmed?.keys ?? []), ...result.changing].map((k) => keyObject(spec, k)) },
+    );
+    entry.lastPassStartedAt = startedAt;
+    if (result.complete) {
+      entry.rowsCompared = result.rowsCompared;
+      entry.lastPassCompletedAt = at;
+    }
+  });
+}
