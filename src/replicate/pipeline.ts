@@ -19,6 +19,8 @@ export interface StreamOptions {
   idleAckIntervalMs?: number;
   /** Source transactions beginning at or before this position get a shadow transaction each (see IsolateTransactions). */
   isolateThrough?: string;
+  /** Told of every change handed to the shadow (continuous verification re-checks the rows shortly after). */
+  onApplied?: (changes: Change[]) => void;
 }
 
 /**
@@ -87,7 +89,8 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
   let commitTime = cp.commitTime;
   let applied = cp.appliedTransactions;
   let lastIdleAck = 0;
-  const idleInterval = opts.idleAckIntervalMs ?? 5_000;
+  // One shadow write a second at most while idle; it lets verification's position waits end soon (src/verify/recheck.ts).
+  const idleInterval = opts.idleAckIntervalMs ?? 1_000;
 
   let groupOpen = false;
   let inSourceTx = false;
@@ -104,6 +107,7 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
     if (pending.length) {
       await shadow.apply(pending);
       stats.appliedChanges += pending.length;
+      opts.onApplied?.(pending);
       pending = [];
     }
   };

@@ -8,6 +8,7 @@ import { openDatabase } from '../engines/open.js';
 import { BackfillAborted, runBackfill } from '../backfill/backfill.js';
 import { IsolateTransactions, streamChanges } from './pipeline.js';
 import type { ReplicationStats } from './stats.js';
+import type { Change } from '../model/change.js';
 
 export interface ServiceOptions {
   direction: Direction;
@@ -19,6 +20,8 @@ export interface ServiceOptions {
   /** Forget the checkpoint and empty the shadow tables first (tandem backfill --yes). */
   reset?: boolean;
   onProgress?: () => void;
+  /** See StreamOptions.onApplied. */
+  onApplied?: (changes: Change[]) => void;
 }
 
 /** The tables a migration replicates: configured, or every table of the active side, minus exclusions. */
@@ -97,6 +100,7 @@ export async function runService(config: TandemConfig, opts: ServiceOptions): Pr
           stats: opts.stats,
           log: opts.log,
           isolateThrough,
+          onApplied: opts.onApplied,
         });
       } finally {
         await shadow.close();

@@ -11,6 +11,21 @@ export interface ReplicationStats {
   backfill: BackfillStats | null;
   /** Sampled from the active side every few seconds while the service runs. */
   source: SourceSample | null;
+  /** Continuous verification (src/verify/continuous.ts); null until it has started. */
+  verification: VerificationStats | null;
+}
+
+export interface VerificationStats {
+  passesCompleted: number;
+  lastPassCompletedAt: string | null;
+  /** Rows compared by full passes since the service started. */
+  rowsCompared: number;
+  /** Applied keys re-verified shortly after apply, and those left to the next full pass because the queue was full. */
+  keysRechecked: number;
+  keysDropped: number;
+  /** Drifted rows recorded now (all tables). */
+  driftCount: number;
+  lastError: string | null;
 }
 
 export interface SourceSample {
@@ -32,5 +47,5 @@ export interface BackfillStats {
 }
 
 export function emptyStats(): ReplicationStats {
-  return { phase: 'setup', checkpoint: null, commitTime: null, appliedTransactions: 0, appliedChanges: 0, pendingSince: null, lastError: null, backfill: null, source: null };
+  return { phase: 'setup', checkpoint: null, commitTime: null, appliedTransactions: 0, appliedChanges: 0, pendingSince: null, lastError: null, backfill: null, source: null, verification: null };
 }

@@ -49,6 +49,14 @@ export function createMetrics(stats: ReplicationStats, migration: string, direct
   gauge('tandem_backfill_tables_done', 'Tables the backfill has finished', () => stats.backfill?.tablesDone);
   gauge('tandem_backfill_tables_total', 'Tables the backfill copies', () => stats.backfill?.tablesTotal);
   gauge('tandem_backfill_rows_per_second', 'Backfill copy rate', () => stats.backfill?.rowsPerSecond);
+  gauge('tandem_drift_rows', 'Rows found drifted by verification and not yet resolved', () => stats.verification?.driftCount);
+  counter('tandem_verify_rows_compared_total', 'Rows compared by background full passes', () => stats.verification?.rowsCompared ?? 0);
+  counter('tandem_verify_keys_rechecked_total', 'Applied rows re-verified shortly after apply', () => stats.verification?.keysRechecked ?? 0);
+  counter('tandem_verify_keys_dropped_total', 'Applied rows not re-verified individually (queue full; the next full pass covers them)', () => stats.verification?.keysDropped ?? 0);
+  gauge('tandem_verify_passes_completed', 'Full verification passes completed by this process', () => stats.verification?.passesCompleted);
+  gauge('tandem_verify_last_pass_completed_timestamp_seconds', 'When the last full verification pass finished (Unix time)', () =>
+    stats.verification?.lastPassCompletedAt ? Date.parse(stats.verification.lastPassCompletedAt) / 1000 : null,
+  );
   new Gauge({
     name: 'tandem_phase',
     help: 'Current phase (1 for the current one)',

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { childLogger } from '../../log.js';
-import { runService } from '../../replicate/service.js';
+import { replicatedTables, runService } from '../../replicate/service.js';
+import { ContinuousVerifier } from '../../verify/continuous.js';
 import { emptyStats } from '../../replicate/stats.js';
 import { sidesOf, type Direction } from '../../model/direction.js';
 import { writeStatus, type PublishedStatus } from '../../control/status-file.js';
@@ -63,12 +64,27 @@ export async function runWithStatus(cmd: Command, direction: Direction, extra: {
     process.stderr.write(`\r${renderBackfillLine(stats.backfill)}`);
   };
   log.info({ active: sidesOf(direction).active, tables: config.tables ?? 'all' }, 'starting');
+  let verification: ContinuousVerifier | undefined;
   try {
-    await runService(config, { direction, signal: controller.signal, stats, log, onProgress, ...extra });
+    if (!extra.backfillOnly) {
+      verification = new ContinuousVerifier({
+        config,
+        direction,
+        tables: await replicatedTables(config, direction),
+        stats,
+        log: childLogger('verify', { migration: config.migration, direction }),
+        signal: controller.signal,
+      });
+      verification.start();
+    }
+    await runService(config, { direction, signal: controller.signal, stats, log, onProgress, onApplied: verification ? (c) => verification?.onApplied(c) : undefined, ...extra });
   } catch (err) {
     stats.lastError = err instanceof Error ? err.message : String(err);
     throw err;
   } finally {
+    // Replication has stopped (or failed): verification stops with it.
+    if (!controller.signal.aborted) controller.abort();
+    await verification?.stop();
     if (tty && stats.backfill) process.stderr.write('\n');
     clearInterval(timer);
     sampler.stop();

@@ -6,6 +6,7 @@ import { sidesOf, type Direction } from '../../model/direction.js';
 import { openCaptureSource, openShadowWriter } from '../../engines/factory.js';
 import { errorMessage } from '../../errors.js';
 import type { BackfillStats } from '../../replicate/stats.js';
+import { driftCountOf, readVerification, type TableVerification } from '../../verify/store.js';
 
 export interface StatusReport {
   migration: string;
@@ -19,6 +20,13 @@ export interface StatusReport {
   appliedTransactions: number;
   backfill: (BackfillStats & { tables: Array<{ table: string; rowsCopied: number; done: boolean }> }) | null;
   slot: { exists: boolean; retainedWalBytes: number | null } | null;
+  /** Drift records and full-pass times (from `tandem run`'s continuous verification and `tandem verify`). */
+  verification: {
+    driftCount: number;
+    /** The oldest of the tables' last complete passes: every table has been fully compared since then. */
+    lastCompletePass: string | null;
+    tables: Array<Pick<TableVerification, 'table' | 'rowsCompared' | 'lastPassCompletedAt'> & { drift: Array<{ key: Record<string, string>; kind: string; columns: string[]; firstSeen: string; lastSeen: string }> }>;
+  } | null;
   lastError: string | null;
   errors: string[];
 }
@@ -41,9 +49,20 @@ export async function collectStatus(cmd: Command, requested?: Direction): Promis
     appliedTransactions: 0,
     backfill: null,
     slot: null,
+    verification: null,
     lastError: published?.lastError ?? null,
     errors: [],
   };
+  const verified = readVerification(config.state.dir, config.migration);
+  if (verified && verified.direction === direction) {
+    const tables = Object.values(verified.tables);
+    const passes = tables.map((t) => t.lastPassCompletedAt);
+    report.verification = {
+      driftCount: driftCountOf(verified),
+      lastCompletePass: passes.length && passes.every((p) => p !== null) ? ([...passes].sort()[0] ?? null) : null,
+      tables: tables.map((t) => ({ table: t.table, rowsCompared: t.rowsCompared, lastPassCompletedAt: t.lastPassCompletedAt, drift: t.drift })),
+    };
+  }
   // The checkpoint in the shadow database is the truth; the published file adds what only the service knows.
   try {
     const writer = await openShadowWriter(config[shadow].url, config.migration, direction, 1);
@@ -98,6 +117,11 @@ function renderStatus(s: StatusReport): string {
     lines.push(`backfill      ${s.backfill.tablesDone}/${s.backfill.tablesTotal} tables, ${s.backfill.rowsCopied.toLocaleString('en')} rows${s.backfill.rowsPerSecond ? `, ${s.backfill.rowsPerSecond.toLocaleString('en')} rows/s` : ''}${s.backfill.etaSeconds ? `, ETA ${s.backfill.etaSeconds} s` : ''}`);
   }
   if (s.slot) lines.push(`slot          ${s.slot.exists ? `present, retains ${(s.slot.retainedWalBytes ?? 0).toLocaleString('en')} bytes of WAL` : 'MISSING'}`);
+  if (s.verification) {
+    const v = s.verification;
+    lines.push(`verification  ${v.driftCount ? `${v.driftCount} drifted row(s)` : 'no drift'}; last complete pass ${v.lastCompletePass ?? 'not yet (some tables never fully compared)'}`);
+    for (const t of v.tables) for (const d of t.drift.slice(0, 20)) lines.push(`  drift       ${t.table} ${d.kind} ${JSON.stringify(d.key)}${d.columns.length ? ` columns: ${d.columns.join(', ')}` : ''} (since ${d.firstSeen})`);
+  } else lines.push('verification  never run (tandem run verifies continuously; tandem verify runs a pass now)');
   if (s.lastError) lines.push(`last error    ${s.lastError}`);
   for (const e of s.errors) lines.push(`unavailable   ${e}`);
   return lines.join('\n');

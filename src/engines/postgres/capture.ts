@@ -13,7 +13,12 @@ import { openPgReader } from './reader.js';
 const q = (name: string) => pg.escapeIdentifier(name);
 /** Microseconds between 1970-01-01 and 2000-01-01, PostgreSQL's epoch. */
 const PG_EPOCH_OFFSET_US = 946_684_800_000_000n;
-const STATUS_INTERVAL_MS = 5_000;
+/**
+ * How often a status update (asking for a reply) goes to the walsender. Its keepalive replies carry the WAL end, which
+ * becomes the idle position: verification waits for the checkpoint to pass a position, so this bounds that wait on a
+ * quiet database. One small message a second.
+ */
+const STATUS_INTERVAL_MS = 1_000;
 
 interface RelationColumn {
   name: string;
