@@ -1,5 +1,17 @@
-/** Small helpers for benchmarks: statistics, timing, process memory. */
+/** Small helpers for benchmarks: statistics, timing, process memory, the result row. */
 import { readFileSync } from 'node:fs';
+
+/** One result row of bench/results/latest.json: Tandem's samples beside the anchor's. */
+export interface BenchRow {
+  name: string;
+  metric: string;
+  unit: string;
+  tandem: number[] | null;
+  anchor: number[] | null;
+  anchorName: string;
+  command: string;
+  note?: string;
+}
 
 export function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);

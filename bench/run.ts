@@ -11,7 +11,8 @@ import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { stringify } from 'yaml';
 import { startMariadb, startPostgres, type RunningServer } from '../test/harness/servers.js';
-import { measureMarkerLag, median, peakRss, percentile, spread, until } from './lib.js';
+import { measureMarkerLag, median, peakRss, percentile, spread, until, type BenchRow } from './lib.js';
+import { benchVerify, verifyNotes } from './verify.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..');
@@ -24,17 +25,7 @@ const reps = args.includes('--reps') ? Number(args[args.indexOf('--reps') + 1]) 
 const BULK_ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const OLTP_SECONDS = Number(process.env.BENCH_OLTP_SECONDS ?? 15);
 
-interface Row {
-  name: string;
-  metric: string;
-  unit: string;
-  tandem: number[] | null;
-  anchor: number[] | null;
-  anchorName: string;
-  command: string;
-  note?: string;
-}
-const rows: Row[] = [];
+const rows: BenchRow[] = [];
 
 const tableDdl = `CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, price numeric(12,2), created timestamptz NOT NULL DEFAULT now())`;
 const oltpDdl = [
@@ -336,10 +327,6 @@ async function benchMariadb(pgServer: RunningServer): Promise<void> {
   rows.push({ name: 'mariadb-oltp-load', metric: 'MariaDB source load sustained during the lag runs (4 clients)', unit: 'tx/s', tandem: lag.tps, anchor: null, anchorName: '—', command });
 }
 
-function notLanded(name: string, metric: string, note: string): void {
-  rows.push({ name, metric, unit: '—', tandem: null, anchor: null, anchorName: '—', command: '—', note });
-}
-
 async function versions(server: RunningServer): Promise<string> {
   const c = await client(`${server.url}/postgres`);
   const v = (await c.query<{ v: string }>('select version() as v')).rows[0]?.v ?? '';
@@ -361,7 +348,7 @@ async function main(): Promise<void> {
     if (selected('copy')) await benchCopy(server);
     if (selected('oltp')) await benchOltp(server);
     if (selected('mariadb')) await benchMariadb(server);
-    notLanded('verify', 'full verification rows/s, PostgreSQL vs PostgreSQL and vs MariaDB', 'verification has not landed yet (issue: drift detection)');
+    if (selected('verify')) rows.push(...(await benchVerify({ server, cli, rows: BULK_ROWS, reps })));
     const machine = { cpus: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`, memory: `${(totalmem() / 2 ** 30).toFixed(0)} GiB`, kernel: release(), node: process.version, postgres: await versions(server) };
     const settings = { reps, bulkRows: BULK_ROWS, oltpSeconds: OLTP_SECONDS, postgres: 'fsync=off, synchronous_commit=off, shared_buffers=512MB, wal_level=logical (throwaway cluster, both databases in it)', tandem: 'defaults (apply.batchRows 5000, batchTime 200ms, queue 50000 changes)' };
     mkdirSync(resultsDir, { recursive: true });
@@ -378,6 +365,8 @@ async function main(): Promise<void> {
       ...out.rows.map((r) => `| ${r.name} | ${r.metric} (${r.unit}) | ${fmt(r.tandem)} | ${fmt(r.anchor)} | ${r.anchorName} | ${r.ratio ? r.ratio.toFixed(2) : '—'} | \`${r.command}\`${r.note ? ` — ${r.note}` : ''} |`),
       '',
       'Lag is measured with marker rows written every 100 ms and detected on the shadow by a 10 ms poll, on one machine clock.',
+      '',
+      verifyNotes,
       '',
       `The mariadb-* rows replicate a throwaway MariaDB (binlog ROW/FULL, innodb_flush_log_at_trx_commit=2, sync_binlog=0) into a database of the PostgreSQL cluster above, Tandem only, the bulk run and the lag run alternating in each repetition. There is no native anchor: neither PostgreSQL nor MariaDB replicates into the other engine, and we know of no published MariaDB → PostgreSQL change-data-capture throughput or lag figure measured in comparable conditions, so none is quoted.`,
       '',
