@@ -7,7 +7,7 @@ import { canonicalJson } from '../model/canonical.js';
 import type { Row } from '../model/change.js';
 import type { ColumnSchema, EngineKind } from '../model/schema.js';
 import type { CanonicalKey, CanonicalRow, ChunkSummary, KeyRange, RowHash, VerifyReader, VerifyReaderOptions, VerifyTable } from './engine.js';
-import { batches, keyId, keyListCondition, rangeConditions, SqlParams, summaryHash, whereClause, type CanonicalColumnSql } from './verify-sql.js';
+import { batches, keyId, keyListCondition, rangeConditions, SqlParams, whereClause, type CanonicalColumnSql } from './verify-sql.js';
 
 /** A result row as text, column by column (SQL NULL as null). */
 export type TextRow = (string | null)[];
@@ -49,6 +49,7 @@ export abstract class SqlVerifyReader implements VerifyReader {
   protected abstract quote(name: string): string;
   protected abstract placeholder(position: number): string;
   protected abstract rowHash(texts: string[]): string;
+  /** Row count and the hash sum (see HASH_SLICE_HEX_DIGITS) of the row hashes `hash`, as text. */
   protected abstract summaryColumns(hash: string): string[];
   protected abstract queryText(sql: string, params: string[]): Promise<TextRow[]>;
   /**
@@ -121,8 +122,8 @@ export abstract class SqlVerifyReader implements VerifyReader {
     const plan = await this.plan(table);
     const params = this.params();
     const rows = await this.queryText(`SELECT ${this.summaryColumns('h').join(', ')} FROM (SELECT ${this.hashOf(plan)} AS h FROM ${this.texts(plan, range, params)}) h`, params.values);
-    const [count, sum1, sum2] = rows[0] ?? [];
-    return { rows: Number(count ?? 0), hash: summaryHash(sum1 ?? null, sum2 ?? null) };
+    const [count, sum] = rows[0] ?? [];
+    return { rows: Number(count ?? 0), hash: sum ?? '0' };
   }
 
   async keyAfter(table: VerifyTable, after: CanonicalKey | undefined, n: number): Promise<CanonicalKey | undefined> {

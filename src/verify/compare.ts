@@ -70,9 +70,7 @@ export async function scanTable(active: VerifyReader, shadow: VerifyReader, tabl
 }
 
 function subtract(whole: ChunkSummary, part: ChunkSummary): ChunkSummary {
-  const w = whole.hash.split(':').map(BigInt);
-  const p = part.hash.split(':').map(BigInt);
-  return { rows: whole.rows - part.rows, hash: w.map((v, i) => (v - (p[i] ?? 0n)).toString()).join(':') };
+  return { rows: whole.rows - part.rows, hash: (BigInt(whole.hash) - BigInt(part.hash)).toString() };
 }
 
 const sameKey = (a: CanonicalKey | undefined, b: CanonicalKey | undefined) => a !== undefined && b !== undefined && keyId(a) === keyId(b);

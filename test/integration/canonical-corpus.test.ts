@@ -206,8 +206,8 @@ describe('PostgreSQL ↔ MariaDB corpus', () => {
     for (const n of [1, 2, 3, 4]) expect(await expectSameChunks(pr, mr, CORPUS, n)).toBe(CORPUS_ROWS.length);
     // An empty range sums to the same on both.
     const empty = { after: ['9'] };
-    expect(await pr.summarize(CORPUS, empty)).toEqual({ rows: 0, hash: '0:0' });
-    expect(await mr.summarize(CORPUS, empty)).toEqual({ rows: 0, hash: '0:0' });
+    expect(await pr.summarize(CORPUS, empty)).toEqual({ rows: 0, hash: '0' });
+    expect(await mr.summarize(CORPUS, empty)).toEqual({ rows: 0, hash: '0' });
   });
 
   it('leaves JSON out of hashes across engines and compares it canonicalised (H15)', async () => {

@@ -9,7 +9,7 @@
  */
 import type { ColumnSchema } from '../../model/schema.js';
 import { parseNativeType, type LogicalType } from '../../model/type-mapping.js';
-import type { CanonicalColumnSql } from '../verify-sql.js';
+import { HASH_SLICE_HEX_DIGITS, type CanonicalColumnSql } from '../verify-sql.js';
 import { quoteMysqlIdent } from './quote.js';
 
 export interface MysqlCanonicalContext {
@@ -156,8 +156,7 @@ export function mysqlRowHash(texts: string[]): string {
   return `MD5(${parts.length ? `CONCAT(${parts.join(', ')})` : `''`})`;
 }
 
-/** Count and the two 60-bit slice sums of the row hashes `h` (DECIMAL sums: exact however many rows). */
+/** Count and the sum of the row hashes' first 60 bits (HASH_SLICE_HEX_DIGITS; a DECIMAL sum: exact however many rows). */
 export function mysqlSummaryColumns(h: string): string[] {
-  const slice = (from: number) => `CAST(COALESCE(SUM(CAST(CONV(SUBSTRING(${h}, ${from}, 15), 16, 10) AS UNSIGNED)), 0) AS CHAR)`;
-  return ['CAST(COUNT(*) AS CHAR)', slice(1), slice(16)];
+  return ['CAST(COUNT(*) AS CHAR)', `CAST(COALESCE(SUM(CAST(CONV(LEFT(${h}, ${HASH_SLICE_HEX_DIGITS}), 16, 10) AS UNSIGNED)), 0) AS CHAR)`];
 }

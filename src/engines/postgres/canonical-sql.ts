@@ -9,7 +9,7 @@
 import pg from 'pg';
 import type { ColumnSchema } from '../../model/schema.js';
 import { parseNativeType, type LogicalType } from '../../model/type-mapping.js';
-import type { CanonicalColumnSql } from '../verify-sql.js';
+import { HASH_SLICE_HEX_DIGITS, type CanonicalColumnSql } from '../verify-sql.js';
 
 export interface PgCanonicalContext {
   /** The peer is PostgreSQL too: JSON is hashed in jsonb's own normal form. */
@@ -192,8 +192,7 @@ export function pgRowHash(texts: string[], ctx: PgCanonicalContext): string {
   return `md5(${bytes(row)})`;
 }
 
-/** Count and the two 60-bit slice sums of the row hashes `h` (numeric sums: exact however many rows). */
+/** Count and the sum of the row hashes' first 60 bits (HASH_SLICE_HEX_DIGITS; a numeric sum: exact however many rows). */
 export function pgSummaryColumns(h: string): string[] {
-  const slice = (from: number) => `coalesce(sum(('x' || substr(${h}, ${from}, 15))::bit(60)::bigint), 0)::text`;
-  return ['count(*)::text', slice(1), slice(16)];
+  return ['count(*)::text', `coalesce(sum(('x' || left(${h}, ${HASH_SLICE_HEX_DIGITS}))::bit(${HASH_SLICE_HEX_DIGITS * 4})::bigint), 0)::text`];
 }
