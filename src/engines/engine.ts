@@ -223,5 +223,10 @@ export interface VerifyReader {
   canonicalRows(table: VerifyTable, keys: CanonicalKey[]): Promise<Map<string, CanonicalRow>>;
   /** The rows with these keys as neutral values (for repair through the apply path); absent keys are left out. */
   readRows(table: VerifyTable, keys: CanonicalKey[]): Promise<Row[]>;
+  /**
+   * This side's current log position, as CaptureSource.currentPosition gives it, read on this reader's own
+   * connection: re-checks read it for every batch of suspects, too often for a connection each time.
+   */
+  currentPosition(): Promise<string>;
   close(): Promise<void>;
 }

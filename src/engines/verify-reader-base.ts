@@ -59,6 +59,7 @@ export abstract class SqlVerifyReader implements VerifyReader {
   protected abstract readonly fence: string;
   /** The rows matching `where` as backfill reads them (neutral values). */
   protected abstract readNeutral(plan: TablePlan, where: string, params: string[]): Promise<Row[]>;
+  abstract currentPosition(): Promise<string>;
   abstract close(): Promise<void>;
 
   protected async plan(table: VerifyTable): Promise<TablePlan> {

@@ -99,7 +99,7 @@ export class Verifier {
   }
 
   readonly oracle: PositionOracle = {
-    activePosition: () => this.source.currentPosition(),
+    activePosition: () => this.active.currentPosition(),
     appliedPosition: async () => {
       const cp = await this.checkpoints.readCheckpoint().catch(() => undefined);
       if (!cp) return undefined;

@@ -61,7 +61,7 @@ import { listMysqlTables } from './introspect.js';
 import { toNeutral, type ColumnType, type ValuePolicy } from './binlog-values.js';
 import { parseDdl } from './binlog-ddl.js';
 import { advanceGtidPosition, binlogDistance, comparePositions, formatPosition, parsePosition } from './position.js';
-import { columnTypes, gtidAt, openMysqlReader, openMysqlSnapshot } from './reader.js';
+import { columnTypes, gtidAt, masterPosition, openMysqlReader, openMysqlSnapshot } from './reader.js';
 import { isTransientMysqlError } from './shadow.js';
 
 type ZongJiClass = typeof ZongJiType;
@@ -478,19 +478,4 @@ export class MysqlCapture implements CaptureSource {
 function allSet(bitmap: Buffer, columns: number): boolean {
   for (let i = 0; i < columns; i++) if (((bitmap[i >> 3] ?? 0) & (1 << (i & 7))) === 0) return false;
   return true;
-}
-
-/** SHOW MASTER STATUS (SHOW BINARY LOG STATUS on MySQL 8.4+), with MariaDB's GTID position at that point. */
-async function masterPosition(conn: mysql.Connection): Promise<string> {
-  let rows: RowDataPacket[];
-  try {
-    [rows] = await conn.query<RowDataPacket[]>('SHOW MASTER STATUS');
-  } catch {
-    [rows] = await conn.query<RowDataPacket[]>('SHOW BINARY LOG STATUS');
-  }
-  const row = rows[0];
-  if (!row) throw new TandemError('TANDEM_SCHEMA_UNSUPPORTED', 'binary logging is off on the active side', { fix: 'enable log_bin (see tandem check)' });
-  const file = String(row.File);
-  const offset = Number(row.Position);
-  return formatPosition({ file, offset, gtid: await gtidAt(conn, file, offset) });
 }

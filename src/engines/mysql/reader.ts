@@ -6,6 +6,7 @@ import type { SnapshotHandle, TableReader } from '../engine.js';
 import { connectMysql } from './connect.js';
 import { quoteMysqlIdent as q } from './quote.js';
 import { toNeutral, type ColumnType, type ValuePolicy } from './binlog-values.js';
+import { TandemError } from '../../errors.js';
 import { formatPosition } from './position.js';
 
 /** Snapshot connections held open by createSlotWithSnapshot, keyed by snapshot id, for openReader(id). */
@@ -66,6 +67,21 @@ export async function openMysqlSnapshot(url: string): Promise<SnapshotHandle> {
     await conn.end().catch(() => undefined);
     throw err;
   }
+}
+
+/** SHOW MASTER STATUS (SHOW BINARY LOG STATUS on MySQL 8.4+), with MariaDB's GTID position at that point. */
+export async function masterPosition(conn: mysql.Connection): Promise<string> {
+  let rows: RowDataPacket[];
+  try {
+    [rows] = await conn.query<RowDataPacket[]>('SHOW MASTER STATUS');
+  } catch {
+    [rows] = await conn.query<RowDataPacket[]>('SHOW BINARY LOG STATUS');
+  }
+  const row = rows[0];
+  if (!row) throw new TandemError('TANDEM_SCHEMA_UNSUPPORTED', 'binary logging is off on the active side', { fix: 'enable log_bin (see tandem check)' });
+  const file = String(row.File);
+  const offset = Number(row.Position);
+  return formatPosition({ file, offset, gtid: await gtidAt(conn, file, offset) });
 }
 
 /** MariaDB's GTID position at a binlog file:offset (BINLOG_GTID_POS); undefined on MySQL or when unknown. */

@@ -11,6 +11,7 @@ import { mysqlCanonicalColumn, mysqlRowHash, mysqlSummaryColumns, type MysqlCano
 import { connectMysql } from './connect.js';
 import { describeMysqlTables } from './introspect.js';
 import { quoteMysqlIdent as q } from './quote.js';
+import { masterPosition } from './reader.js';
 
 /** VerifyReader for MySQL/MariaDB: one autocommit session with Tandem's settings (UTC, utf8mb4, exact numbers). */
 export class MysqlVerifyReader extends SqlVerifyReader {
@@ -90,6 +91,10 @@ export class MysqlVerifyReader extends SqlVerifyReader {
       });
       return row;
     });
+  }
+
+  currentPosition(): Promise<string> {
+    return masterPosition(this.conn);
   }
 
   async close(): Promise<void> {

@@ -6,7 +6,7 @@ import { publicationName, slotName } from '../../model/names.js';
 import { connectPostgres } from './connect.js';
 import { createTextPgoutputParser, type PgoutputMessage } from './pgoutput.js';
 import { decodePgText } from './values.js';
-import { bigIntToLsn, compareLsn, lsnToBigInt } from './lsn.js';
+import { bigIntToLsn, compareLsn, currentLsn, lsnToBigInt } from './lsn.js';
 import type { CaptureSink, CaptureSource, CaptureStream, SlotState, SnapshotHandle, TableReader } from '../engine.js';
 import { openPgReader } from './reader.js';
 
@@ -115,7 +115,7 @@ export class PgCapture implements CaptureSource {
   async currentPosition(): Promise<string> {
     const c = await connectPostgres(this.url, 'position');
     try {
-      return (await c.query<{ lsn: string }>(`select pg_current_wal_lsn()::text as lsn`)).rows[0]?.lsn as string;
+      return await currentLsn(c);
     } finally {
       await c.end();
     }

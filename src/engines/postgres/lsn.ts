@@ -1,3 +1,5 @@
+import type pg from 'pg';
+
 /** PostgreSQL log sequence numbers, `X/Y` in hex, compared as 64-bit integers. */
 export function lsnToBigInt(lsn: string): bigint {
   const m = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(lsn);
@@ -17,4 +19,9 @@ export function compareLsn(a: string, b: string): number {
 
 export function maxLsn(a: string, b: string): string {
   return compareLsn(a, b) >= 0 ? a : b;
+}
+
+/** Where the server's WAL ends now: a transaction committing after this call commits beyond it. */
+export async function currentLsn(client: pg.Client): Promise<string> {
+  return (await client.query<{ lsn: string }>(`select pg_current_wal_lsn()::text as lsn`)).rows[0]?.lsn as string;
 }

@@ -8,6 +8,7 @@ import { pgCanonicalColumn, pgRowHash, pgSummaryColumns, type PgCanonicalContext
 import { connectPostgres } from './connect.js';
 import { describePgTables } from './introspect.js';
 import { decodePgText, textTypes } from './values.js';
+import { currentLsn } from './lsn.js';
 
 /** VerifyReader for PostgreSQL: one autocommit session with Tandem's settings (UTC, shortest float text). */
 export class PgVerifyReader extends SqlVerifyReader {
@@ -78,6 +79,10 @@ export class PgVerifyReader extends SqlVerifyReader {
       names.forEach((name, i) => (row[name] = decodePgText(r.fields[i]?.dataTypeID ?? 0, values[i] ?? null)));
       return row;
     });
+  }
+
+  currentPosition(): Promise<string> {
+    return currentLsn(this.client);
   }
 
   async close(): Promise<void> {
