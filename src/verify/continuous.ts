@@ -47,9 +47,12 @@ export class ContinuousVerifier {
     lastError: null,
   };
   private loops: Promise<void>[] = [];
+  /** One budget for full passes and re-checks together: verification as a whole stays under verify.rowsPerSecond. */
+  private readonly limiter: RowRateLimiter;
 
   constructor(private readonly opts: ContinuousOptions) {
     opts.stats.verification = this.stats;
+    this.limiter = new RowRateLimiter(opts.config.verify.rowsPerSecond);
     this.stats.driftCount = driftCountOf(readVerification(opts.config.state.dir, opts.config.migration));
   }
 
@@ -127,12 +130,11 @@ export class ContinuousVerifier {
       }
       const verifier = await this.ensureVerifier();
       if (!verifier) continue;
-      const limiter = new RowRateLimiter(config.verify.rowsPerSecond);
       for (const table of this.opts.tables) {
         if (signal.aborted || !verifier.specs.has(table)) continue;
         const startedAt = new Date().toISOString();
         try {
-          const result = await verifier.verifyTable(table, { limiter, chunkRows: config.verify.chunkRows, settleMs: config.verify.settleTimeout, signal });
+          const result = await verifier.verifyTable(table, { limiter: this.limiter, chunkRows: config.verify.chunkRows, settleMs: config.verify.settleTimeout, signal });
           if (signal.aborted) break;
           this.stats.rowsCompared += result.rowsCompared;
           recordPass(config.state.dir, config.migration, this.opts.direction, verifier, result, startedAt);
@@ -165,6 +167,8 @@ export class ContinuousVerifier {
         for (const key of batch) set.delete(keyId(key));
         this.touchedCount -= batch.length;
         try {
+          // Each key is read about once per side per round: the rows count against the same budget as full passes.
+          await this.limiter.charge(batch.length, signal);
           const result = await verifier.recheckKeys(table, batch, config.verify.settleTimeout, signal);
           this.stats.keysRechecked += batch.length;
           // Rows still in flight, or not yet applied, go back in the queue for the next round.

@@ -1,25 +1,23 @@
 /**
- * Keeps background verification under `rowsPerSecond` on each side (config verify.rowsPerSecond), so a full pass
- * never competes with the shop's own queries. Rows are charged after they are read; the limiter then sleeps long
- * enough that the average since the start stays at the rate. Zero or Infinity means unlimited.
+ * Keeps verification under `rowsPerSecond` on each side (config verify.rowsPerSecond), so a full pass never competes
+ * with the shop's own queries. A token bucket: rows are charged after they are read, and a caller that overdraws
+ * sleeps until the rate has paid for them. The bucket starts empty and holds at most one second's worth, so time
+ * spent idle (between passes, say) never buys a burst beyond that. Several loops may share one limiter (the
+ * background passes and the re-checks of applied rows of `tandem run`): together they stay under the rate. Zero or
+ * Infinity means unlimited.
  */
 export class RowRateLimiter {
-  private started = Date.now();
-  private rows = 0;
+  private tokens = 0;
+  private last = Date.now();
 
   constructor(private readonly rowsPerSecond: number) {}
 
   async charge(rows: number, signal?: AbortSignal): Promise<void> {
     if (!Number.isFinite(this.rowsPerSecond) || this.rowsPerSecond <= 0) return;
-    this.rows += rows;
-    const due = this.started + (this.rows / this.rowsPerSecond) * 1000;
-    const wait = due - Date.now();
-    if (wait > 0) await sleep(wait, signal);
-  }
-
-  reset(): void {
-    this.started = Date.now();
-    this.rows = 0;
+    const now = Date.now();
+    this.tokens = Math.min(this.rowsPerSecond, this.tokens + ((now - this.last) / 1000) * this.rowsPerSecond) - rows;
+    this.last = now;
+    if (this.tokens < 0) await sleep((-this.tokens / this.rowsPerSecond) * 1000, signal);
   }
 }
 

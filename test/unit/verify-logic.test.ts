@@ -1,8 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { mergeFindings, type TableVerification } from '../../src/verify/store.js';
 import { canonicalOfNeutral, parseKeyArgument } from '../../src/verify/keys.js';
 import { classify } from '../../src/verify/compare.js';
 import { waitForApplied, type PositionOracle } from '../../src/verify/recheck.js';
+import { RowRateLimiter } from '../../src/verify/rate-limit.js';
 import type { CanonicalRow, VerifyTable } from '../../src/engines/engine.js';
 
 const table: VerifyTable = { name: 'lines', key: ['order_id', 'line'], columns: ['order_id', 'line', 'qty', 'sku'] };
@@ -92,5 +93,45 @@ describe('waiting for the checkpoint (H23)', () => {
   it('decides by comparing log positions, and returns where the checkpoint stood on timeout', async () => {
     expect(await waitForApplied(oracle(['5', '9', '12']), '10', 5_000)).toBe(true);
     expect(await waitForApplied(oracle(['5']), '10', 300)).toBe('5');
+  });
+});
+
+describe('the verification rate limit', () => {
+  afterEach(() => vi.useRealTimers());
+
+  /** Charges `rows` and returns how long (fake) time had to pass before the charge was allowed. */
+  async function charged(limiter: RowRateLimiter, rows: number): Promise<number> {
+    const start = Date.now();
+    const done = limiter.charge(rows).then(() => Date.now() - start);
+    await vi.runAllTimersAsync();
+    return done;
+  }
+
+  it('holds the average to the rate from the first row, and shared callers together', async () => {
+    vi.useFakeTimers();
+    const limiter = new RowRateLimiter(1_000);
+    expect(await charged(limiter, 500)).toBe(500);
+    expect(await charged(limiter, 2_000)).toBe(2_000);
+    // Two loops sharing it (passes and re-checks): the second pays for the first's rows too.
+    const a = limiter.charge(1_000);
+    const b = limiter.charge(1_000);
+    const start = Date.now();
+    let bDone = 0;
+    void b.then(() => (bDone = Date.now() - start));
+    await vi.runAllTimersAsync();
+    await a;
+    expect(bDone).toBe(2_000);
+  });
+
+  it('lets idle time buy at most one second of rows', async () => {
+    vi.useFakeTimers();
+    const limiter = new RowRateLimiter(1_000);
+    await vi.advanceTimersByTimeAsync(600_000);
+    expect(await charged(limiter, 3_000)).toBe(2_000);
+  });
+
+  it('never waits when unlimited', async () => {
+    vi.useFakeTimers();
+    expect(await charged(new RowRateLimiter(0), 1e9)).toBe(0);
   });
 });
