@@ -12,7 +12,8 @@ export interface VerificationReport {
     rowsCompared: number;
     drift: Array<{ key: Record<string, string>; kind: string; columns: string[] }>;
     changing: number;
-    unconfirmed: { rows: number; waitingFor: string; applied: string | null } | null;
+    /** `keys`: the first UNCONFIRMED_KEYS_SHOWN of them, to look at by hand or verify again. */
+    unconfirmed: { rows: number; waitingFor: string; applied: string | null; keys: Array<Record<string, string>> } | null;
     columnsNotCompared: string[];
     complete: boolean;
   }>;
@@ -22,6 +23,9 @@ export interface VerificationReport {
   unconfirmedCount: number;
 }
 
+/** Unconfirmed rows can be many (a stopped service): the report names this many of them per table. */
+export const UNCONFIRMED_KEYS_SHOWN = 100;
+
 export function buildReport(verifier: Verifier, results: TableResult[], problems: TableProblem[], startedAt: string): VerificationReport {
   const tables = results.map((r) => {
     const spec = verifier.specs.get(r.table) as VerifyTable;
@@ -30,7 +34,9 @@ export function buildReport(verifier: Verifier, results: TableResult[], problems
       rowsCompared: r.rowsCompared,
       drift: r.drift.map((f) => ({ key: keyObject(spec, f.key), kind: f.kind, columns: f.columns })),
       changing: r.changing.length,
-      unconfirmed: r.unconfirmed ? { rows: r.unconfirmed.keys.length, waitingFor: r.unconfirmed.waitingFor, applied: r.unconfirmed.applied } : null,
+      unconfirmed: r.unconfirmed
+        ? { rows: r.unconfirmed.keys.length, waitingFor: r.unconfirmed.waitingFor, applied: r.unconfirmed.applied, keys: r.unconfirmed.keys.slice(0, UNCONFIRMED_KEYS_SHOWN).map((k) => keyObject(spec, k)) }
+        : null,
       columnsNotCompared: r.columnsNotCompared,
       complete: r.complete,
     };

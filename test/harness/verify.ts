@@ -2,7 +2,13 @@ import { runTandem } from './db.js';
 
 /** `tandem verify --json` as the tests read it (the shape the issue and the README promise). */
 export interface VerifyReport {
-  tables: Array<{ table: string; rowsCompared: number; changing: number; drift: Array<{ key: Record<string, string>; kind: string; columns: string[] }> }>;
+  tables: Array<{
+    table: string;
+    rowsCompared: number;
+    changing: number;
+    drift: Array<{ key: Record<string, string>; kind: string; columns: string[] }>;
+    unconfirmed: { rows: number; keys: Array<Record<string, string>> } | null;
+  }>;
   driftCount: number;
   unconfirmedCount: number;
 }

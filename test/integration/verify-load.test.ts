@@ -113,6 +113,9 @@ describe('verification under load', () => {
       const report = paused.report;
       expect(report.driftCount).toBe(0);
       expect(report.unconfirmedCount).toBe(3);
+      // Named, so an operator can look at them.
+      expect(report.tables.find((t) => t.table === 'stock')?.unconfirmed?.keys.sort((a, b) => String(a.sku).localeCompare(String(b.sku)))).toEqual([{ sku: 'h23-a' }, { sku: 'h23-b' }]);
+      expect(report.tables.find((t) => t.table === 'moves')?.unconfirmed?.keys).toEqual([{ id: '999999999' }]);
       expect(paused.code).toBe(4);
       expect(paused.stderr).toContain('could not be confirmed');
     } finally {

@@ -10,7 +10,7 @@ import { parseDuration } from '../../config/duration.js';
 import { Verifier, type TableResult } from '../../verify/verifier.js';
 import type { ScanResult } from '../../verify/compare.js';
 import { RowRateLimiter } from '../../verify/rate-limit.js';
-import { buildReport, recordPass, type VerificationReport } from '../../verify/report.js';
+import { buildReport, recordPass, UNCONFIRMED_KEYS_SHOWN, type VerificationReport } from '../../verify/report.js';
 
 export const directionOverride = () =>
   new Option('--direction <direction>', 'which side is active (default: the direction tandem run last used, else forward)').choices(['forward', 'reverse']);
@@ -32,6 +32,8 @@ function renderReport(r: VerificationReport): string {
     const state = t.drift.length ? `${t.drift.length} row(s) drifted` : t.unconfirmed ? `${t.unconfirmed.rows} row(s) differ, unconfirmed` : 'in sync';
     lines.push(`${t.table.padEnd(28)} ${t.rowsCompared.toLocaleString('en').padStart(12)} rows  ${state}${t.changing ? ` (${t.changing} row(s) in flight, re-checked later)` : ''}`);
     for (const d of t.drift) lines.push(`  ${d.kind.padEnd(9)} ${JSON.stringify(d.key)}${d.columns.length ? `  columns: ${d.columns.join(', ')}` : ''}`);
+    for (const k of t.unconfirmed?.keys.slice(0, 20) ?? []) lines.push(`  ${'differs'.padEnd(9)} ${JSON.stringify(k)}  (unconfirmed)`);
+    if (t.unconfirmed && t.unconfirmed.rows > 20) lines.push(`  … ${t.unconfirmed.rows - 20} more (tandem verify --json lists ${UNCONFIRMED_KEYS_SHOWN})`);
     if (t.columnsNotCompared.length) lines.push(`  not compared (on one side only): ${t.columnsNotCompared.join(', ')}`);
   }
   for (const p of r.problems) lines.push(`PROBLEM  ${p.problem}`);
