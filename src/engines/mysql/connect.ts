@@ -1,4 +1,5 @@
-import mysql from 'mysql2/promise';
+import mysqlCallbacks from 'mysql2';
+import type mysql from 'mysql2/promise';
 import { TandemError, errorMessage } from '../../errors.js';
 import { redactUrl } from '../../config/redact.js';
 
@@ -25,12 +26,17 @@ export function mysqlOptions(url: string): mysql.ConnectionOptions {
 }
 
 export async function connectMysql(url: string, purpose: string, extra: Partial<mysql.ConnectionOptions> = {}): Promise<mysql.Connection> {
+  // A dropped connection surfaces on the next query; without a listener the 'error' event would crash the process.
+  // Attached before the handshake, so an error arriving right behind it (a server shutting down) is caught too.
+  const core = mysqlCallbacks.createConnection({ ...mysqlOptions(url), ...extra });
+  core.on('error', () => undefined);
+  const conn = core.promise();
   try {
-    const conn = await mysql.createConnection({ ...mysqlOptions(url), ...extra });
+    await conn.connect();
     await conn.query(`SET time_zone = '+00:00'`);
-    conn.on('error', () => undefined);
     return conn;
   } catch (err) {
+    core.destroy();
     throw new TandemError('TANDEM_CONNECT_FAILED', `cannot connect to MySQL/MariaDB at ${redactUrl(url)} (${purpose}): ${errorMessage(err)}`, {
       fix: 'check that the server is running and reachable, and the user, password and database in the URL',
       retriable: true,

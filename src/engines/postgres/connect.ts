@@ -5,6 +5,10 @@ import { PG_SESSION_OPTIONS } from './values.js';
 
 export async function connectPostgres(url: string, purpose: string, extra: Partial<pg.ClientConfig> = {}): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: url, application_name: `tandem ${purpose}`, options: PG_SESSION_OPTIONS, ...extra });
+  // A dropped connection surfaces on the next query; without a listener the 'error' event would crash the process.
+  // Attached before connecting: a server shutting down can send its FATAL right behind ReadyForQuery, in the same
+  // packet, and pg emits it before `await connect()` returns.
+  client.on('error', () => undefined);
   try {
     await client.connect();
   } catch (err) {
@@ -15,7 +19,5 @@ export async function connectPostgres(url: string, purpose: string, extra: Parti
       cause: err,
     });
   }
-  // A dropped connection surfaces on the next query; without a listener the 'error' event would crash the process.
-  client.on('error', () => undefined);
   return client;
 }
