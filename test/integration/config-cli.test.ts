@@ -52,13 +52,16 @@ describe('configuration errors and secrets at the CLI', () => {
       await runTandem(['check', '--json', '--config', writeConfig({ migration: 'shop', old: { url: withPw }, new: { url: unreachable } })]),
       await runTandem(['check', '--config', writeConfig({ migration: 'shop', old: { url: withPw }, new: { url: withPw }, bogus: 1 })]),
       await runTandem(['check', '--config', writeConfig({ migration: 'Bad Name', old: { url: `mysql://root:${password}@127.0.0.1:1/x` }, new: { url: withPw } })]),
+      await runTandem(['verify', '--json', '--config', writeConfig({ migration: 'shop', old: { url: unreachable }, new: { url: withPw } })]),
+      await runTandem(['repair', '--table', 't', '--all', '--dry-run', '--config', writeConfig({ migration: 'shop', old: { url: unreachable }, new: { url: withPw } })]),
     ];
-    expect(runs.map((r) => r.code)).toEqual([0, 1, 2, 2]);
+    expect(runs.map((r) => r.code)).toEqual([0, 1, 2, 2, 4, 4]);
     for (const r of runs) {
       expect(r.stdout + r.stderr).not.toContain(password);
       expect(r.stdout + r.stderr).not.toContain(encodeURIComponent(password));
     }
     expect(runs[1]?.stdout).toContain('cannot connect to new');
+    expect(runs[4]?.stderr).toContain('cannot connect to PostgreSQL at postgres://postgres:***@127.0.0.1:1/none');
   });
 });
 
