@@ -1,7 +1,7 @@
 /**
  * The demo: starts its own throwaway databases, runs Tandem against them as a user would, and says what it did.
  * It runs the preflight (`tandem check`) against a correct pair and a misconfigured one, then replicates a live
- * PostgreSQL shop into MariaDB while orders keep arriving, and finally migrates a live MariaDB shop into an empty
+ * PostgreSQL shop into MariaDB while orders keep arriving, finds and repairs drift planted on the MariaDB side, and finally migrates a live MariaDB shop into an empty
  * PostgreSQL database (schema translated by `tandem schema --apply`).
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -92,6 +92,16 @@ async function main(): Promise<void> {
     }
     process.stdout.write(`PostgreSQL (old): ${expected}\nMariaDB    (new): ${seen}\n`);
     tandem(['status', '--config', good]);
+
+    say("3b. Drift: tandem verify compares both shops chunk by chunk; rows changed behind Tandem's back are found and repaired");
+    const verifyClean = tandem(['verify', '--config', good]);
+    await shadowDb.query(`UPDATE orders SET total = total + 1 WHERE id = 1`);
+    await shadowDb.query(`DELETE FROM order_items WHERE order_id = 2`);
+    process.stdout.write(`(on MariaDB, behind Tandem's back: order 1's total changed, order 2's item deleted)\n`);
+    const verifyDrift = tandem(['verify', '--config', good]);
+    const repairCodes = [tandem(['repair', '--table', 'orders', '--all', '--yes', '--config', good]), tandem(['repair', '--table', 'order_items', '--all', '--yes', '--config', good])];
+    const verifyRepaired = tandem(['verify', '--config', good]);
+    const drift = { found: verifyClean === 0 && verifyDrift === 1, repaired: repairCodes.every((c) => c === 0) && verifyRepaired === 0 };
     runner.kill('SIGTERM');
     await new Promise((r) => runner.once('exit', r));
     await shadowDb.end();
@@ -107,12 +117,13 @@ async function main(): Promise<void> {
         `- The correct pair passed every prerequisite (exit ${goodCode}): logical decoding, slots, privileges, binlog settings, schemas.`,
         `- The misconfigured pair was refused (exit ${badCode}) with each problem named and its exact fix.`,
         `- Replication ${replicated ? 'kept MariaDB equal to PostgreSQL' : 'did NOT catch up in time'}: a consistent backfill of 5,000 customers, then ${orderId} live orders streamed transaction by transaction.`,
+        `- Verification: ${drift.found ? 'in sync (exit 0), then the two rows changed on MariaDB were reported with their keys and columns (exit 1)' : 'did NOT report what was expected'}; \`tandem repair\` ${drift.repaired ? 'made them equal again (verify exit 0)' : 'did NOT make them equal'}.`,
         `- MariaDB → PostgreSQL: \`tandem schema --apply\` created the shop in an empty PostgreSQL database (exit ${mig.schemaCode}); replication ${mig.caughtUp ? 'caught up' : 'did NOT catch up in time'} with ${mig.orders} live orders written to MariaDB.`,
         '- Exit codes: 0 fine, 1 a check failed, 2 usage/config error, 3 refused by a safety gate, 4 runtime failure.',
         '',
       ].join('\n'),
     );
-    if (goodCode !== 0 || badCode !== 1 || !replicated || mig.schemaCode !== 0 || !mig.caughtUp) process.exitCode = 1;
+    if (goodCode !== 0 || badCode !== 1 || !replicated || !drift.found || !drift.repaired || mig.schemaCode !== 0 || !mig.caughtUp) process.exitCode = 1;
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
   }
