@@ -172,6 +172,13 @@ export interface VerifyTable {
    * widened double, so without this a FLOAT 0.1 and a double 0.1 differ (1.0000000149011612e-1 vs 1e-1).
    */
   singlePrecision?: string[];
+  /**
+   * Columns whose canonical text has no `|` on either side (numbers, booleans, dates and times, uuids, hex): the row
+   * hash takes them as `text|` (`N|` for NULL). Every other column goes in as `<octet length>:text` (`N` for NULL),
+   * which costs MariaDB a second evaluation of the text. Either form is unambiguous; both sides must use the same,
+   * so the spec, not the reader, decides.
+   */
+  plain?: string[];
 }
 
 export interface ChunkSummary {

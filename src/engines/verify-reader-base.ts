@@ -7,7 +7,7 @@ import { canonicalJson } from '../model/canonical.js';
 import type { Row } from '../model/change.js';
 import type { ColumnSchema, EngineKind } from '../model/schema.js';
 import type { CanonicalKey, CanonicalRow, ChunkSummary, KeyRange, RowHash, VerifyReader, VerifyReaderOptions, VerifyTable } from './engine.js';
-import { batches, keyId, keyListCondition, rangeConditions, SqlParams, whereClause, type CanonicalColumnSql } from './verify-sql.js';
+import { batches, keyId, keyListCondition, rangeConditions, SqlParams, whereClause, type CanonicalColumnSql, type HashPart } from './verify-sql.js';
 
 /** A result row as text, column by column (SQL NULL as null). */
 export type TextRow = (string | null)[];
@@ -48,7 +48,7 @@ export abstract class SqlVerifyReader implements VerifyReader {
   protected abstract canonical(col: ColumnSchema, single: boolean): CanonicalColumnSql;
   protected abstract quote(name: string): string;
   protected abstract placeholder(position: number): string;
-  protected abstract rowHash(texts: string[]): string;
+  protected abstract rowHash(parts: HashPart[]): string;
   /** Row count and the hash sum (see HASH_SLICE_HEX_DIGITS) of the row hashes `hash`, as text. */
   protected abstract summaryColumns(hash: string): string[];
   protected abstract queryText(sql: string, params: string[]): Promise<TextRow[]>;
@@ -116,7 +116,7 @@ export abstract class SqlVerifyReader implements VerifyReader {
   }
 
   private hashOf(plan: TablePlan): string {
-    return this.rowHash(plan.hashed.map((_, i) => `c${i}`));
+    return this.rowHash(plan.hashed.map((c, i) => ({ text: `c${i}`, plain: plan.table.plain?.includes(c.name) ?? false })));
   }
 
   async summarize(table: VerifyTable, range: KeyRange): Promise<ChunkSummary> {

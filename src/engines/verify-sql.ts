@@ -19,6 +19,12 @@ export interface CanonicalColumnSql {
   param(placeholder: string): string;
 }
 
+/** One value of the row hash: its canonical-text expression, and whether it goes in plain (VerifyTable.plain). */
+export interface HashPart {
+  text: string;
+  plain: boolean;
+}
+
 /** Collects bound parameters; `add` returns the placeholder to put in the SQL text. */
 export class SqlParams {
   readonly values: string[] = [];

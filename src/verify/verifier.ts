@@ -81,7 +81,13 @@ export class Verifier {
         }
         const oneSided = [...a.columns.map((c) => c.name).filter((c) => !shadowColumns.has(c)), ...s.columns.map((c) => c.name).filter((c) => !a.columns.some((x) => x.name === c))];
         if (oneSided.length) columnsNotCompared.set(name, oneSided);
-        specs.set(name, { name, key: a.primaryKey, columns, singlePrecision: mixedPrecision(activeEngine, a, shadowEngine, s, columns) });
+        specs.set(name, {
+          name,
+          key: a.primaryKey,
+          columns,
+          singlePrecision: mixedPrecision(activeEngine, a, shadowEngine, s, columns),
+          plain: columns.filter((c) => PLAIN_KINDS.has(logicalTypeOf(activeEngine, a, c)?.kind ?? '') && PLAIN_KINDS.has(logicalTypeOf(shadowEngine, s, c)?.kind ?? '')),
+        });
         keyTypes.set(name, new Map(a.primaryKey.map((k) => [k, logicalTypeOf(activeEngine, a, k)])));
       }
     }
@@ -176,6 +182,9 @@ function logicalTypeOf(engine: 'postgres' | 'mysql', schema: TableSchema, column
   const parsed = parseNativeType(engine, col.nativeType, { isEnum: col.isEnum });
   return parsed.ok ? parsed.type : undefined;
 }
+
+/** Types whose canonical text (DESIGN.md) has no `|` in either engine: VerifyTable.plain. */
+const PLAIN_KINDS = new Set<string>(['integer', 'decimal', 'float', 'boolean', 'date', 'time', 'timestamp', 'uuid', 'binary', 'bit', 'varbit']);
 
 /**
  * Float columns stored as float32 on one side and as a double on the other (MySQL FLOAT replicated into PostgreSQL

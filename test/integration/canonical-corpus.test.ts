@@ -99,8 +99,18 @@ const MYSQL_CORPUS = `CREATE TABLE corpus (
   tx varchar(100) COLLATE utf8mb4_bin, tn text, ch char(5), bn varbinary(20), js json, u char(36), bt bit(10),
   en enum('a','b c'), st set('x','y','z'))`;
 const COLUMNS = ['id', 'b', 'si', 'i', 'bi', 'tiu', 'biu', 'd', 'ds', 'f', 'f2', 'dd', 'ts', 'ts2', 'tsn', 'dt', 'tm', 'tx', 'tn', 'ch', 'bn', 'js', 'u', 'bt', 'en', 'st'];
-/** f2: MariaDB FLOAT replicated into PostgreSQL double precision (H14). */
-const CORPUS: VerifyTable = { name: 'corpus', key: ['id'], columns: COLUMNS, singlePrecision: ['f2'] };
+/**
+ * f2: MariaDB FLOAT replicated into PostgreSQL double precision (H14). `plain`: the columns Verifier hashes without a
+ * length prefix (text-free types on both sides; not u, which is text on MariaDB); the rest keep the prefix, so both
+ * encodings are held to agree.
+ */
+const CORPUS: VerifyTable = {
+  name: 'corpus',
+  key: ['id'],
+  columns: COLUMNS,
+  singlePrecision: ['f2'],
+  plain: ['id', 'b', 'si', 'i', 'bi', 'tiu', 'biu', 'd', 'ds', 'f', 'f2', 'dd', 'ts', 'ts2', 'tsn', 'dt', 'tm', 'bn', 'bt'],
+};
 
 type Cell = string | null | Buffer | { pg: string | null | Buffer; my: string | null | Buffer | number };
 const both = (v: string | null | Buffer, my: string | null | Buffer | number = v) => ({ pg: v, my });

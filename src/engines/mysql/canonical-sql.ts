@@ -9,7 +9,7 @@
  */
 import type { ColumnSchema } from '../../model/schema.js';
 import { parseNativeType, type LogicalType } from '../../model/type-mapping.js';
-import { HASH_SLICE_HEX_DIGITS, type CanonicalColumnSql } from '../verify-sql.js';
+import { HASH_SLICE_HEX_DIGITS, type CanonicalColumnSql, type HashPart } from '../verify-sql.js';
 import { quoteMysqlIdent } from './quote.js';
 
 export interface MysqlCanonicalContext {
@@ -149,11 +149,13 @@ export function mysqlCanonicalColumn(col: ColumnSchema, single: boolean, ctx: My
   return { name: col.name, json: type?.kind === 'json', text, raw: utf8(rawText(c, type, ctx)), ...order };
 }
 
-/** MD5 of `<octet length>:<text>` per value and `N` per NULL, over the given canonical texts in order. */
-export function mysqlRowHash(texts: string[]): string {
-  // LENGTH counts bytes; CONCAT is NULL when any argument is, which COALESCE turns into the NULL marker.
-  const parts = texts.map((x) => `COALESCE(CONCAT(LENGTH(${x}), ':', ${x}), 'N')`);
-  return `MD5(${parts.length ? `CONCAT(${parts.join(', ')})` : `''`})`;
+/** MD5 over the canonical texts in order: `<octet length>:<text>` (`N` for NULL), or `<text>|` (`N|`) for plain parts. */
+export function mysqlRowHash(parts: HashPart[]): string {
+  // LENGTH counts bytes; CONCAT is NULL when any argument is, which COALESCE turns into the NULL marker. A derived
+  // column named twice (LENGTH and text) is computed twice, since MariaDB merges the derived table: plain parts
+  // name it once.
+  const encoded = parts.map(({ text: x, plain }) => (plain ? `COALESCE(${x}, 'N'), '|'` : `COALESCE(CONCAT(LENGTH(${x}), ':', ${x}), 'N')`));
+  return `MD5(${encoded.length ? `CONCAT(${encoded.join(', ')})` : `''`})`;
 }
 
 /** Count and the sum of the row hashes' first 60 bits (HASH_SLICE_HEX_DIGITS; a DECIMAL sum: exact however many rows). */

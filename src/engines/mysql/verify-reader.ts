@@ -4,7 +4,7 @@ import type { Row } from '../../model/change.js';
 import type { ColumnSchema } from '../../model/schema.js';
 import { parseNativeType } from '../../model/type-mapping.js';
 import type { VerifyReaderOptions } from '../engine.js';
-import type { CanonicalColumnSql } from '../verify-sql.js';
+import type { CanonicalColumnSql, HashPart } from '../verify-sql.js';
 import { SqlVerifyReader, type TablePlan, type TextRow } from '../verify-reader-base.js';
 import { toNeutral, type ValuePolicy } from './binlog-values.js';
 import { mysqlCanonicalColumn, mysqlRowHash, mysqlSummaryColumns, type MysqlCanonicalContext } from './canonical-sql.js';
@@ -60,8 +60,8 @@ export class MysqlVerifyReader extends SqlVerifyReader {
     return '?';
   }
 
-  protected rowHash(texts: string[]): string {
-    return mysqlRowHash(texts);
+  protected rowHash(parts: HashPart[]): string {
+    return mysqlRowHash(parts);
   }
 
   protected summaryColumns(hash: string): string[] {

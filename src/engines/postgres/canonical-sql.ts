@@ -9,7 +9,7 @@
 import pg from 'pg';
 import type { ColumnSchema } from '../../model/schema.js';
 import { parseNativeType, type LogicalType } from '../../model/type-mapping.js';
-import { HASH_SLICE_HEX_DIGITS, type CanonicalColumnSql } from '../verify-sql.js';
+import { HASH_SLICE_HEX_DIGITS, type CanonicalColumnSql, type HashPart } from '../verify-sql.js';
 
 export interface PgCanonicalContext {
   /** The peer is PostgreSQL too: JSON is hashed in jsonb's own normal form. */
@@ -184,11 +184,11 @@ export function pgCanonicalColumn(col: ColumnSchema, single: boolean, ctx: PgCan
   return { name: col.name, json: type?.kind === 'json', text, raw: `${c}::text`, ...ordering(c, text, type, single, ctx) };
 }
 
-/** md5 of `<octet length>:<text>` per value and `N` per NULL, over the given canonical texts in order. */
-export function pgRowHash(texts: string[], ctx: PgCanonicalContext): string {
+/** md5 over the canonical texts in order: `<octet length>:<text>` (`N` for NULL), or `<text>|` (`N|`) for plain parts. */
+export function pgRowHash(parts: HashPart[], ctx: PgCanonicalContext): string {
   const bytes = (x: string) => (ctx.utf8 ? x : `convert_to(${x}, 'UTF8')`);
-  const parts = texts.map((x) => `coalesce(octet_length(${bytes(x)})::text || ':' || ${x}, 'N')`);
-  const row = parts.length ? parts.join(' || ') : `''`;
+  const encoded = parts.map(({ text: x, plain }) => (plain ? `coalesce(${x}, 'N') || '|'` : `coalesce(octet_length(${bytes(x)})::text || ':' || ${x}, 'N')`));
+  const row = encoded.length ? encoded.join(' || ') : `''`;
   return `md5(${bytes(row)})`;
 }
 

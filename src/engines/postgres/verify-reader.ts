@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { Row } from '../../model/change.js';
 import type { ColumnSchema } from '../../model/schema.js';
 import type { VerifyReaderOptions } from '../engine.js';
-import type { CanonicalColumnSql } from '../verify-sql.js';
+import type { CanonicalColumnSql, HashPart } from '../verify-sql.js';
 import { SqlVerifyReader, type TablePlan, type TextRow } from '../verify-reader-base.js';
 import { pgCanonicalColumn, pgRowHash, pgSummaryColumns, type PgCanonicalContext } from './canonical-sql.js';
 import { connectPostgres } from './connect.js';
@@ -53,8 +53,8 @@ export class PgVerifyReader extends SqlVerifyReader {
     return `$${position}`;
   }
 
-  protected rowHash(texts: string[]): string {
-    return pgRowHash(texts, this.ctx);
+  protected rowHash(parts: HashPart[]): string {
+    return pgRowHash(parts, this.ctx);
   }
 
   protected summaryColumns(hash: string): string[] {
