@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { afterAll } from 'vitest';
 import { cliPath, runTandem } from './db.js';
 
 export interface TandemProcess {
@@ -44,4 +45,18 @@ export function waitForShadowing(config: string, timeoutMs = 120_000): Promise<t
     async () => (await runTandem(['status', '--json', '--config', config])).stdout.includes('"phase": "shadowing"'),
     timeoutMs,
   );
+}
+
+/**
+ * What a suite creates and must not leave behind: the databases it drops and the tandem processes it kills
+ * (SIGKILL, if still running) after its last test. Call at the top of a describe block.
+ */
+export function suiteResources(): { dbs: Array<{ drop(): Promise<void> }>; procs: TandemProcess[] } {
+  const dbs: Array<{ drop(): Promise<void> }> = [];
+  const procs: TandemProcess[] = [];
+  afterAll(async () => {
+    for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.kill('SIGKILL');
+    await Promise.all(dbs.map((d) => d.drop()));
+  });
+  return { dbs, procs };
 }

@@ -1,11 +1,11 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
-import { createMysqlDatabase, createPgDatabase, runTandem, type MysqlTestDatabase, type PgTestDatabase } from '../harness/db.js';
+import { createMysqlDatabase, createPgDatabase, runTandem, type PgTestDatabase } from '../harness/db.js';
 import { writeConfig } from '../harness/config.js';
-import { startTandem, waitForShadowing, waitUntil, type TandemProcess } from '../harness/tandem-process.js';
+import { startTandem, waitForShadowing, waitUntil, suiteResources } from '../harness/tandem-process.js';
 import { mysqlRows, pgRows } from '../harness/compare.js';
 import { runVerify, type VerifyReport } from '../harness/verify.js';
 
@@ -23,12 +23,7 @@ const sortDrift = (d: VerifyReport['tables'][number]['drift']) => [...d].sort((a
 describe('drift detection and repair', () => {
   const pgUrl = inject('pgUrl');
   const mysqlUrl = inject('mysqlUrl');
-  const dbs: Array<PgTestDatabase | MysqlTestDatabase> = [];
-  const procs: TandemProcess[] = [];
-  afterAll(async () => {
-    for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.kill('SIGKILL');
-    await Promise.all(dbs.map((d) => d.drop()));
-  });
+  const { dbs, procs } = suiteResources();
 
   async function pgSource(withWeird: boolean): Promise<PgTestDatabase> {
     const source = await createPgDatabase(pgUrl, 'drift_src');

@@ -1,11 +1,11 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, inject, it } from 'vitest';
-import { createMysqlDatabase, createPgDatabase, type MysqlTestDatabase, type PgTestDatabase } from '../harness/db.js';
+import { describe, expect, inject, it } from 'vitest';
+import { createMysqlDatabase, createPgDatabase } from '../harness/db.js';
 import { runVerify } from '../harness/verify.js';
 import { writeConfig } from '../harness/config.js';
-import { startTandem, waitForShadowing, type TandemProcess } from '../harness/tandem-process.js';
+import { startTandem, waitForShadowing, suiteResources } from '../harness/tandem-process.js';
 
 /**
  * Verification hazards end to end, through `tandem run` and `tandem verify`: zero dates under the configured policy
@@ -15,12 +15,7 @@ import { startTandem, waitForShadowing, type TandemProcess } from '../harness/ta
 describe('verification hazards', () => {
   const pgUrl = inject('pgUrl');
   const mysqlUrl = inject('mysqlUrl');
-  const dbs: Array<PgTestDatabase | MysqlTestDatabase> = [];
-  const procs: TandemProcess[] = [];
-  afterAll(async () => {
-    for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.kill('SIGKILL');
-    await Promise.all(dbs.map((d) => d.drop()));
-  });
+  const { dbs, procs } = suiteResources();
 
   async function start(old: string, neu: string, extra: Record<string, unknown>): Promise<string> {
     const config = writeConfig({ migration: `hz${procs.length}`, old: { url: old }, new: { url: neu }, state: { dir: mkdtempSync(join(tmpdir(), 'tandem-state-')) }, api: { listen: '127.0.0.1:0' }, ...extra });

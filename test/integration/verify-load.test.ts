@@ -1,11 +1,11 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
-import { createPgDatabase, runTandem, type PgTestDatabase } from '../harness/db.js';
+import { createPgDatabase, runTandem } from '../harness/db.js';
 import { writeConfig } from '../harness/config.js';
-import { startTandem, waitForShadowing, waitUntil, type TandemProcess } from '../harness/tandem-process.js';
+import { startTandem, waitForShadowing, waitUntil, suiteResources } from '../harness/tandem-process.js';
 import { pgRows } from '../harness/compare.js';
 import { runVerify, type VerifyReport } from '../harness/verify.js';
 
@@ -19,12 +19,7 @@ const LOAD_MS = 65_000;
 
 describe('verification under load', () => {
   const pgUrl = inject('pgUrl');
-  const dbs: PgTestDatabase[] = [];
-  const procs: TandemProcess[] = [];
-  afterAll(async () => {
-    for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.kill('SIGKILL');
-    await Promise.all(dbs.map((d) => d.drop()));
-  });
+  const { dbs, procs } = suiteResources();
 
   it('reports zero drift during a minute of heavy writes, and waits for positions, not clocks (H23)', { timeout: 400_000 }, async () => {
     const source = await createPgDatabase(pgUrl, 'load_src');

@@ -1,11 +1,11 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import mysql from 'mysql2/promise';
-import { createMysqlDatabase, createPgDatabase, type MysqlTestDatabase, type PgTestDatabase } from '../harness/db.js';
+import { createMysqlDatabase, createPgDatabase } from '../harness/db.js';
 import { writeConfig } from '../harness/config.js';
-import { startTandem, waitForShadowing, type TandemProcess } from '../harness/tandem-process.js';
+import { startTandem, waitForShadowing, suiteResources } from '../harness/tandem-process.js';
 import { mysqlRows, pgRows } from '../harness/compare.js';
 import { runVerify, type VerifyReport } from '../harness/verify.js';
 
@@ -20,12 +20,7 @@ const LOAD_MS = 30_000;
 describe('verification under load, MariaDB → PostgreSQL', () => {
   const pgUrl = inject('pgUrl');
   const mysqlUrl = inject('mysqlUrl');
-  const dbs: Array<PgTestDatabase | MysqlTestDatabase> = [];
-  const procs: TandemProcess[] = [];
-  afterAll(async () => {
-    for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.kill('SIGKILL');
-    await Promise.all(dbs.map((d) => d.drop()));
-  });
+  const { dbs, procs } = suiteResources();
 
   it('reports no drift while rows change, and confirms real drift while only a sibling database writes', { timeout: 300_000 }, async () => {
     const source = await createMysqlDatabase(mysqlUrl, 'myload_src');
