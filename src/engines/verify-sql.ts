@@ -72,7 +72,7 @@ export function batches<T>(items: T[], size = KEY_BATCH): T[][] {
   return out;
 }
 
-/** The map key of canonicalRows results (VerifyReader.canonicalRows). */
+/** One string per key, for maps and sets, and the map key of VerifyReader.canonicalRows results (JSON of the canonical texts: unambiguous for any text). */
 export const keyId = (key: CanonicalKey): string => JSON.stringify(key);
 
 /**

@@ -8,7 +8,7 @@ import type { ReplicationStats, VerificationStats } from '../replicate/stats.js'
 import { canonicalKeyOfRow, keyId, keyObject } from './keys.js';
 import { RowRateLimiter, sleep } from './rate-limit.js';
 import { driftCountOf, mergeFindings, readVerification, tableEntry, updateVerification } from './store.js';
-import { recordPass } from './report.js';
+import { driftEntries, recordPass } from './report.js';
 import { Verifier } from './verifier.js';
 
 export interface ContinuousOptions {
@@ -137,9 +137,9 @@ export class ContinuousVerifier {
           const result = await verifier.verifyTable(table, { limiter: this.limiter, chunkRows: config.verify.chunkRows, settleMs: config.verify.settleTimeout, signal });
           if (signal.aborted) break;
           this.stats.rowsCompared += result.rowsCompared;
-          recordPass(config.state.dir, config.migration, this.opts.direction, verifier, result, startedAt);
+          const state = recordPass(config.state.dir, config.migration, this.opts.direction, verifier, result, startedAt);
           if (result.drift.length) this.opts.log.warn({ table, rows: result.drift.length }, 'verification found drift (tandem verify --json lists the rows; tandem repair fixes them)');
-          this.refreshDriftCount();
+          if (state) this.stats.driftCount = driftCountOf(state);
         } catch (err) {
           this.fail(err, `verification of ${table} failed; it is tried again in the next pass`);
           break;
@@ -179,25 +179,21 @@ export class ContinuousVerifier {
             }
           }
           if (result.drift.length || result.resolved.length) {
-            updateVerification(config.state.dir, config.migration, this.opts.direction, (state) => {
+            const state = updateVerification(config.state.dir, config.migration, this.opts.direction, (state) => {
               mergeFindings(
                 tableEntry(state, table),
-                result.drift.map((f) => ({ key: keyObject(spec, f.key), kind: f.kind, columns: f.columns })),
+                driftEntries(spec, result.drift),
                 result.resolved.map((k) => keyObject(spec, k)),
                 { complete: false, at: new Date().toISOString() },
               );
             });
             if (result.drift.length) this.opts.log.warn({ table, rows: result.drift.length }, 'rows drifted after apply');
-            this.refreshDriftCount();
+            this.stats.driftCount = driftCountOf(state);
           }
         } catch (err) {
           this.fail(err, `re-verifying applied rows of ${table} failed`);
         }
       }
     }
-  }
-
-  private refreshDriftCount(): void {
-    this.stats.driftCount = driftCountOf(readVerification(this.opts.config.state.dir, this.opts.config.migration));
   }
 }

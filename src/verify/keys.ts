@@ -4,8 +4,8 @@ import type { LogicalType } from '../model/type-mapping.js';
 import { canonicalDecimal, canonicalFloat } from '../model/canonical.js';
 import { TandemError } from '../errors.js';
 
-/** One string per key, for maps and sets (JSON of the canonical texts: unambiguous for any text). */
-export const keyId = (key: CanonicalKey): string => JSON.stringify(key);
+/** One string per key, for maps and sets: the same id the readers key canonicalRows results by. */
+export { keyId } from '../engines/verify-sql.js';
 
 /** A key as operators read and write it: `{ "column": "canonical text" }`. */
 export function keyObject(table: VerifyTable, key: CanonicalKey): Record<string, string> {

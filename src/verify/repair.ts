@@ -25,13 +25,9 @@ export async function planRepair(verifier: Verifier, spec: VerifyTable, keys: Ca
     const scan = await scanTable(verifier.active, verifier.shadow, spec, { chunkRows, limiter: new RowRateLimiter(0) });
     candidates = scan.suspects;
   } else candidates = keys;
-  const steps: RepairStep[] = [];
-  for (let i = 0; i < candidates.length; i += 500) {
-    const part = candidates.slice(i, i + 500);
-    const [a, s] = await Promise.all([verifier.active.canonicalRows(spec, part), verifier.shadow.canonicalRows(spec, part)]);
-    for (const f of classify(spec, part, a, s).values()) steps.push({ key: f.key, action: actionOf(f), columns: f.columns });
-  }
-  return steps;
+  // canonicalRows reads in bounded batches itself.
+  const [a, s] = await Promise.all([verifier.active.canonicalRows(spec, candidates), verifier.shadow.canonicalRows(spec, candidates)]);
+  return [...classify(spec, candidates, a, s).values()].map((f) => ({ key: f.key, action: actionOf(f), columns: f.columns }));
 }
 
 export interface RepairOutcome {
@@ -65,9 +61,7 @@ export async function applyRepair(config: TandemConfig, direction: Direction, ve
       // Rows gone from the active side go from the shadow too (read again by key: neutral values differ by engine).
       const present = new Set(activeRows.map((r) => keyId(canonicalKeyOfRow(r, spec, verifier.keyTypesOf(spec.name)))));
       const absent = keys.filter((k) => !present.has(keyId(k)));
-      for (let i = 0; i < absent.length; i += 500) {
-        for (const row of await verifier.shadow.readRows(spec, absent.slice(i, i + 500))) changes.push({ op: 'delete', table: spec.name, before: keyOf(row, spec.key) });
-      }
+      for (const row of await verifier.shadow.readRows(spec, absent)) changes.push({ op: 'delete', table: spec.name, before: keyOf(row, spec.key) });
       await writer.apply(changes);
       await writer.commitRowsOnly();
       written = changes.length;

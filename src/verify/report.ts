@@ -1,7 +1,8 @@
 import type { VerifyTable } from '../engines/engine.js';
+import type { Finding } from './compare.js';
 import { keyObject } from './keys.js';
 import type { TableProblem, TableResult, Verifier } from './verifier.js';
-import { mergeFindings, tableEntry, updateVerification } from './store.js';
+import { mergeFindings, tableEntry, updateVerification, type VerificationState } from './store.js';
 
 /** `tandem verify --json`, and what `tandem run` records after each pass. */
 export interface VerificationReport {
@@ -23,6 +24,11 @@ export interface VerificationReport {
   unconfirmedCount: number;
 }
 
+/** Findings as drift records and reports show them: keys by column name. */
+export function driftEntries(spec: VerifyTable, findings: Finding[]): Array<{ key: Record<string, string>; kind: Finding['kind']; columns: string[] }> {
+  return findings.map((f) => ({ key: keyObject(spec, f.key), kind: f.kind, columns: f.columns }));
+}
+
 /** Unconfirmed rows can be many (a stopped service): the report names this many of them per table. */
 export const UNCONFIRMED_KEYS_SHOWN = 100;
 
@@ -32,7 +38,7 @@ export function buildReport(verifier: Verifier, results: TableResult[], problems
     return {
       table: r.table,
       rowsCompared: r.rowsCompared,
-      drift: r.drift.map((f) => ({ key: keyObject(spec, f.key), kind: f.kind, columns: f.columns })),
+      drift: driftEntries(spec, r.drift),
       changing: r.changing.length,
       unconfirmed: r.unconfirmed
         ? { rows: r.unconfirmed.keys.length, waitingFor: r.unconfirmed.waitingFor, applied: r.unconfirmed.applied, keys: r.unconfirmed.keys.slice(0, UNCONFIRMED_KEYS_SHOWN).map((k) => keyObject(spec, k)) }
@@ -51,16 +57,16 @@ export function buildReport(verifier: Verifier, results: TableResult[], problems
   };
 }
 
-/** Stores a table's full-pass result: its drift records replace the old ones (rows in flight keep theirs). */
-export function recordPass(stateDir: string, migration: string, direction: string, verifier: Verifier, result: TableResult, startedAt: string): void {
+/** Stores a table's full-pass result: its drift records replace the old ones (rows in flight keep theirs). Returns the stored state. */
+export function recordPass(stateDir: string, migration: string, direction: string, verifier: Verifier, result: TableResult, startedAt: string): VerificationState | undefined {
   const spec = verifier.specs.get(result.table);
-  if (!spec) return;
-  updateVerification(stateDir, migration, direction, (state) => {
+  if (!spec) return undefined;
+  return updateVerification(stateDir, migration, direction, (state) => {
     const entry = tableEntry(state, result.table);
     const at = new Date().toISOString();
     mergeFindings(
       entry,
-      result.drift.map((f) => ({ key: keyObject(spec, f.key), kind: f.kind, columns: f.columns })),
+      driftEntries(spec, result.drift),
       [],
       { complete: result.complete, at, undecided: [...(result.unconfirmed?.keys ?? []), ...result.changing].map((k) => keyObject(spec, k)) },
     );

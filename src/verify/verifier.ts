@@ -8,6 +8,7 @@ import { parseNativeType, type LogicalType } from '../model/type-mapping.js';
 import { scanTable, type Finding, type ScanResult } from './compare.js';
 import { recheck, type PositionOracle, type RecheckResult, type Unconfirmed } from './recheck.js';
 import type { RowRateLimiter } from './rate-limit.js';
+import { KEY_BATCH } from '../engines/verify-sql.js';
 
 /** A table that cannot be compared row by row, and why. */
 export interface TableProblem {
@@ -149,13 +150,13 @@ export class Verifier {
     if (!spec) throw new Error(`table ${name} cannot be verified`);
     const result: RecheckResult = { drift: [], resolved: [], changing: [], unconfirmed: null };
     // Bounded batches: one canonicalRows query per side reads at most this many keys.
-    for (let i = 0; i < keys.length; i += 500) {
-      const part = await recheck(this.active, this.shadow, spec, keys.slice(i, i + 500), this.oracle, { settleMs, signal });
+    for (let i = 0; i < keys.length; i += KEY_BATCH) {
+      const part = await recheck(this.active, this.shadow, spec, keys.slice(i, i + KEY_BATCH), this.oracle, { settleMs, signal });
       result.drift.push(...part.drift);
       result.resolved.push(...part.resolved);
       result.changing.push(...part.changing);
       if (part.unconfirmed) {
-        result.unconfirmed = { ...part.unconfirmed, keys: [...(result.unconfirmed?.keys ?? []), ...part.unconfirmed.keys, ...keys.slice(i + 500)] };
+        result.unconfirmed = { ...part.unconfirmed, keys: [...(result.unconfirmed?.keys ?? []), ...part.unconfirmed.keys, ...keys.slice(i + KEY_BATCH)] };
         break;
       }
     }
