@@ -1,5 +1,6 @@
 /** Small helpers for benchmarks: statistics, timing, process memory, the result row. */
 import { readFileSync } from 'node:fs';
+import pg from 'pg';
 
 /** One result row of bench/results/latest.json: Tandem's samples beside the anchor's. */
 export interface BenchRow {
@@ -102,4 +103,12 @@ export async function measureMarkerLag(load: MarkerLoad): Promise<{ lags: number
   const tps = txns / ((performance.now() - began) / 1000);
   await poll;
   return { lags, tps };
+}
+
+/** A connected client; a session the server ends (DROP DATABASE … WITH (FORCE), a fence) is reported, not a crash. */
+export async function client(url: string): Promise<pg.Client> {
+  const c = new pg.Client({ connectionString: url });
+  c.on('error', (err) => process.stderr.write(`bench client ${url}: ${err.message}\n`));
+  await c.connect();
+  return c;
 }

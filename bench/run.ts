@@ -3,7 +3,7 @@
  * servers, alternating Tandem and anchor several times. Writes bench/results/latest.json and latest.md.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,8 +11,11 @@ import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { stringify } from 'yaml';
 import { startMariadb, startPostgres, type RunningServer } from '../test/harness/servers.js';
-import { measureMarkerLag, median, peakRss, percentile, spread, until, type BenchRow } from './lib.js';
+import { client, measureMarkerLag, median, peakRss, percentile, spread, until, type BenchRow } from './lib.js';
 import { benchVerify, verifyNotes } from './verify.js';
+import { benchSwitch, switchNotes } from './switch.js';
+import { benchBackfill, benchBackfillMariadb } from './backfill.js';
+import { benchScaling } from './scaling.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..');
@@ -24,6 +27,7 @@ const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefi
 const reps = args.includes('--reps') ? Number(args[args.indexOf('--reps') + 1]) : 3;
 const BULK_ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const OLTP_SECONDS = Number(process.env.BENCH_OLTP_SECONDS ?? 15);
+const SWITCHES = Number(process.env.BENCH_SWITCHES ?? 20);
 
 const rows: BenchRow[] = [];
 
@@ -33,12 +37,23 @@ const oltpDdl = [
   `CREATE TABLE order_lines (order_id bigint NOT NULL, line int NOT NULL, sku text NOT NULL, qty int NOT NULL, PRIMARY KEY (order_id, line))`,
   `CREATE TABLE markers (id bigint PRIMARY KEY, sent_at timestamptz NOT NULL)`,
 ];
+/** A shop placing orders: each order a TOAST-sized note and JSON, 1–4 lines, a stock update and an inventory event per line. */
+const ordersDdl = [
+  `CREATE TABLE orders (id bigserial PRIMARY KEY, customer int NOT NULL, total numeric(12,2) NOT NULL, status text NOT NULL, note text NOT NULL,
+     meta jsonb NOT NULL, created timestamptz NOT NULL DEFAULT now())`,
+  `CREATE TABLE order_lines (order_id bigint NOT NULL, line int NOT NULL, sku int NOT NULL, qty int NOT NULL, price numeric(10,2) NOT NULL, PRIMARY KEY (order_id, line))`,
+  `CREATE TABLE stock (sku int PRIMARY KEY, qty int NOT NULL, updated timestamptz NOT NULL DEFAULT now())`,
+  `CREATE TABLE inventory_events (id bigserial PRIMARY KEY, sku int NOT NULL, delta int NOT NULL, order_id bigint NOT NULL, at timestamptz NOT NULL DEFAULT now())`,
+  `CREATE TABLE markers (id bigint PRIMARY KEY, sent_at timestamptz NOT NULL)`,
+];
+const ORDER_TABLES = ['orders', 'order_lines', 'stock', 'inventory_events', 'markers'];
+/** 2–6 kB of text that does not compress to nothing (TOAST stores it out of line either way). */
+const noteOf = (n: number) => {
+  let s = '';
+  for (let i = 0; s.length < 2_000 + ((n * 7919) % 4_000); i++) s += `line ${i} of order note ${n}: ${((n * 2654435761 + i * 40503) >>> 0).toString(36)}; `;
+  return s;
+};
 
-async function client(url: string): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  return c;
-}
 
 class Pair {
   constructor(
@@ -78,12 +93,16 @@ class Pair {
 async function startTandemRun(pair: Pair, migration: string): Promise<{ child: ChildProcess; stop(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-'));
   const config = join(dir, 'tandem.yaml');
-  writeFileSync(config, stringify({ migration, old: { url: `${pair.server.url}/${pair.src}` }, new: { url: `${pair.server.url}/${pair.dst}` }, state: { dir } }));
-  const child = spawn(process.execPath, [cli, 'run', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TANDEM_LOG_LEVEL: 'warn' } });
+  writeFileSync(config, stringify({ migration, old: { url: `${pair.server.url}/${pair.src}` }, new: { url: `${pair.server.url}/${pair.dst}` }, state: { dir }, api: { listen: '127.0.0.1:0' } }));
+  // BENCH_CPU_PROF=<dir>: a V8 CPU profile of each tandem run (open in Chrome DevTools or speedscope).
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+  // BENCH_TANDEM_LOG=<file>: tandem's output appended there instead of discarded.
+  const log = process.env.BENCH_TANDEM_LOG ? openSync(process.env.BENCH_TANDEM_LOG, 'a') : 'ignore';
+  const child = spawn(process.execPath, [...prof, cli, 'run', '--config', config], { stdio: ['ignore', log, log === 'ignore' ? 'pipe' : log], env: { ...process.env, TANDEM_LOG_LEVEL: 'warn' } });
   child.stderr?.resume();
   await until('tandem to start streaming', async () => {
-    const r = await pair.dstClient.query(`select phase from tandem.checkpoint`).catch(() => ({ rows: [] as Array<{ phase: string }> }));
-    return r.rows[0]?.phase === 'shadowing';
+    const r = await pair.dstClient.query(`select stage from tandem.checkpoint`).catch(() => ({ rows: [] as Array<{ stage: string }> }));
+    return r.rows[0]?.stage === 'streaming';
   }, 60_000, 50);
   return {
     child,
@@ -122,17 +141,40 @@ async function count(c: pg.Client, table: string): Promise<number> {
 
 /** One 1,000,000-row transaction: seconds from source commit until the shadow holds every row. */
 async function bulkOnce(pair: Pair): Promise<number> {
-  await pair.srcClient.query(`TRUNCATE items`);
-  await pair.dstClient.query(`TRUNCATE items`);
+  // Each pair is new, so both tables are empty (and Tandem fences the shadow: nothing else may write there).
   await pair.srcClient.query(`INSERT INTO items (id, name, price) SELECT g, md5(g::text), g / 100.0 FROM generate_series(1, ${BULK_ROWS}) g`);
   const committed = performance.now();
   await until('the shadow to hold every row', async () => (await count(pair.dstClient, 'items')) === BULK_ROWS, 600_000, 100);
   return (performance.now() - committed) / 1000;
 }
 
+/**
+ * The decode ceiling: seconds for pg_recvlogical to read the committed transaction through pgoutput (protocol 1, the
+ * publication Tandem would use) to /dev/null, from start until it passes the commit's LSN. Nothing is applied.
+ */
+async function decodeCeilingOnce(pair: Pair, name: string): Promise<number> {
+  const db = `host=127.0.0.1 port=${pair.server.port} user=postgres dbname=${pair.src}`;
+  await pair.srcClient.query(`CREATE PUBLICATION ${name} FOR TABLE items`);
+  await pair.srcClient.query(`select pg_create_logical_replication_slot($1, 'pgoutput')`, [name]);
+  await pair.srcClient.query(`INSERT INTO items (id, name, price) SELECT g, md5(g::text), g / 100.0 FROM generate_series(1, ${BULK_ROWS}) g`);
+  const end = (await pair.srcClient.query<{ lsn: string }>(`select pg_current_wal_lsn()::text as lsn`)).rows[0]?.lsn as string;
+  const started = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('pg_recvlogical', ['-d', db, '-S', name, '--start', '-f', '/dev/null', '-o', 'proto_version=1', '-o', `publication_names=${name}`, '--endpos', end, '--no-loop'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`pg_recvlogical exited ${code}: ${err}`))));
+  });
+  const seconds = (performance.now() - started) / 1000;
+  await pair.srcClient.query(`select pg_drop_replication_slot($1)`, [name]);
+  await pair.srcClient.query(`DROP PUBLICATION ${name}`);
+  return seconds;
+}
+
 async function benchBulk(server: RunningServer): Promise<void> {
   const tandemSecs: number[] = [];
   const nativeSecs: number[] = [];
+  const decodeSecs: number[] = [];
   const rss: number[] = [];
   for (let i = 0; i < reps; i++) {
     {
@@ -151,10 +193,16 @@ async function benchBulk(server: RunningServer): Promise<void> {
       await n.stop();
       await pair.drop();
     }
-    process.stderr.write(`bulk rep ${i + 1}/${reps}: tandem ${tandemSecs.at(-1)?.toFixed(1)} s, native ${nativeSecs.at(-1)?.toFixed(1)} s\n`);
+    {
+      const pair = await Pair.create(server, `bulk_d${i}`, [tableDdl]);
+      decodeSecs.push(await decodeCeilingOnce(pair, `bench_decode_${i}`));
+      await pair.drop();
+    }
+    process.stderr.write(`bulk rep ${i + 1}/${reps}: tandem ${tandemSecs.at(-1)?.toFixed(1)} s, native ${nativeSecs.at(-1)?.toFixed(1)} s, pg_recvlogical ${decodeSecs.at(-1)?.toFixed(1)} s\n`);
   }
   const perSec = (secs: number[]) => secs.map((s) => BULK_ROWS / s);
   rows.push({ name: 'bulk-apply', metric: `${BULK_ROWS.toLocaleString('en')}-row transaction applied`, unit: 'rows/s', tandem: perSec(tandemSecs), anchor: perSec(nativeSecs), anchorName: 'PostgreSQL logical replication (subscription)', command: 'npm run bench -- --only bulk' });
+  rows.push({ name: 'bulk-decode-ceiling', metric: `${BULK_ROWS.toLocaleString('en')}-row transaction applied`, unit: 'rows/s', tandem: perSec(tandemSecs), anchor: perSec(decodeSecs), anchorName: 'pg_recvlogical reading it through pgoutput to /dev/null (the decode ceiling)', command: 'npm run bench -- --only bulk' });
   rows.push({ name: 'memory', metric: `peak RSS of tandem run during the ${BULK_ROWS.toLocaleString('en')}-row transaction`, unit: 'MiB', tandem: rss, anchor: null, anchorName: '—', command: 'npm run bench -- --only bulk' });
 }
 
@@ -173,14 +221,38 @@ async function benchCopy(server: RunningServer): Promise<void> {
 }
 
 /** Mixed small transactions at the rate the source sustains; lag measured with marker rows on one clock. */
-async function oltpOnce(pair: Pair, start: () => Promise<{ stop(): Promise<void> }>): Promise<{ lags: number[]; tps: number }> {
+/**
+ * One order of the order-placing load: the order with its note and JSON, 1–4 lines, and per line a stock update and
+ * an inventory event; every 10th order also updates an earlier order and every 25th deletes one (with its lines).
+ */
+async function placeOrder(c: pg.Client, w: number, n: number): Promise<void> {
+  const lines = 1 + (n % 4);
+  await c.query('BEGIN');
+  const meta = JSON.stringify({ channel: n % 3 ? 'web' : 'app', items: lines, tags: ['w' + w, 'n' + (n % 17)], address: { city: 'city ' + (n % 101), zip: String(10_000 + (n % 89_999)) } });
+  const o = await c.query<{ id: string }>(`INSERT INTO orders (customer, total, status, note, meta) VALUES ($1, $2, 'new', $3, $4) RETURNING id`, [w * 10_000 + (n % 10_000), (n % 500) + 0.99, noteOf(n), meta]);
+  const id = o.rows[0]?.id;
+  for (let l = 1; l <= lines; l++) {
+    const sku = 1 + ((n * 31 + l * 7 + w * 101) % 2000);
+    await c.query(`INSERT INTO order_lines VALUES ($1, $2, $3, $4, $5)`, [id, l, sku, l, 9.99 + l]);
+    await c.query(`UPDATE stock SET qty = qty - $2, updated = now() WHERE sku = $1`, [sku, l]);
+    await c.query(`INSERT INTO inventory_events (sku, delta, order_id) VALUES ($1, $2, $3)`, [sku, -l, id]);
+  }
+  if (n % 10 === 0) await c.query(`UPDATE orders SET status = 'paid', total = total + 1 WHERE id = $1`, [Number(id) - 5]);
+  if (n % 25 === 0) {
+    await c.query(`DELETE FROM order_lines WHERE order_id = $1`, [Number(id) - 20]);
+    await c.query(`DELETE FROM orders WHERE id = $1`, [Number(id) - 20]);
+  }
+  await c.query('COMMIT');
+}
+
+async function oltpOnce(pair: Pair, load: 'small' | 'orders', start: () => Promise<{ stop(): Promise<void> }>): Promise<{ lags: number[]; tps: number }> {
   const replicator = await start();
   const clients = await Promise.all(Array.from({ length: 4 }, () => client(`${pair.server.url}/${pair.src}`)));
   const marker = await client(`${pair.server.url}/${pair.src}`);
   const { lags, tps } = await measureMarkerLag({
     seconds: OLTP_SECONDS,
     workers: clients.length,
-    transaction: async (w, n) => {
+    transaction: load === 'orders' ? (w, n) => placeOrder(clients[w] as pg.Client, w, n) : async (w, n) => {
       const c = clients[w] as pg.Client;
       await c.query('BEGIN');
       const o = await c.query<{ id: string }>(`INSERT INTO orders (customer, total, status) VALUES ($1, $2, 'new') RETURNING id`, [w * 1000 + (n % 1000), (n % 500) + 0.99]);
@@ -198,27 +270,42 @@ async function oltpOnce(pair: Pair, start: () => Promise<{ stop(): Promise<void>
   return { lags, tps };
 }
 
-async function benchOltp(server: RunningServer): Promise<void> {
+/**
+ * Lag under two loads, Tandem and a native subscription alternating: small transactions (an order of two lines), and
+ * the order-placing load (multi-statement, multi-table, TOAST-sized notes) a busy shop produces.
+ */
+async function benchOltp(server: RunningServer, load: 'small' | 'orders'): Promise<void> {
   const results: Record<'tandem' | 'native', { p50: number[]; p99: number[]; max: number[]; tps: number[] }> = {
     tandem: { p50: [], p99: [], max: [], tps: [] },
     native: { p50: [], p99: [], max: [], tps: [] },
   };
+  const tag = load === 'orders' ? 'orders' : 'oltp';
+  const [ddl, tables] = load === 'orders' ? [ordersDdl, ORDER_TABLES] : [oltpDdl, ['orders', 'order_lines', 'markers']];
   for (let i = 0; i < reps; i++) {
     for (const who of ['tandem', 'native'] as const) {
-      const pair = await Pair.create(server, `oltp_${who[0]}${i}`, oltpDdl);
-      const r = await oltpOnce(pair, async () => (who === 'tandem' ? startTandemRun(pair, `bench_oltp_${i}`) : startNative(pair, `bench_oltp_native_${i}`, ['orders', 'order_lines', 'markers'])));
+      const pair = await Pair.create(server, `${tag}_${who[0]}${i}`, ddl);
+      // The stock the orders draw from: on the source only (Tandem's backfill, or the anchor's copy_data = false
+      // and this same seed on its shadow, brings it to the shadow).
+      if (load === 'orders') {
+        const seed = `INSERT INTO stock (sku, qty) SELECT g, 1000000 FROM generate_series(1, 2000) g`;
+        await pair.srcClient.query(seed);
+        if (who === 'native') await pair.dstClient.query(seed);
+      }
+      const r = await oltpOnce(pair, load, async () => (who === 'tandem' ? startTandemRun(pair, `bench_${tag}_${i}`) : startNative(pair, `bench_${tag}_native_${i}`, tables)));
       results[who].p50.push(percentile(r.lags, 50) * 1000);
       results[who].p99.push(percentile(r.lags, 99) * 1000);
       results[who].max.push(Math.max(...r.lags) * 1000);
       results[who].tps.push(r.tps);
       await pair.drop();
-      process.stderr.write(`oltp rep ${i + 1}/${reps} ${who}: p50 ${results[who].p50.at(-1)?.toFixed(0)} ms, p99 ${results[who].p99.at(-1)?.toFixed(0)} ms, ${r.tps.toFixed(0)} tx/s\n`);
+      process.stderr.write(`${tag} rep ${i + 1}/${reps} ${who}: p50 ${results[who].p50.at(-1)?.toFixed(0)} ms, p99 ${results[who].p99.at(-1)?.toFixed(0)} ms, ${r.tps.toFixed(0)} tx/s\n`);
     }
   }
+  const what = load === 'orders' ? 'order-placing load' : 'small transactions';
+  const command = `npm run bench -- --only ${tag}`;
   for (const [metric, key] of [['replication lag p50', 'p50'], ['replication lag p99', 'p99'], ['replication lag max', 'max']] as const) {
-    rows.push({ name: `oltp-lag-${key}`, metric, unit: 'ms', tandem: results.tandem[key], anchor: results.native[key], anchorName: 'PostgreSQL logical replication (subscription)', command: 'npm run bench -- --only oltp' });
+    rows.push({ name: `${tag}-lag-${key}`, metric: `${metric}, ${what}`, unit: 'ms', tandem: results.tandem[key], anchor: results.native[key], anchorName: 'PostgreSQL logical replication (subscription)', command });
   }
-  rows.push({ name: 'oltp-load', metric: 'source load sustained during the lag runs (4 clients)', unit: 'tx/s', tandem: results.tandem.tps, anchor: results.native.tps, anchorName: 'same load, native run', command: 'npm run bench -- --only oltp' });
+  rows.push({ name: `${tag}-load`, metric: `source load sustained during the lag runs (4 clients, ${what})`, unit: 'tx/s', tandem: results.tandem.tps, anchor: results.native.tps, anchorName: 'same load, native run', command });
 }
 
 /**
@@ -244,12 +331,14 @@ async function benchMariadb(pgServer: RunningServer): Promise<void> {
     for (const sql of pgDdl) await dst.query(sql);
     const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-'));
     const config = join(dir, 'tandem.yaml');
-    writeFileSync(config, stringify({ migration: `bench_${tag}`, old: { url: `${maria.url}/${tag}_src` }, new: { url: `${pgServer.url}/${tag}_dst` }, state: { dir } }));
-    const child = spawn(process.execPath, [cli, 'run', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TANDEM_LOG_LEVEL: 'warn' } });
+    writeFileSync(config, stringify({ migration: `bench_${tag}`, old: { url: `${maria.url}/${tag}_src` }, new: { url: `${pgServer.url}/${tag}_dst` }, state: { dir }, api: { listen: '127.0.0.1:0' } }));
+    // BENCH_CPU_PROF=<dir>: a V8 CPU profile of each tandem run (open in Chrome DevTools or speedscope).
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+  const child = spawn(process.execPath, [...prof, cli, 'run', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TANDEM_LOG_LEVEL: 'warn' } });
     child.stderr?.resume();
     await until('tandem to start streaming', async () => {
-      const r = await dst.query(`select phase from tandem.checkpoint`).catch(() => ({ rows: [] as Array<{ phase: string }> }));
-      return r.rows[0]?.phase === 'shadowing';
+      const r = await dst.query(`select stage from tandem.checkpoint`).catch(() => ({ rows: [] as Array<{ stage: string }> }));
+      return r.rows[0]?.stage === 'streaming';
     }, 60_000, 50);
     return {
       src,
@@ -346,14 +435,38 @@ async function main(): Promise<void> {
     const selected = (name: string) => !only || only === name;
     if (selected('bulk')) await benchBulk(server);
     if (selected('copy')) await benchCopy(server);
-    if (selected('oltp')) await benchOltp(server);
+    const backfillRows = Number(process.env.BENCH_BACKFILL_ROWS ?? 1_000_000);
+    if (selected('backfill')) rows.push(...(await benchBackfill({ server, cli, rows: backfillRows, reps })));
+    if (selected('backfill-mariadb')) {
+      const mariadb = await startMariadb({ settings: { 'innodb-buffer-pool-size': '512M' } });
+      try {
+        rows.push(...(await benchBackfillMariadb({ server, cli, rows: backfillRows, reps, mariadb })));
+      } finally {
+        await mariadb.stop();
+      }
+    }
+    if (selected('oltp')) await benchOltp(server, 'small');
+    if (selected('orders')) await benchOltp(server, 'orders');
     if (selected('mariadb')) await benchMariadb(server);
+    if (only === 'scaling') {
+      mkdirSync(resultsDir, { recursive: true });
+      const sizes = (process.env.BENCH_SCALING_SIZES ?? '100000,1000000,5000000').split(',').map(Number);
+      rows.push(...(await benchScaling({ server, cli, resultsDir, sizes })));
+    }
     if (selected('verify')) rows.push(...(await benchVerify({ server, cli, rows: BULK_ROWS, reps })));
+    let switchSamples: unknown[] | undefined;
+    if (selected('switch')) {
+      const r = await benchSwitch({ server, cli, switches: SWITCHES });
+      rows.push(...r.rows);
+      switchSamples = r.samples;
+    }
     const machine = { cpus: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`, memory: `${(totalmem() / 2 ** 30).toFixed(0)} GiB`, kernel: release(), node: process.version, postgres: await versions(server) };
-    const settings = { reps, bulkRows: BULK_ROWS, oltpSeconds: OLTP_SECONDS, postgres: 'fsync=off, synchronous_commit=off, shared_buffers=512MB, wal_level=logical (throwaway cluster, both databases in it)', tandem: 'defaults (apply.batchRows 5000, batchTime 200ms, queue 50000 changes)' };
+    const settings = { reps, bulkRows: BULK_ROWS, oltpSeconds: OLTP_SECONDS, switches: SWITCHES, postgres: 'fsync=off, synchronous_commit=off, shared_buffers=512MB, wal_level=logical (throwaway cluster, both databases in it)', tandem: 'defaults (apply.batchRows 5000, batchTime 200ms, queue 50000 changes)' };
     mkdirSync(resultsDir, { recursive: true });
     const out = { date: new Date().toISOString(), durationSeconds: Math.round((Date.now() - started) / 1000), machine, settings, rows: rows.map((r) => ({ ...r, tandemMedian: r.tandem ? median(r.tandem) : null, anchorMedian: r.anchor ? median(r.anchor) : null, ratio: r.tandem && r.anchor ? median(r.tandem) / median(r.anchor) : null })) };
     writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify(out, null, 2));
+    // Every switch's figures, for the percentiles in latest.md to be checked against.
+    if (switchSamples) writeFileSync(join(resultsDir, 'switch.json'), JSON.stringify({ date: out.date, machine, switches: switchSamples }, null, 2));
     const md = [
       `# Tandem benchmarks — ${out.date}`,
       '',
@@ -367,6 +480,8 @@ async function main(): Promise<void> {
       'Lag is measured with marker rows written every 100 ms and detected on the shadow by a 10 ms poll, on one machine clock.',
       '',
       verifyNotes,
+      '',
+      switchNotes,
       '',
       `The mariadb-* rows replicate a throwaway MariaDB (binlog ROW/FULL, innodb_flush_log_at_trx_commit=2, sync_binlog=0) into a database of the PostgreSQL cluster above, Tandem only, the bulk run and the lag run alternating in each repetition. There is no native anchor: neither PostgreSQL nor MariaDB replicates into the other engine, and we know of no published MariaDB → PostgreSQL change-data-capture throughput or lag figure measured in comparable conditions, so none is quoted.`,
       '',

@@ -156,7 +156,7 @@ async function backfill(cli: string, config: string, phase: () => Promise<string
   try {
     await until('tandem run to finish the backfill', async () => {
       if (child.exitCode !== null) throw new Error(`tandem run exited with ${child.exitCode} during the backfill: ${err}`);
-      return (await phase().catch(() => undefined)) === 'shadowing';
+      return (await phase().catch(() => undefined)) === 'streaming';
     }, 600_000, 100);
   } finally {
     child.kill('SIGTERM');
@@ -180,7 +180,7 @@ async function pgPair(server: RunningServer, cli: string, rows: number): Promise
   const config = writeConfig('bench_verify_pg', src, dst);
   const shadow = await pgClient(dst);
   try {
-    await backfill(cli, config, async () => (await shadow.query<{ phase: string }>(`select phase from tandem.checkpoint`)).rows[0]?.phase);
+    await backfill(cli, config, async () => (await shadow.query<{ stage: string }>(`select stage from tandem.checkpoint`)).rows[0]?.stage);
   } finally {
     await shadow.end();
   }
@@ -216,8 +216,8 @@ async function mariaPair(server: RunningServer, maria: RunningServer, cli: strin
   const config = writeConfig('bench_verify_my', src, `${maria.url}/verify_dst`);
   try {
     await backfill(cli, config, async () => {
-      const [r] = await admin.query<mysql.RowDataPacket[]>(`SELECT phase FROM tandem_checkpoint`);
-      return r[0]?.phase as string | undefined;
+      const [r] = await admin.query<mysql.RowDataPacket[]>(`SELECT stage FROM tandem_checkpoint`);
+      return r[0]?.stage as string | undefined;
     });
     await admin.query(`ANALYZE TABLE items`);
   } finally {

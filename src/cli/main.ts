@@ -9,6 +9,13 @@ import { registerBackfill } from './commands/backfill.js';
 import { registerSchema } from './commands/schema.js';
 import { registerVerify } from './commands/verify.js';
 import { registerRepair } from './commands/repair.js';
+import { registerSwitch } from './commands/switch.js';
+import { registerTeardown } from './commands/teardown.js';
+import { registerAudit } from './commands/audit.js';
+import { registerApprove } from './commands/approve.js';
+import { registerConnectors } from './commands/connectors.js';
+import { registerPlan } from './commands/plan.js';
+import { registerDrill } from './commands/drill.js';
 
 export function buildProgram(): Command {
   const program = new Command('tandem')
@@ -23,6 +30,13 @@ export function buildProgram(): Command {
   registerSchema(program);
   registerVerify(program);
   registerRepair(program);
+  registerSwitch(program);
+  registerTeardown(program);
+  registerAudit(program);
+  registerApprove(program);
+  registerConnectors(program);
+  registerPlan(program);
+  registerDrill(program);
   return program;
 }
 
@@ -37,6 +51,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (err instanceof TandemError) {
       printErr(`tandem: ${err.message}`);
+      const where = Object.entries(err.place).map(([k, v]) => `${k} ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+      if (where.length) printErr(`  where: ${where.join(', ')}`);
       if (err.fix) printErr(`  fix: ${err.fix}`);
       printErr(`  code: ${err.code}`);
       return err.exitCode;

@@ -1,9 +1,17 @@
-import type { BackfillStats } from '../replicate/stats.js';
+import type { ReplicationStats } from '../replicate/stats.js';
+import { terminalProgress } from './terminal-progress.js';
 
-export function renderBackfillLine(b: BackfillStats): string {
-  const pct = b.rowsEstimated > 0 ? Math.min(100, Math.floor((b.rowsCopied / b.rowsEstimated) * 100)) : 0;
-  const width = 24;
-  const filled = Math.round((pct / 100) * width);
-  const eta = b.etaSeconds === null ? '?' : `${b.etaSeconds}s`;
-  return `backfill [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pct}% ${b.rowsCopied.toLocaleString('en')}/${b.rowsEstimated.toLocaleString('en')} rows, ${b.tablesDone}/${b.tablesTotal} tables, ${b.rowsPerSecond.toLocaleString('en')} rows/s, ETA ${eta}   `;
+/** Backfill progress on stderr, on a terminal only (cli-progress: rows of the estimate, tables, rate, ETA); nothing otherwise. */
+export function backfillProgress(opts: { json?: boolean } = {}): { update(stats: ReplicationStats): void; end(): void } {
+  const bar = terminalProgress('backfill', 'rows', opts);
+  return {
+    update(stats) {
+      const b = stats.backfill;
+      if (!b) return;
+      bar.update(b.rowsCopied, Math.max(b.rowsEstimated, b.rowsCopied), `${b.tablesDone}/${b.tablesTotal} tables, ${b.rowsPerSecond.toLocaleString('en')} rows/s${b.currentTable ? `, ${b.currentTable}` : ''}`);
+    },
+    end() {
+      bar.stop();
+    },
+  };
 }

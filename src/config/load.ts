@@ -4,7 +4,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 import { TandemError } from '../errors.js';
 import { configSchema, type TandemConfig } from './schema.js';
-import { passwordOf, redact, registerSecret } from './redact.js';
+import { passwordOf, redact, redactUrl, registerSecret, userInfoProblem } from './redact.js';
 
 export const DEFAULT_CONFIG_FILE = 'tandem.yaml';
 /** TANDEM_* variables that are not config keys. */
@@ -46,9 +46,18 @@ export function loadConfig(cliPath: string | undefined, env: NodeJS.ProcessEnv =
 /** Validate an already-read config object; errors name each key, its value and the expected form. */
 export function parseConfig(input: Record<string, unknown>, source = 'configuration'): TandemConfig {
   // Register before validating, so that even an error message about a URL cannot print its password.
+  const urlProblems: string[] = [];
   for (const sideName of ['old', 'new']) {
     const url = (input[sideName] as { url?: unknown } | undefined)?.url;
-    if (typeof url === 'string') registerSecret(passwordOf(url));
+    if (typeof url !== 'string') continue;
+    registerSecret(passwordOf(url));
+    const problem = userInfoProblem(url);
+    if (problem) urlProblems.push(`${sideName}.url: ${redactUrl(url)} — ${problem}`);
+  }
+  if (urlProblems.length) {
+    throw new TandemError('TANDEM_CONFIG_INVALID', `invalid ${source}:\n${urlProblems.map((l) => `  - ${l}`).join('\n')}`, {
+      fix: 'percent-encode special characters in the password: @ → %40, / → %2F, # → %23, ? → %3F, % → %25 (e.g. encodeURIComponent)',
+    });
   }
   const result = configSchema.safeParse(input);
   if (!result.success) {
@@ -58,6 +67,29 @@ export function parseConfig(input: Record<string, unknown>, source = 'configurat
     });
   }
   for (const token of result.data.api.tokens) registerSecret(token.token);
+  for (const url of [result.data.drill.load.old, result.data.drill.load.new]) if (url) registerSecret(passwordOf(url));
+  // Hook headers carry credentials (Authorization, API keys) and webhook URLs may carry them in their user info.
+  for (const h of [...result.data.hooks.onSwitch, ...result.data.hooks.onPhase]) {
+    for (const value of Object.values(h.headers)) {
+      registerSecret(value);
+      // `Bearer <token>`, `Basic <credentials>`: the credentials alone are the secret too (a hook's own error
+      // output may quote the token without its scheme).
+      const credentials = /^[A-Za-z][\w.-]*\s+(\S.*)$/.exec(value.trim())?.[1];
+      if (credentials) registerSecret(credentials);
+    }
+    if (h.url) registerSecret(passwordOf(h.url));
+  }
+  // Notification webhooks: the same for headers; and a webhook URL's path is often the secret itself (Slack's).
+  for (const w of result.data.notify.webhooks) {
+    for (const value of Object.values(w.headers)) {
+      registerSecret(value);
+      const credentials = /^[A-Za-z][\w.-]*\s+(\S.*)$/.exec(value.trim())?.[1];
+      if (credentials) registerSecret(credentials);
+    }
+    registerSecret(passwordOf(w.url));
+    const path = /^https?:\/\/[^/?#]+([/?#].*)?$/.exec(w.url)?.[1];
+    if (path && path.length > 1) registerSecret(path);
+  }
   return result.data;
 }
 

@@ -27,6 +27,37 @@ const side = z.strictObject({
 
 const identifier = z.string().min(1, 'expected a table name');
 
+/**
+ * A command (argv, the event as JSON on stdin and in TANDEM_EVENT) or a webhook (POST of the event as JSON). Header
+ * values are secrets: they are redacted wherever Tandem prints or logs.
+ */
+const hook = z
+  .strictObject({
+    name: z.string().min(1).optional(),
+    command: z.array(z.string()).min(1, 'expected the program and its arguments, e.g. [/usr/local/bin/route, --to]').optional(),
+    url: z.string().regex(/^https?:\/\//, 'expected an http:// or https:// URL').optional(),
+    headers: z.record(z.string(), z.string()).default({}),
+    timeout: duration.default(10_000),
+  })
+  .refine((h) => (h.command === undefined) !== (h.url === undefined), { message: 'a hook has either command or url, not both and not neither' });
+
+/** What stakeholders can be told (notify.webhooks[].events); docs/notifications.md. */
+export const NOTIFY_EVENTS = ['switch.requested', 'switch.pending-approval', 'switch.done', 'switch.backed-out', 'rollback', 'drift.found', 'rollback-readiness.lost'] as const;
+
+/** A notification webhook: told, never asked (distinct from hooks.onSwitch, which can stop a switch). */
+const webhook = z.strictObject({
+  name: z.string().min(1).optional(),
+  url: z.string().regex(/^https?:\/\//, 'expected an http:// or https:// URL'),
+  /** `slack`: a Slack-compatible body (`text`); `json`: the event as JSON (with the same `text`). */
+  format: z.enum(['slack', 'json']).default('json'),
+  /** The events to send; default: all. */
+  events: z.array(z.enum(NOTIFY_EVENTS)).min(1, 'expected at least one event, or leave events out for all').optional(),
+  headers: z.record(z.string(), z.string()).default({}),
+  timeout: duration.default(5_000),
+  /** Attempts after the first, with exponential backoff. */
+  retries: z.number().int().min(0).max(10).default(4),
+});
+
 export const configSchema = z.strictObject({
   migration: z
     .string()
@@ -46,8 +77,36 @@ export const configSchema = z.strictObject({
         .strictObject({
           brokers: z.array(z.string()).default(['127.0.0.1:9092']),
           connectUrl: z.string().default('http://127.0.0.1:8083'),
+          // Kafka transport (issue 15, docs/kafka.md): the rest of this block.
+          /** Names the connector (`<prefix>-<side>`), its topic prefix and the ordered change topic. */
+          prefix: z
+            .string()
+            .regex(/^[a-z][a-z0-9_-]{0,40}$/, 'expected lower-case letters, digits, - and _')
+            .optional(),
+          /** How long the change topic keeps events: Tandem may be stopped at most this long (the durability bound). */
+          retention: duration.default(7 * 24 * 3_600_000),
+          replicationFactor: z.number().int().positive().default(1),
+          /**
+           * The properties file Tandem writes the database passwords into (mode 0600), read by Connect's
+           * FileConfigProvider: connector configs only name `${file:<path>:<side>.password}`. Default:
+           * `<state.dir>/kafka-secrets.properties`, absolute.
+           */
+          secretsFile: z.string().optional(),
+          /** The same file's path as the Connect worker sees it, when Connect runs elsewhere (a mounted secret). */
+          connectSecretsFile: z.string().optional(),
+          /** Debezium's heartbeat: a quiet source still shows progress at this interval. */
+          heartbeatInterval: duration.default(1_000),
         })
         .prefault({}),
+    })
+    .prefault({}),
+  backfill: z
+    .strictObject({
+      /**
+       * The initial copy reads at most this many rows per second from the active side (0: as fast as the sides
+       * allow), so a copy of a production database does not starve the shop's own queries.
+       */
+      rowsPerSecond: z.number().int().min(0).default(0),
     })
     .prefault({}),
   apply: z
@@ -60,23 +119,135 @@ export const configSchema = z.strictObject({
     .prefault({}),
   state: z
     .strictObject({
-      /** Where the service publishes its status and keeps its audit log (the checkpoint itself lives in the shadow database). */
+      /**
+       * A local folder for caches only (the control state, drift records and lease live in the databases, the
+       * checkpoint in the shadow): nothing there is ever the truth.
+       */
       dir: z.string().default('.tandem'),
+    })
+    .prefault({}),
+  discovery: z
+    .strictObject({
+      /**
+       * How often `tandem run` looks for tables created (they join once the shadow has them) or dropped (replication
+       * stops naming them) on the active side.
+       */
+      interval: duration.default(10_000),
+    })
+    .prefault({}),
+  lease: z
+    .strictObject({
+      /**
+       * How long the running service's lease lasts without renewal (renewed every third of it). A standby takes over
+       * at most this long after the holder stops renewing; judged by old's clock.
+       */
+      ttl: duration.default(15_000),
     })
     .prefault({}),
   api: z
     .strictObject({
       listen: z.string().default('127.0.0.1:7420'),
+      /**
+       * Bearer tokens: in clear (at least 16 characters) or as `sha256:<64 hex digits>`, the SHA-256 of the token, so
+       * that tandem.yaml need not hold it (`printf %s "$TOKEN" | sha256sum`).
+       */
       tokens: z
-        .array(z.strictObject({ name: z.string(), token: z.string().min(16, 'expected at least 16 characters'), role: z.enum(['read', 'operate', 'admin']) }))
+        .array(
+          z.strictObject({
+            name: z.string(),
+            token: z
+              .string()
+              .min(16, 'expected at least 16 characters')
+              .refine((t) => !t.startsWith('sha256:') || /^sha256:[0-9a-f]{64}$/.test(t), { message: 'expected sha256: followed by 64 lower-case hex digits (printf %s "$TOKEN" | sha256sum)' }),
+            role: z.enum(['read', 'operate', 'admin']),
+          }),
+        )
         .default([]),
+      /** TLS for the API: PEM certificate (chain) and private key files. Clients trust it via NODE_EXTRA_CA_CERTS if self-signed. */
+      tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+      /** Per token (not the local operator): at most `max` switch (dry runs too), approval, finalize and verification requests per `window` (429 past it). */
+      rateLimit: z.strictObject({ max: z.number().int().positive().default(30), window: duration.default(60_000) }).prefault({}),
+      /** How long a dashboard session (a token traded for a cookie, docs/dashboard.md) lasts. */
+      sessionTtl: duration.default(8 * 3600_000),
     })
     .prefault({}),
   cutover: z
     .strictObject({
+      /** A switch is refused while the shadow is further behind than this (lag in seconds, see README "Lag"). */
       maxLag: duration.default(5_000),
+      /** How long the switch waits for its marker to be applied on the shadow; past it, the switch backs out. */
       drainTimeout: duration.default(30_000),
+      /** How long the fence waits for application transactions that wrote before it; past it, they are ended. */
       fenceTimeout: duration.default(10_000),
+      /** How long the switch waits for registered routers to acknowledge that they hold writes. */
+      holdTimeout: duration.default(5_000),
+      /** An emergency rollback tries this long to fence an unreachable new before it makes old active anyway. */
+      emergencyFenceTimeout: duration.default(2_000),
+      /** 2: a switch asked for by one actor runs only once a second, different actor approves it (docs/approvals.md). */
+      approvals: z.union([z.literal(1), z.literal(2)]).default(1),
+      /** Approvals an emergency rollback needs; default: as many as `approvals` (set 1 so one responder can act alone). */
+      emergencyApprovals: z.union([z.literal(1), z.literal(2)]).optional(),
+      /** How long a switch request waits for its approval before it expires. */
+      approvalTimeout: duration.default(15 * 60_000),
+      /** Refuse a cutover unless the rollback plan was reviewed (tandem plan --approve) and nothing material changed since. */
+      requireReviewedPlan: z.boolean().default(false),
+      /** Refuse a cutover unless a drill (tandem drill) passed within this long, e.g. 7d. */
+      requireDrillWithin: duration.optional(),
+    })
+    .prefault({}),
+  /** The rollback plan's people (tandem plan): who owns the migration, whom to call, who approves a switch. */
+  plan: z
+    .strictObject({
+      owners: z.array(z.string().min(1)).default([]),
+      contacts: z.array(z.string().min(1)).default([]),
+      approvers: z.array(z.string().min(1)).default([]),
+    })
+    .prefault({}),
+  /** Rollback rehearsals (tandem drill, docs/plan.md). */
+  drill: z
+    .strictObject({
+      /** This pair is a staging copy: tandem drill may switch it back and forth. Anything else needs --i-know-this-is-production. */
+      staging: z.boolean().default(false),
+      /** Cutover → rollback cycles per drill. */
+      cycles: z.number().int().min(1).max(50).default(3),
+      /**
+       * The table the drill's load writes to; the drill creates it on both sides when missing and it must be replicated.
+       * Not `tandem_…`: that prefix is Tandem's own on MySQL/MariaDB and never replicated.
+       */
+      table: identifier.default('drill_orders'),
+      /** Writer clients of the drill's load. */
+      writers: z.number().int().min(1).max(32).default(3),
+      /**
+       * The URLs the drill's load writes with, as the application would (default: the sides' own URLs). On MariaDB give
+       * an account without SUPER: read_only, the fence, does not stop SUPER accounts.
+       */
+      load: z.strictObject({ old: databaseUrl.optional(), new: databaseUrl.optional() }).prefault({}),
+    })
+    .prefault({}),
+  fence: z
+    .strictObject({
+      /**
+       * Fence the shadow side for as long as it is the shadow (docs/fencing.md): a misrouted application cannot split
+       * the data. Turning it off leaves the shadow writable until a switch fences it.
+       */
+      shadow: z.boolean().default(true),
+      /** How often the service checks the shadow's fence and puts it back (a MariaDB restart clears read_only). */
+      interval: duration.default(5_000),
+    })
+    .prefault({}),
+  notify: z
+    .strictObject({
+      webhooks: z.array(webhook).default([]),
+      /** How often drift and rollback readiness are looked at for drift.found and rollback-readiness.lost. */
+      interval: duration.default(15_000),
+    })
+    .prefault({}),
+  hooks: z
+    .strictObject({
+      /** Run before a switch unfences the side becoming active (a failure backs the switch out) and after it. */
+      onSwitch: z.array(hook).default([]),
+      /** Run on every phase change. */
+      onPhase: z.array(hook).default([]),
     })
     .prefault({}),
   verify: z

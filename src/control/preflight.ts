@@ -1,9 +1,10 @@
 import type { TandemConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
-import { fail, pass, warn, type CheckItem } from '../engines/checks.js';
-import type { Database, SideName } from '../engines/engine.js';
-import { engineOf, openDatabase } from '../engines/open.js';
-import { compareTableSchemas } from './schema-compat.js';
+import { fail, pass, warn, type CheckItem } from '../engines/shared/checks.js';
+import type { Database } from '../engines/engine.js';
+import type { SideName } from '../model/direction.js';
+import { engineForUrl } from '../engines/registry.js';
+import { compareTableSchemas } from '../schema/compat.js';
 
 export interface PreflightReport {
   ok: boolean;
@@ -15,8 +16,9 @@ export interface PreflightReport {
 
 async function openSide(side: SideName, url: string, items: CheckItem[]): Promise<Database | undefined> {
   try {
-    const db = await openDatabase(side, url);
-    items.push(pass('connect', side, `connected to ${side}`, `${engineOf(url)} at ${new URL(url).host}`));
+    const engine = engineForUrl(url);
+    const db = await engine.openDatabase(side, url);
+    items.push(pass('connect', side, `connected to ${side}`, `${engine.label} at ${new URL(url).host}`));
     return db;
   } catch (err) {
     items.push(fail('connect', side, `cannot connect to ${side}`, errorMessage(err), 'check that the server is running and the URL (user, password, host, port, database)'));
@@ -35,10 +37,25 @@ export async function resolveTables(config: TandemConfig, oldDb: Database): Prom
     }
   }
   const tables = (config.tables ?? existing).filter((t) => !excluded.has(t));
+  const leftOut = config.tables ? existing.filter((t) => !excluded.has(t) && !config.tables?.includes(t)) : [];
+  if (leftOut.length) {
+    items.push(
+      warn('tables.not_replicated', 'old', `${leftOut.length} table(s) of old are not replicated`, `tables lists ${tables.length} table(s); ${leftOut.join(', ')} ${leftOut.length > 1 ? 'are' : 'is'} not in it, so nothing written there reaches new (or comes back on rollback)`,
+        `add them to tables, or list them in exclude to say they are left out on purpose`),
+    );
+  }
   if (tables.length === 0) {
     items.push(fail('tables.none', 'old', 'no table to replicate', 'the old side has no table left after exclusions', 'create the tables, or correct tables/exclude in tandem.yaml'));
   }
   return { tables, items };
+}
+
+/**
+ * A value check of the reverse stream (new → old after cutover), told apart from the forward stream's check of the
+ * same id: its own id (`…_reverse`, as schema.generated_column_reverse) and a title that says when it matters.
+ */
+function reverseDirection(item: CheckItem): CheckItem {
+  return { ...item, id: `${item.id}_reverse`, title: `after cutover (new → old): ${item.title}` };
 }
 
 export async function runPreflight(config: TandemConfig): Promise<PreflightReport> {
@@ -62,6 +79,11 @@ export async function runPreflight(config: TandemConfig): Promise<PreflightRepor
       // Values the forward stream would carry that the shadow cannot hold (zero dates into PostgreSQL, H13).
       if (oldDb.checkValues) {
         checks.push(...(await oldDb.checkValues({ ...ctx, side: 'old', zeroDates: config.values.zeroDates, shadow: { engine: newDb.engine, tables: newSchemas } })));
+      }
+      // And those the reverse stream would carry after cutover, when old is the shadow: what new holds that old cannot.
+      if (newDb.checkValues) {
+        const reverse = await newDb.checkValues({ ...ctx, side: 'new', zeroDates: config.values.zeroDates, shadow: { engine: oldDb.engine, tables: oldSchemas } });
+        checks.push(...reverse.map(reverseDirection));
       }
       for (const t of tables) {
         checks.push(...compareTableSchemas(t, { engine: oldDb.engine, table: oldSchemas.get(t) }, { engine: newDb.engine, table: newSchemas.get(t) }));

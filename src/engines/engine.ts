@@ -1,8 +1,13 @@
-import type { EngineKind, TableSchema } from '../model/schema.js';
-import type { CheckItem } from './checks.js';
+import type { ColumnSchema, EngineKind, TableSchema } from '../model/schema.js';
+import type { ColumnDefault, DdlTable, PlannedColumn, PlannedStatement, TablePlan } from '../model/ddl.js';
+import type { CheckItem } from './shared/checks.js';
 import type { CaptureEvent, Change, Row } from '../model/change.js';
+import type { Direction, SideName } from '../model/direction.js';
+import type { LeaseHolder, LeaseRecord } from '../model/control.js';
+import type { LogicalType, TranslatedType } from '../model/types.js';
+import type { TandemError } from '../errors.js';
+import type { Readable } from 'node:stream';
 
-export type SideName = 'old' | 'new';
 
 export interface CheckContext {
   migration: string;
@@ -33,7 +38,7 @@ export interface Database {
   checkCapture(ctx: CheckContext): Promise<CheckItem[]>;
   /** Prerequisites for Tandem applying changes to this side while it is the shadow. */
   checkApply(ctx: CheckContext): Promise<CheckItem[]>;
-  /** Values stored on this side that the shadow cannot hold as they are (MySQL zero dates into PostgreSQL). */
+  /** Values this side holds or streams that the shadow cannot take as they are (MySQL zero dates, tinyint(1) beyond 0/1 into a PostgreSQL boolean). */
   checkValues?(ctx: ValueCheckContext): Promise<CheckItem[]>;
   close(): Promise<void>;
 }
@@ -60,8 +65,15 @@ export interface SlotState {
   /** Why the source cannot continue from the position asked about (`exists` false), naming what is missing. */
   missing?: string;
   confirmedPosition?: string;
+  /** Log the source keeps because of Tandem (a PostgreSQL slot's retained WAL); absent where the source keeps nothing for it. */
   retainedBytes?: number;
   active?: boolean;
+  /**
+   * Where the source purges its log on its own schedule (MySQL binlog): bytes of log kept before the asked position
+   * (how far purging can go before it reaches it) and the server's retention, in seconds (null: kept until purged by
+   * hand). Lag approaching the retention means the position may be purged before Tandem reads it (H7).
+   */
+  logRetention?: { headroomBytes: number; retentionSeconds: number | null };
 }
 
 /** A consistent snapshot of the active side at `position`, held open until released. */
@@ -75,17 +87,61 @@ export interface SnapshotHandle {
 export interface TableReader {
   estimateRows(table: string): Promise<number>;
   readChunk(table: string, columns: string[], key: string[], after: Row | undefined, limit: number): Promise<Row[]>;
+  /** The same-engine fast path, where the engine has one (see BulkReader). */
+  readonly bulk?: BulkReader;
   close(): Promise<void>;
 }
 
+/**
+ * Backfill between two sides of one engine with no per-row work in Tandem: the source's bulk export streams into the
+ * shadow's bulk load (PostgreSQL: COPY … TO STDOUT into COPY … FROM STDIN). Only for a table whose copied columns
+ * have identical types on both sides, where a value's text means the same thing to both (a narrower shadow type
+ * would be rounded or cut silently by the load): src/backfill checks that through `columnTypes`.
+ */
+export interface BulkReader {
+  /** Names the format of the chunks; a BulkLoader with the same format loads them unchanged. */
+  readonly format: string;
+  /** Column → the engine's own type name (with modifiers), read in the snapshot the chunks come from. */
+  columnTypes(table: string): Promise<Map<string, string>>;
+  /**
+   * Streams the rows after `after` in key order, at most `limit` of them, as one chunk in `format` into `load`.
+   * Returns how many rows it held and the key of its last row (undefined when it held none).
+   */
+  copyChunk(table: string, columns: string[], key: string[], after: Row | undefined, limit: number, load: (data: Readable) => Promise<void>): Promise<{ rows: number; lastKey: Row | undefined }>;
+}
+
+/** The shadow's side of BulkReader: loads a chunk into a table that does not hold its rows (backfill only). */
+export interface BulkLoader {
+  readonly format: string;
+  /** Column → the engine's own type name, for the columns a backfill writes; undefined for an unknown table. */
+  columnTypes(table: string): Map<string, string> | undefined;
+  /** Loads `data` into the open transaction. */
+  load(table: string, columns: string[], data: Readable): Promise<void>;
+}
+
+/**
+ * The checkpoint, kept in the shadow in the same transaction as the data it covers. Positions are always the
+ * source's (LSN, binlog file:offset), whatever the transport, so drains and verification compare source positions;
+ * a transport with offsets of its own (Kafka) records its offset of the same point beside it.
+ */
 export interface Checkpoint {
-  position: string;
+  /** The commit position of the last applied source transaction (or the backfill's consistent point). */
+  sourcePosition: string;
+  transportOffset: string | null;
   commitTime: Date | null;
   appliedTransactions: number;
-  phase: 'backfill' | 'shadowing';
-  /** Highest source position acknowledged while idle (no change applied since `position`). */
+  /** The shadow's own progress: the initial copy, then streaming. (Not the control state's phase.) */
+  stage: CheckpointStage;
+  /** Highest source position acknowledged while idle (no change applied since `sourcePosition`). */
   idlePosition: string | null;
   updatedAt: Date;
+}
+
+export type CheckpointStage = 'backfill' | 'streaming';
+
+/** The furthest source position the shadow is known to have: the last applied commit, or a later idle position. */
+export function appliedThrough(cp: Checkpoint, compare: (a: string, b: string) => number): string {
+  return cp.idlePosition && compare(cp.idlePosition, cp.sourcePosition) > 0 ? cp.idlePosition : cp.sourcePosition;
 }
 
 export interface BackfillProgress {
@@ -104,6 +160,14 @@ export interface ShadowWriter {
   reloadSchema(tables: string[]): Promise<void>;
   columnsOf(table: string): string[] | undefined;
   primaryKeyOf(table: string): string[];
+  /** The same-engine fast path of backfill, where the engine has one (see BulkReader). */
+  readonly bulk?: BulkLoader;
+  /**
+   * Backfill, inside the open transaction: rows the table does not hold (the initial copy, after the last committed
+   * chunk), each value checked as apply checks it, loaded without an upsert's conflict handling. Where an engine
+   * has no faster way it is absent, and apply() with inserts does the same job.
+   */
+  insertNew?(table: string, rows: Row[]): Promise<void>;
   readCheckpoint(): Promise<Checkpoint | undefined>;
   readBackfill(): Promise<BackfillProgress[]>;
   begin(): Promise<void>;
@@ -128,12 +192,30 @@ export interface ShadowWriter {
 export interface CaptureSource {
   readonly engine: 'postgres' | 'mysql';
   /** Creates what capture needs on the source (publication) for exactly these tables. */
-  prepare(tables: string[]): Promise<void>;
+  /**
+   * `lockTimeoutMs` bounds how long it waits for locks on the tables (PostgreSQL: creating or changing the publication
+   * waits behind an ALTER TABLE or LOCK TABLE); past it, it fails instead of waiting on.
+   */
+  prepare(tables: string[], opts?: { lockTimeoutMs?: number }): Promise<void>;
+  /**
+   * The statement an administrator runs so that this source captures `table` when Tandem may not do it itself
+   * (PostgreSQL: adding a table to the publication needs the table's owner); undefined when nothing is needed.
+   */
+  joinStatement?(table: string): string;
   /** The slot (PostgreSQL), or whether the log still holds `position` (MySQL binlog: no server-side slot). */
   slotState(position?: string): Promise<SlotState>;
   createSlotWithSnapshot(): Promise<SnapshotHandle>;
+  /**
+   * Creates the slot without a snapshot when it does not exist (the switch, before its window: creating a logical
+   * slot waits for every running transaction of the cluster). Streaming from it later starts at a given position.
+   */
+  ensureSlot(opts?: { timeoutMs?: number }): Promise<void>;
   dropSlot(): Promise<void>;
+  /** Drops the slot and what capture created for it (publication): finalize, teardown. */
+  removeCaptureObjects(): Promise<void>;
   currentPosition(): Promise<string>;
+  /** The active side's clock now (lag is measured on it, never by comparing two hosts' clocks). */
+  clock(): Promise<Date>;
   comparePositions(a: string, b: string): number;
   /** Bytes (or events) between two positions, for lag. */
   distance(from: string, to: string): number;
@@ -179,6 +261,20 @@ export interface VerifyTable {
    * so the spec, not the reader, decides.
    */
   plain?: string[];
+  /**
+   * Columns that can hold long values on either side (text and binary types without a small limit; never key
+   * columns). A value longer than LONG_VALUE_LENGTH (characters of canonical text; bytes of binary) is hashed and
+   * read as `#` and the md5 of its bytes (UTF-8 for text) instead of its canonical text, so no database builds a
+   * text of it: MariaDB returns NULL for a result beyond max_allowed_packet, and the hex of a blob doubles it.
+   * Shorter values keep their canonical text. Both sides must use the same form, so the spec decides.
+   */
+  digest?: string[];
+  /**
+   * Columns that one side reads as boolean but stores as an integer (MySQL tinyint(1), NativeType.integer) while
+   * the other side's column is not a boolean: compared as that integer (DESIGN.md: tinyint(1) counts as boolean
+   * only against a boolean column), so 2 against a smallint 2 is equal and against 1 is not.
+   */
+  asInteger?: string[];
 }
 
 export interface ChunkSummary {
@@ -236,4 +332,279 @@ export interface VerifyReader {
    */
   currentPosition(): Promise<string>;
   close(): Promise<void>;
+}
+
+// --- column types ---
+
+/** A native type as its engine reads it. */
+export interface NativeType {
+  type: LogicalType;
+  /** A text type whose maxLength counts bytes rather than characters (MySQL's tinytext..longtext). */
+  countsBytes: boolean;
+  /**
+   * A boolean that this engine stores as an integer and lets hold other values (MySQL tinyint(1): -128..127): that
+   * integer type. Verification compares it as this integer unless the other side's column is a boolean.
+   */
+  integer?: Extract<LogicalType, { kind: 'integer' }>;
+}
+
+/**
+ * A parse that fails says why without naming another engine (the rules, which know the pair, do):
+ * `unsupported`, a type of this engine that Tandem maps to no other (`hint`: what maps instead, or why not);
+ * `unknown`, a spelling Tandem does not recognise (`hint`: what the caller may have missed).
+ */
+export type NativeParse = ({ ok: true } & NativeType) | { ok: false; problem: 'unsupported' | 'unknown'; hint?: string };
+
+/**
+ * An engine's column types: its spellings read as logical types and logical types spelled its way, plus the facts
+ * about its values that decide whether a mapping from or to another engine has limits
+ * (src/schema/type-rules.ts reads these facts rather than asking which engine a side is).
+ */
+export interface NativeTypes {
+  /**
+   * Reads this engine's spelling (PostgreSQL `format_type()`, MySQL `column_type`); case and white space outside
+   * quotes do not matter. `isEnum`: the spelling is a user-defined enum's name (PostgreSQL).
+   */
+  parse(nativeType: string, opts?: { isEnum?: boolean }): NativeParse;
+  /** The spelling with case and white space tidied as `parse` reads it: identical types compare equal. */
+  normalize(nativeType: string): string;
+  /**
+   * This engine's type for a column holding `type`, chosen to hold every value of it, or why none can; the reason
+   * reads after the source type's name (`needs decimal(70,2), beyond ...`). `countsBytes`: a text limit in bytes.
+   */
+  render(type: LogicalType, opts?: { countsBytes?: boolean }): TranslatedType;
+
+  /** No value is longer (bytes): a limit this large is as good as none for a source of this engine. */
+  readonly maxValueLength: number;
+  /** Longest label of an enum whose labels are not in its spelling (`enum` with `values` null). */
+  readonly maxEnumLabel: number;
+  /** Floating-point and decimal columns hold NaN and ±infinity. */
+  readonly nanAndInfinity: boolean;
+  /** Date and datetime columns hold zero dates (0000-00-00). */
+  readonly zeroDates: boolean;
+  /** The dates date and timestamp columns hold (`1000-01-01..9999-12-31`); null when they hold any other engine's dates. */
+  readonly dateRange: string | null;
+  /** Dates beyond any other engine's range that this engine holds, for messages (`infinity and BC dates`). */
+  readonly extraDates: string | null;
+  /** The instants a timestamp with time zone holds, when narrower than the dates (MySQL timestamp stops in 2038). */
+  readonly zonedTimestampRange: string | null;
+  /** What a time column holds (`00:00:00..24:00:00`); `timeOfDay` false: durations, negative or beyond a day. */
+  readonly timeRange: string;
+  readonly timeOfDay: boolean;
+}
+
+// --- schema translation ---
+
+/** What an engine contributes to schema translation: its spelling and its limits. */
+export interface SchemaDialect {
+  readonly engine: EngineKind;
+  quoteIdent(name: string): string;
+  /** The default in this engine's SQL for this column, or undefined when this engine cannot express it. */
+  renderDefault(def: ColumnDefault, column: PlannedColumn): string | undefined;
+  /** Engine limits (key lengths, identity types, name lengths...): may change the plan, and adds a warning when it does. */
+  adjust(plan: TablePlan): void;
+  /** The statements creating the table and its indexes, in order, without trailing semicolons. */
+  render(plan: TablePlan): PlannedStatement[];
+  /**
+   * The statement that makes an existing text column compare values exactly (code points, trailing spaces count),
+   * for `tandem check` to print: `column` as this engine describes it, `logical` its type.
+   */
+  exactComparisonSql(table: string, column: ColumnSchema, logical: LogicalType | undefined): string;
+  /**
+   * A unique index over `parts` that refuses values differing only in what each part folds (letter case, trailing
+   * spaces); undefined when this engine cannot index such expressions.
+   */
+  foldedUniqueIndexSql(table: string, name: string, parts: FoldedPart[]): string | undefined;
+}
+
+/** A column of a unique index, folded so that values differing only in case and/or trailing spaces collide. */
+export interface FoldedPart {
+  column: string;
+  ignoresCase: boolean;
+  ignoresTrailingSpaces: boolean;
+}
+
+/** One side's database as schema translation uses it: describe tables there, create missing ones. */
+export interface SchemaSide {
+  readonly dialect: SchemaDialect;
+  listTables(): Promise<string[]>;
+  describe(names: string[]): Promise<Map<string, DdlTable>>;
+  /** Creates the planned tables that do not exist; never drops or alters anything. */
+  createMissing(plans: TablePlan[]): Promise<{ created: string[]; existed: string[] }>;
+  close(): Promise<void>;
+}
+
+// --- Tandem's control state, as one database keeps it ---
+
+/** One versioned document of the control state (the control record, a table's verification record, ...). */
+export interface StateDocument {
+  key: string;
+  /** Starts at 1; every write adds one (compare-and-set). */
+  version: number;
+  /** JSON text. */
+  value: string;
+  updatedAt: Date;
+}
+
+/**
+ * Tandem's state tables in one database: versioned documents and the lease. The control layer keeps the primary
+ * copy on `old` and a mirror on `new` (src/control/state-store.ts); this is one database's half of that. Lease
+ * expiry is judged by this database's clock, never the caller's.
+ */
+export interface StateBackend {
+  readonly engine: EngineKind;
+  /** Creates the state tables when missing (idempotent). */
+  ensureTables(): Promise<void>;
+  get(migration: string, key: string): Promise<StateDocument | undefined>;
+  /** Documents whose key starts with `prefix`. */
+  list(migration: string, prefix: string): Promise<StateDocument[]>;
+  /**
+   * Compare-and-set: stores `value` as version `expected + 1` when the stored version is `expected` (0: absent).
+   * With `epoch`, the same transaction proves the caller still holds the lease (TANDEM_LEASE_LOST otherwise).
+   * Returns false when the version did not match.
+   */
+  put(migration: string, key: string, value: string, expected: number, epoch?: number): Promise<boolean>;
+  /** A mirror's write: stores `value` at `version` unless the stored version is already as new. */
+  putVersion(migration: string, key: string, value: string, version: number, updatedAt: Date): Promise<void>;
+  /**
+   * Read-modify-write under a row lock: concurrent writers (the service and a `tandem verify` run) serialize, and
+   * neither loses the other's change. Returns the stored document.
+   */
+  update(migration: string, key: string, change: (current: string | undefined) => string): Promise<StateDocument>;
+  /** Removes every document whose key starts with `prefix`. */
+  remove(migration: string, prefix: string): Promise<void>;
+
+  readLease(migration: string): Promise<LeaseRecord | undefined>;
+  /**
+   * Takes the lease when it is free or expired (this database's clock), or when it is held by `replacing` (a
+   * holder known to be dead); undefined when another holder has it.
+   */
+  tryAcquireLease(migration: string, holder: LeaseHolder, ttlMs: number, secret: string, replacing?: string): Promise<LeaseRecord | undefined>;
+  /** Extends the lease; false when `epoch` no longer holds it (another instance took over). */
+  renewLease(migration: string, holderId: string, epoch: number, ttlMs: number, heartbeat: string | null): Promise<boolean>;
+  releaseLease(migration: string, holderId: string, epoch: number): Promise<void>;
+  /**
+   * Records `lease` on a database that is not the lease's home (the mirror, the shadow), so that writes guarded by
+   * an older epoch fail there too. False when a newer epoch is already recorded.
+   */
+  recordEpoch(migration: string, lease: LeaseRecord): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+// --- the switch: fencing, the drain marker, counters ---
+
+export interface FenceOptions {
+  migration: string;
+  /** The side being fenced, and the side applications should write to (named in the error they get). */
+  side: SideName;
+  activeSide: SideName;
+  tables: string[];
+  /** How long to wait for application transactions that wrote before the fence; past it they are ended. */
+  timeoutMs: number;
+}
+
+export interface FenceResult {
+  /** Application transactions ended to put the fence up (they would have committed after it). */
+  endedTransactions: number;
+  /**
+   * This side's log position once the fence is up; absent when the side keeps no log (a MariaDB shadow without a
+   * binary log: it needs one only to become active, which the cutover's capture-prerequisites gate checks).
+   */
+  position?: string;
+}
+
+/** An auto-increment counter (PostgreSQL sequence or identity, MySQL AUTO_INCREMENT): the next value it gives. */
+export interface Counter {
+  table: string;
+  column: string;
+  /** Decimal text: the next value a plain INSERT would take (past every value the table holds). */
+  next: string;
+}
+
+/**
+ * What the switch asks of one side (DESIGN.md "The switch"). A fence is held by the database itself, so it
+ * survives Tandem: every application write to the replicated tables is refused, Tandem's own sessions still write.
+ */
+export interface SwitchSide {
+  readonly engine: EngineKind;
+  /** Puts the fence up (idempotent): waits out, or past the timeout ends, application transactions that wrote. */
+  fence(opts: FenceOptions): Promise<FenceResult>;
+  /** Takes the fence down (idempotent). */
+  unfence(opts: { migration: string; tables: string[] }): Promise<void>;
+  /** The tables among `tables` that are fenced now. */
+  fencedTables(opts: { migration: string; tables: string[] }): Promise<string[]>;
+  /** Writes a marker transaction (Tandem is exempt from the fence) and returns a position past its commit. */
+  writeMarker(migration: string, requestId: string): Promise<string>;
+  currentPosition(): Promise<string>;
+  /** The auto-increment counters of these tables. */
+  counters(tables: string[]): Promise<Counter[]>;
+  /** Raises each counter to at least `next` (never lowers one); returns where each now stands. */
+  advanceCounters(floors: Counter[]): Promise<Counter[]>;
+  close(): Promise<void>;
+}
+
+// --- one engine, as the layers above see it ---
+
+export interface CaptureOptions {
+  url: string;
+  migration: string;
+  /** The side captured: names its slot (PostgreSQL). */
+  side: SideName;
+  /** The replicated tables (the MySQL binlog carries every table; PostgreSQL's publication is set in prepare). */
+  tables?: string[];
+  /** The shadow's engine and config values.zeroDates: what happens to values the shadow cannot hold. */
+  shadowEngine?: EngineKind;
+  zeroDates?: 'refuse' | 'null';
+  /** Told of each value written other than it was captured (values.zeroDates: null). */
+  onLossyValue?: (table: string, column: string) => void;
+}
+
+export interface ShadowWriterOptions {
+  url: string;
+  migration: string;
+  direction: Direction;
+  /** Rows per multi-row statement. */
+  maxRows: number;
+  /**
+   * The lease epoch this writer acts under: every commit proves it in the same transaction (a fencing token), so a
+   * holder that lost the lease cannot commit. Absent for writers that never touch the checkpoint (repair).
+   */
+  epoch?: number;
+}
+
+/**
+ * Everything an engine offers the layers above it. Upper layers find an engine through the registry
+ * (src/engines/registry.ts), by kind or by the scheme of a URL, and never test a URL themselves.
+ */
+export interface EngineModule {
+  readonly kind: EngineKind;
+  /** For messages: `PostgreSQL`, `MySQL/MariaDB`. */
+  readonly label: string;
+  /** URL schemes this engine answers (`postgres`, `postgresql`). */
+  readonly urlSchemes: readonly string[];
+  /** Whether this engine's change stream carries the values of generated (computed) columns. */
+  readonly captureSendsGeneratedColumns: boolean;
+  /** Orders two log positions of this engine (pure: no connection). Negative, zero or positive. */
+  comparePositions(a: string, b: string): number;
+  /** This engine's spelling and limits in schema translation. */
+  readonly dialect: SchemaDialect;
+  /** This engine's column types: parser, renderer and the facts the type-compatibility rules need. */
+  readonly nativeTypes: NativeTypes;
+  openDatabase(side: SideName, url: string): Promise<Database>;
+  captureSource(opts: CaptureOptions): CaptureSource;
+  openShadowWriter(opts: ShadowWriterOptions): Promise<ShadowWriter>;
+  openVerifyReader(url: string, opts: VerifyReaderOptions): Promise<VerifyReader>;
+  openSchemaSide(side: SideName, url: string): Promise<SchemaSide>;
+  openStateBackend(url: string): Promise<StateBackend>;
+  openSwitchSide(url: string): Promise<SwitchSide>;
+  /**
+   * Removes what Tandem keeps on a side for `migration` (fence objects, checkpoint, state, lease; tables no other
+   * migration uses): tandem teardown. Returns what was removed, for the operator. Never touches application data.
+   */
+  removeTandemObjects(url: string, migration: string): Promise<string[]>;
+  /**
+   * A driver error → TandemError, with `retriable` telling the retry policy whether waiting can help (a lost
+   * connection) or cannot (a wrong password, a missing privilege). TandemErrors pass through unchanged.
+   */
+  mapError(err: unknown, context: string): TandemError;
 }

@@ -35,9 +35,21 @@ export type Change = RowChange | TruncateChange;
 
 /** What a capture emits, in source commit order. */
 export type CaptureEvent =
-  | { kind: 'begin'; /** position that orders this transaction; used to skip what the checkpoint covers */ position: string }
+  | {
+      kind: 'begin';
+      /** position that orders this transaction; used to skip what the checkpoint covers */
+      position: string;
+      /** When the source says up front when the transaction committed (PostgreSQL does): for lag. */
+      commitTime?: Date;
+    }
   | { kind: 'change'; change: Change }
-  | { kind: 'commit'; position: string; commitTime: Date }
+  /** `transportOffset`: where this commit sits in a transport with offsets of its own (Kafka), checkpointed beside the position. */
+  | { kind: 'commit'; position: string; commitTime: Date; transportOffset?: string }
+  /**
+   * Inside a transaction: the switch's drain marker (DESIGN.md "The switch"), written by Tandem on the fenced active
+   * side. Once its transaction is committed on the shadow, everything the application wrote before the fence is.
+   */
+  | { kind: 'marker'; id: string }
   /** The source has sent everything before `position` and no transaction is open: safe to acknowledge when idle. */
   | { kind: 'idle'; position: string }
   /** The source's column list for a table, sent before its first change and after DDL. */

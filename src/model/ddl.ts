@@ -1,9 +1,10 @@
 /**
  * What schema translation (`tandem schema`) needs to know about a table beyond what replication needs: default
  * expressions, auto-increment / identity, and the unique and secondary indexes. Engines read it (their `ddl.ts`)
- * and render it; `control/schema-translate` translates it between engines without knowing either dialect.
+ * and render it; `schema/translate` translates it between engines without knowing either dialect.
  */
-import type { ColumnSchema, EngineKind, TableSchema } from './schema.js';
+import type { ColumnCollation, ColumnSchema, EngineKind, TableSchema } from './schema.js';
+import type { LogicalType } from './types.js';
 
 /**
  * A column default in engine-neutral form. Each engine parses its own spelling into this (PostgreSQL
@@ -37,6 +38,17 @@ export interface DdlColumn extends ColumnSchema {
   enumType?: { name: string; labels: string[] };
   /** A generated (computed) column: its expression in the engine's spelling. */
   generated?: string;
+  /** PostgreSQL domain (`domain` names it): its definition, to create it on a PostgreSQL target. */
+  domainType?: DomainType;
+}
+
+/** A PostgreSQL domain: its base type, NOT NULL, default and CHECK constraints as PostgreSQL spells them. */
+export interface DomainType {
+  name: string;
+  base: string;
+  notNull: boolean;
+  default?: string;
+  checks: Array<{ name: string; sql: string }>;
 }
 
 export interface DdlIndexPart {
@@ -62,4 +74,66 @@ export interface DdlTable extends TableSchema {
   columns: DdlColumn[];
   /** Unique and secondary indexes; the primary key is not among them. */
   indexes: DdlIndex[];
+}
+
+// --- a translated table, as schema translation plans it and each engine spells it ---
+
+export interface PlannedColumn {
+  name: string;
+  /** The column type in the target engine's spelling. */
+  type: string;
+  /** The target type parsed, when Tandem understands it (undefined for a same-engine type it does not). */
+  logical: LogicalType | undefined;
+  notNull: boolean;
+  /** The default as the target engine spells it. */
+  defaultSql: string | undefined;
+  autoIncrement: boolean;
+  /** MySQL targets only: ON UPDATE CURRENT_TIMESTAMP. */
+  onUpdateCurrentTimestamp: boolean;
+  /** PostgreSQL → PostgreSQL: the enum type the column uses, created with the table when missing. */
+  enumType?: { name: string; labels: string[] };
+  /** PostgreSQL → PostgreSQL: the domain the column uses, created with the table when missing. */
+  domainType?: DomainType;
+  /** How the source column's values compare, when it has a collation. */
+  sourceCollation?: ColumnCollation;
+  /** Part of the primary key or of a unique index on the target: its collation decides which rows collide. */
+  unique?: boolean;
+  /** The collation to create the column with, as the target spells it (chosen by the dialect); absent: the table's. */
+  collation?: { name: string; charset?: string };
+}
+
+export type PlannedIndexPart = { column: string; prefix?: number } | { expression: string };
+
+export interface PlannedIndex {
+  name: string;
+  unique: boolean;
+  parts: PlannedIndexPart[];
+  /** Same engine (PostgreSQL) only: a partial index's predicate, verbatim. */
+  predicate?: string;
+  /** Same engine (PostgreSQL) only: an index method other than b-tree (gin, gist...). */
+  method?: string;
+}
+
+export interface TablePlan {
+  name: string;
+  from: EngineKind;
+  to: EngineKind;
+  columns: PlannedColumn[];
+  primaryKey: string[];
+  indexes: PlannedIndex[];
+  /** What the translation loses or changes, for the reviewer: printed as SQL comments. */
+  warnings: string[];
+}
+
+export interface ColumnProblem {
+  table: string;
+  column: string;
+  nativeType: string;
+  reason: string;
+}
+
+/** One statement of a plan; `createsType` marks a CREATE TYPE that apply skips when the type already exists. */
+export interface PlannedStatement {
+  sql: string;
+  createsType?: string;
 }

@@ -1,8 +1,20 @@
-import type { SideName } from '../engines/engine.js';
+/** `old` or `new`: sides are named for their role in the migration and never swap names. */
+export type SideName = 'old' | 'new';
 
+/** `forward` copies old → new; `reverse` copies new → old. The active side is always the source. */
 export type Direction = 'forward' | 'reverse';
 
-/** Forward copies old → new; reverse copies new → old. The active side is always the source. */
+export const DIRECTIONS: readonly Direction[] = ['forward', 'reverse'];
+
 export function sidesOf(direction: Direction): { active: SideName; shadow: SideName } {
   return direction === 'forward' ? { active: 'old', shadow: 'new' } : { active: 'new', shadow: 'old' };
+}
+
+/** The direction whose active side (source) is `active`. */
+export function directionWithActive(active: SideName): Direction {
+  return active === 'old' ? 'forward' : 'reverse';
+}
+
+export function otherSide(side: SideName): SideName {
+  return side === 'old' ? 'new' : 'old';
 }

@@ -1,10 +1,17 @@
+import type { SideName } from './direction.js';
+
 /** Names of the objects Tandem owns, derived from the migration name so two migrations never collide. */
-export function slotName(migration: string): string {
-  return `tandem_${migration}`;
+/**
+ * The capture slot on `side`. Each side has its own (old's for the forward stream, new's for the reverse one): two
+ * databases of one PostgreSQL cluster share its slot names. Old's keeps the name Tandem always gave it.
+ */
+export function slotName(migration: string, side: SideName = 'old'): string {
+  return side === 'old' ? `tandem_${migration}` : `tandem_${migration}_new`;
+}
+/** The id a drain marker carries: the migration and the switch request it belongs to. */
+export function markerId(migration: string, requestId: string): string {
+  return `${migration}:${requestId}`;
 }
 export function publicationName(migration: string): string {
   return `tandem_${migration}`;
 }
-/** Schema (PostgreSQL) or table prefix (MySQL) holding Tandem's checkpoint and state on a shadow side. */
-export const STATE_SCHEMA = 'tandem';
-export const CHECKPOINT_TABLE = 'tandem_checkpoint';

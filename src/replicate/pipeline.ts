@@ -1,90 +1,73 @@
-import { TandemError } from '../errors.js';
-import type { Change } from '../model/change.js';
-import type { CaptureSource, Checkpoint, ShadowWriter } from '../engines/engine.js';
-import { EmbeddedQueue } from '../transport/embedded.js';
-import type { ReplicationStats } from './stats.js';
 import type { Logger } from 'pino';
+import { TandemError } from '../errors.js';
+import { keyOf, type Change, type Row } from '../model/change.js';
+import { appliedThrough, type ShadowWriter } from '../engines/engine.js';
+import type { ChangeFeed, FeedSubscription } from '../transport/change-feed.js';
+import { GroupBuffer, TransactionGrouper, type BufferedTransaction } from './grouper.js';
+import { SchemaGuard } from './schema-guard.js';
+import type { ReplicationStats } from './stats.js';
 
 export interface StreamOptions {
-  source: CaptureSource;
+  feed: ChangeFeed;
   shadow: ShadowWriter;
-  tables: string[];
+  /** Orders two source positions (the active engine's pure comparator). */
+  comparePositions: (a: string, b: string) => number;
+  /**
+   * The tables replicated now. Changes to others are skipped: a table excluded after it was dropped, or one the
+   * publication took in before it joins (its rows arrive with its copy), still has changes in the source's log.
+   */
+  tables: ReadonlySet<string>;
   batchRows: number;
   batchTimeMs: number;
-  queueChanges: number;
   signal: AbortSignal;
   stats: ReplicationStats;
   log: Logger;
   /** How often an idle source position is recorded and acknowledged (it costs one shadow write). */
   idleAckIntervalMs?: number;
-  /** Source transactions beginning at or before this position get a shadow transaction each (see IsolateTransactions). */
-  isolateThrough?: string;
   /** Told of every change handed to the shadow (continuous verification re-checks the rows shortly after). */
   onApplied?: (changes: Change[]) => void;
-}
-
-/**
- * A fatal error in a shadow transaction that grouped several source transactions: the good ones were rolled back
- * with the bad one. Retrying with each transaction up to `through` (the group's last) committed on its own applies
- * everything before the failing one, so replication stops exactly at it (then with the original error).
- */
-export class IsolateTransactions extends TandemError {
-  constructor(
-    readonly original: TandemError,
-    readonly through: string,
-  ) {
-    super(original.code, original.message, { fix: original.fix, retriable: true, cause: original });
-  }
-}
-
-/**
- * Refuses to stream from a slot that cannot continue exactly where the checkpoint is: a missing slot, or one
- * whose confirmed position is past anything Tandem acknowledged (it was dropped and created again).
- */
-export async function assertSlotContinues(source: CaptureSource, cp: Checkpoint): Promise<void> {
-  const slot = await source.slotState(cp.position);
-  const fix = 'run `tandem backfill --yes` to copy the tables again from a new consistent point';
-  if (!slot.exists && slot.missing) {
-    throw new TandemError('TANDEM_CAPTURE_POSITION_PURGED', `${slot.missing}, so changes after checkpoint ${cp.position} cannot be read; continuing would silently skip them`, { fix });
-  }
-  if (!slot.exists) {
-    throw new TandemError('TANDEM_CAPTURE_SLOT_MISSING', `the replication slot is gone, so changes after checkpoint ${cp.position} cannot be read; continuing would silently skip them`, { fix });
-  }
-  const acked = cp.idlePosition && source.comparePositions(cp.idlePosition, cp.position) > 0 ? cp.idlePosition : cp.position;
-  if (slot.confirmedPosition && source.comparePositions(slot.confirmedPosition, acked) > 0) {
-    throw new TandemError(
-      'TANDEM_CAPTURE_SLOT_MISSING',
-      `the replication slot starts at ${slot.confirmedPosition}, after Tandem's checkpoint ${acked}: it was dropped and created again, and the changes in between are lost to it`,
-      { fix },
-    );
-  }
+  /** Told of every commit on the shadow: the source position the shadow now holds. */
+  onCheckpoint?: (sourcePosition: string) => void;
+  /** Told of each drain marker once the transaction carrying it is committed on the shadow (the switch's drain). */
+  onMarker?: (id: string, sourcePosition: string) => void;
 }
 
 /**
  * Streams from the checkpoint: each source transaction is applied in order, and the checkpoint is written in the
- * same shadow transaction. Small consecutive transactions share a shadow transaction (bounded by rows and time);
- * a large one is applied in batches inside one shadow transaction, so memory stays bounded by the queue.
+ * same shadow transaction. Small consecutive transactions share a shadow transaction (TransactionGrouper); a large
+ * one is applied in batches inside one shadow transaction, so memory stays bounded by the feed's queue. A fatal
+ * error in a group of several transactions is isolated here: the good ones are committed each on its own and
+ * replication stops exactly at the failing one, with its own error.
  */
 export async function streamChanges(opts: StreamOptions): Promise<void> {
-  const { source, shadow, stats, log, signal } = opts;
+  const { feed, shadow, stats, log, signal } = opts;
+  const compare = opts.comparePositions;
   const cp = await shadow.readCheckpoint();
   if (!cp) throw new TandemError('TANDEM_STATE', 'no checkpoint on the shadow: the backfill has not run', { fix: 'run `tandem run` (it backfills first) or `tandem backfill`' });
-  await assertSlotContinues(source, cp);
 
-  const queue = new EmbeddedQueue(opts.queueChanges);
-  const stream = await source.start(cp.position, queue);
-  let failure: unknown;
-  stream.done.then(
-    () => queue.close(),
-    (err: unknown) => {
-      failure = err;
-      queue.close();
-    },
-  );
-  const onAbort = () => queue.close();
+  const lag = stats.lag;
+  // This stream's positions replace the last stream's (after a switch they belong to the other side's log).
+  stats.checkpoint = cp.sourcePosition;
+  stats.acknowledged = appliedThrough(cp, compare);
+  lag?.restart(stats.acknowledged);
+  const sub: FeedSubscription = await feed.open(cp, {
+    onRead: lag
+      ? (event) => {
+          if ((event.kind === 'begin' || event.kind === 'commit') && event.commitTime) lag.read(event.position, event.commitTime);
+        }
+      : undefined,
+  });
+  const onAbort = () => void sub.close();
   signal.addEventListener('abort', onAbort);
+  // Stopped while the feed was opening: the listener above would never fire, and the loop would wait for an end
+  // nobody asks for.
+  if (signal.aborted) onAbort();
+  const guard = new SchemaGuard(shadow, log);
+  const grouper = new TransactionGrouper(opts.batchRows, opts.batchTimeMs);
+  const kept = new GroupBuffer(opts.batchRows);
 
-  let position = cp.position;
+  let position = cp.sourcePosition;
+  let transportOffset = cp.transportOffset;
   let idlePosition = cp.idlePosition;
   let commitTime = cp.commitTime;
   let applied = cp.appliedTransactions;
@@ -92,112 +75,163 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
   // One shadow write a second at most while idle; it lets verification's position waits end soon (src/verify/recheck.ts).
   const idleInterval = opts.idleAckIntervalMs ?? 1_000;
 
-  let groupOpen = false;
+  let shadowTxOpen = false;
   let inSourceTx = false;
+  /** The begin position of the source transaction being applied, for errors. */
+  let currentBegin: string | undefined;
   let skipping = false;
-  let groupRows = 0;
-  let groupStart = 0;
-  /** Source transactions in the open group, the begin position of the last one, and of the one being applied. */
-  let groupTxs = 0;
-  let lastBegin: string | undefined;
-  let current: string | undefined;
   let pending: Change[] = [];
+  /** Drain markers of the transactions applied but not yet committed on the shadow. */
+  let markers: string[] = [];
 
   const flush = async () => {
-    if (pending.length) {
-      await shadow.apply(pending);
-      stats.appliedChanges += pending.length;
-      opts.onApplied?.(pending);
-      pending = [];
-    }
+    if (pending.length === 0) return;
+    await shadow.apply(pending);
+    stats.appliedChanges += pending.length;
+    opts.onApplied?.(pending);
+    pending = [];
   };
-  const commitGroup = async () => {
-    await flush();
-    await shadow.commit({ position, commitTime, appliedTransactions: applied, phase: 'shadowing', idlePosition });
-    groupOpen = false;
-    groupTxs = 0;
+  const checkpointWrite = (through: { position: string; commitTime: Date | null; transportOffset: string | null }, txs: number) =>
+    shadow.commit({ sourcePosition: through.position, transportOffset: through.transportOffset, commitTime: through.commitTime, appliedTransactions: txs, stage: 'streaming', idlePosition });
+  const committed = () => {
+    shadowTxOpen = false;
+    grouper.committed();
+    kept.clear();
     stats.checkpoint = position;
     stats.commitTime = commitTime?.toISOString() ?? null;
     stats.appliedTransactions = applied;
-    stats.pendingSince = queue.size > 0 ? Date.now() : null;
     // An idle position beyond the last applied transaction is committed in the checkpoint too: acknowledge it, or a
     // quiet database pins WAL while sibling databases write (H5).
-    stream.acknowledge(idlePosition && source.comparePositions(idlePosition, position) > 0 ? idlePosition : position);
-    groupRows = 0;
+    const through = idlePosition && compare(idlePosition, position) > 0 ? idlePosition : position;
+    sub.acknowledge(through, transportOffset);
+    stats.acknowledged = through;
+    lag?.appliedThrough(through);
+    opts.onCheckpoint?.(position);
+    const reached = markers;
+    markers = [];
+    for (const id of reached) opts.onMarker?.(id, position);
+  };
+  const commitGroup = async () => {
+    await flush();
+    await checkpointWrite({ position, commitTime, transportOffset }, applied);
+    committed();
+  };
+
+  /** Applies kept transactions, each complete one committed on its own; rethrows the first failure. */
+  /** Applies kept transactions, each complete one committed on its own; returns the first that fails, with its error. */
+  const applyEachAlone = async (txs: readonly BufferedTransaction[], firstApplied: number): Promise<{ tx: BufferedTransaction; error: unknown } | undefined> => {
+    let count = firstApplied;
+    for (const tx of txs) {
+      await shadow.begin();
+      shadowTxOpen = true;
+      try {
+        await shadow.apply(tx.changes);
+      } catch (error) {
+        return { tx, error };
+      }
+      if (!tx.commit) return undefined; // the transaction still arriving: it stays open
+      count++;
+      await checkpointWrite(tx.commit, count);
+      shadowTxOpen = false;
+      position = tx.commit.position;
+      commitTime = tx.commit.commitTime;
+      transportOffset = tx.commit.transportOffset;
+      applied = count;
+      stats.checkpoint = position;
+      stats.appliedTransactions = applied;
+      sub.acknowledge(position, transportOffset);
+    }
+    return undefined;
   };
 
   /**
-   * A DDL statement on the active side (MySQL): everything before it is committed first, so the checkpoint sits
-   * exactly before the statement. Replication continues only if the shadow's columns already match the table's
-   * columns after the statement (the operator applied the same change and restarted); otherwise it stops here.
+   * Names the row a failing transaction stopped at: its changes are applied again one at a time, in a transaction
+   * rolled back afterwards, until one fails. Only on the way to a fatal stop, and only for kept transactions.
    */
-  const checkDdl = async (table: string, columns: string[], ddl: string) => {
-    if (groupOpen && !inSourceTx) await commitGroup();
-    await shadow.reloadSchema([table]);
-    const have = shadow.columnsOf(table) ?? [];
-    const missing = columns.filter((c) => !have.includes(c));
-    const extra = have.filter((c) => !columns.includes(c));
-    if (columns.length > 0 && missing.length === 0 && extra.length === 0) {
-      log.info({ table, ddl }, 'DDL on the active side already matches the shadow; continuing');
-      return;
+  const locate = async (changes: readonly Change[], err: TandemError): Promise<void> => {
+    if (err.place.key) return;
+    await shadow.rollback();
+    try {
+      await shadow.begin();
+      for (const change of changes) {
+        try {
+          await shadow.apply([change]);
+        } catch {
+          if (change.op !== 'truncate') err.at({ table: change.table, key: printableKey(keyOf((change.after ?? change.before ?? {}) as Row, shadow.primaryKeyOf(change.table))) });
+          return;
+        }
+      }
+    } finally {
+      await shadow.rollback();
+      shadowTxOpen = false;
     }
-    const statement = ddl.length > 300 ? `${ddl.slice(0, 300)}…` : ddl;
-    if (columns.length === 0) {
-      throw new TandemError('TANDEM_CAPTURE_DDL', `table ${table} was dropped or renamed on the active side by \`${statement}\`; replication paused at checkpoint ${position}`, {
-        fix: `remove ${table} from the migration (tandem.yaml tables / exclude) or recreate it, then run \`tandem backfill --yes\``,
-      });
-    }
-    const diff = [missing.length ? `the shadow lacks ${missing.join(', ')}` : '', extra.length ? `the shadow still has ${extra.join(', ')}` : ''].filter(Boolean).join('; ');
-    throw new TandemError('TANDEM_CAPTURE_DDL', `table ${table} changed on the active side: \`${statement}\` (${diff}); replication paused at checkpoint ${position}, before the statement`, {
-      fix: `apply the same change to ${table} on the shadow, then start tandem run again: it resumes from the checkpoint, continues past the statement once the columns match, and nothing is lost`,
-    });
+  };
+
+  /**
+   * The current transaction made the kept group too large: roll the group back, commit the complete transactions
+   * before it together, and go on with the current one alone (its changes so far applied again).
+   */
+  const split = async () => {
+    const txs = kept.transactions;
+    const current = txs[txs.length - 1] as BufferedTransaction;
+    await shadow.rollback();
+    await shadow.begin();
+    for (const tx of txs.slice(0, -1)) await shadow.apply(tx.changes);
+    // position, commitTime and transportOffset are still those of the last complete transaction.
+    await checkpointWrite({ position, commitTime, transportOffset }, applied);
+    committed();
+    log.debug({ transactions: txs.length - 1 }, 'a large transaction followed small ones: the small ones are committed first');
+    await shadow.begin();
+    shadowTxOpen = true;
+    await shadow.apply(current.changes);
+    stats.appliedChanges += pending.length;
+    opts.onApplied?.(pending);
+    pending = [];
+    kept.keepOnlyCurrent();
+    grouper.beginTransaction();
   };
 
   try {
     for (;;) {
-      const event = await queue.next();
+      const event = await sub.next();
       if (!event) break;
-      if (stats.pendingSince === null && event.kind !== 'idle') stats.pendingSince = Date.now();
       switch (event.kind) {
-        case 'relation': {
+        case 'relation':
+          if (!opts.tables.has(event.table)) break;
           if (event.ddl !== undefined) {
-            await checkDdl(event.table, event.columns, event.ddl);
-            break;
-          }
-          const missing = missingOnShadow(shadow, event.table, event.columns);
-          if (missing.length) {
-            await shadow.reloadSchema([event.table]);
-            const still = missingOnShadow(shadow, event.table, event.columns);
-            if (still.length) {
-              throw new TandemError(
-                'TANDEM_CAPTURE_DDL',
-                `table ${event.table} on the active side now has column(s) ${still.join(', ')} that the shadow lacks (a column was added or renamed on the source); replication paused at checkpoint ${position}`,
-                { fix: `apply the same ALTER TABLE to ${event.table} on the shadow, then start tandem run again: it resumes from the checkpoint and nothing is lost` },
-              );
-            }
-          }
+            if (shadowTxOpen && !inSourceTx) await commitGroup();
+            await guard.onDdl(event.table, event.columns, event.ddl, position);
+          } else await guard.onRelation(event.table, event.columns, position);
           break;
-        }
         case 'begin':
           inSourceTx = true;
-          skipping = source.comparePositions(event.position, position) < 0;
-          if (skipping) log.debug({ position: event.position }, 'skipping a transaction the checkpoint covers');
-          else {
-            current = lastBegin = event.position;
-            if (!groupOpen) {
-              await shadow.begin();
-              groupOpen = true;
-              groupStart = Date.now();
-            }
-            groupTxs++;
+          skipping = compare(event.position, position) < 0;
+          if (skipping) {
+            log.debug({ position: event.position }, 'skipping a transaction the checkpoint covers');
+            break;
           }
+          if (!shadowTxOpen) {
+            await shadow.begin();
+            shadowTxOpen = true;
+          }
+          grouper.beginTransaction();
+          kept.begin(event.position);
+          currentBegin = event.position;
           break;
-        case 'change':
+        case 'marker':
+          if (!skipping) markers.push(event.id);
+          break;
+        case 'change': {
           if (skipping) break;
-          pending.push(event.change);
-          groupRows++;
-          if (pending.length >= opts.batchRows) await flush();
+          const change = replicatedPart(event.change, opts.tables);
+          if (!change) break;
+          pending.push(change);
+          kept.add(change);
+          grouper.addRows(1);
+          if (kept.mustSplit()) await split();
+          else if (pending.length >= opts.batchRows) await flush();
           break;
+        }
         case 'commit':
           inSourceTx = false;
           if (skipping) {
@@ -208,47 +242,68 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
           if (pending.length >= opts.batchRows) await flush();
           position = event.position;
           commitTime = event.commitTime;
+          transportOffset = event.transportOffset ?? null;
           applied++;
-          {
-            const isolate = opts.isolateThrough !== undefined && current !== undefined && source.comparePositions(current, opts.isolateThrough) <= 0;
-            current = undefined;
-            if (isolate || groupRows >= opts.batchRows || Date.now() - groupStart >= opts.batchTimeMs || queue.size === 0 || signal.aborted) await commitGroup();
-          }
+          kept.commit(position, commitTime, transportOffset);
+          // A marker's transaction is committed at once: the switch's window waits for it.
+          if (markers.length || grouper.shouldCommit({ backlog: sub.backlog, stopping: signal.aborted })) await commitGroup();
           break;
         case 'idle':
-          if (groupOpen && !inSourceTx) await commitGroup();
-          if (!groupOpen && source.comparePositions(event.position, idlePosition ?? position) > 0 && Date.now() - lastIdleAck >= idleInterval) {
+          if (shadowTxOpen && !inSourceTx) await commitGroup();
+          if (!shadowTxOpen && compare(event.position, idlePosition ?? position) > 0 && Date.now() - lastIdleAck >= idleInterval) {
             // Recorded before it is acknowledged, so a slot found later beyond this point is known to be a new slot.
             idlePosition = event.position;
             await shadow.begin();
-            groupOpen = true;
+            shadowTxOpen = true;
             await commitGroup();
             lastIdleAck = Date.now();
           }
-          if (queue.size === 0) stats.pendingSince = null;
           break;
       }
       if (signal.aborted && !inSourceTx) break;
     }
-    if (groupOpen && !inSourceTx) await commitGroup();
-    if (failure) throw failure;
+    if (shadowTxOpen && !inSourceTx) await commitGroup();
+    // Stopping: the feed ends when asked to, whatever it still holds (the source sends it again next time).
+    if (signal.aborted) await sub.close();
+    await sub.done;
     if (!signal.aborted) {
       // The source closed the stream without an error and without being asked to: reconnect, do not exit.
       throw new TandemError('TANDEM_CONNECT_FAILED', 'the replication stream ended unexpectedly', { retriable: true });
     }
   } catch (err) {
-    if (err instanceof TandemError && !err.retriable && groupOpen && groupTxs > 1 && lastBegin !== undefined) throw new IsolateTransactions(err, lastBegin);
-    throw err;
+    if (!(err instanceof TandemError) || err.retriable) throw err;
+    const txs = kept.keeping ? kept.transactions : [];
+    let failing: { tx: BufferedTransaction | undefined; error: unknown } = { tx: txs.length === 1 ? txs[0] : undefined, error: err };
+    if (txs.length > 1) {
+      // Isolate: the good transactions of the group are committed one by one; the failing one fails again alone.
+      log.info({ transactions: txs.length, err: err.message }, 'a transaction failed in a group: applying the group one transaction at a time');
+      await shadow.rollback();
+      shadowTxOpen = false;
+      const firstApplied = applied - txs.filter((t) => t.commit).length;
+      failing = (await applyEachAlone(txs, firstApplied)) ?? { tx: undefined, error: err };
+    }
+    const error = failing.error instanceof TandemError ? failing.error : err;
+    error.at({ position: failing.tx?.begin ?? currentBegin ?? position });
+    if (failing.tx && (error.code === 'TANDEM_APPLY_FAILED' || error.code === 'TANDEM_VALUE_UNSUPPORTED')) await locate(failing.tx.changes, error).catch(() => undefined);
+    throw error;
   } finally {
     signal.removeEventListener('abort', onAbort);
-    // A group holding part of a source transaction is rolled back: the source sends that transaction again.
-    if (groupOpen) await shadow.rollback();
-    await stream.stop();
+    // A shadow transaction holding part of a source transaction is rolled back: the feed sends it again.
+    if (shadowTxOpen) await shadow.rollback();
+    await sub.close();
   }
   log.info({ checkpoint: position, appliedTransactions: applied }, 'stream stopped at a transaction boundary');
 }
 
-function missingOnShadow(shadow: ShadowWriter, table: string, columns: string[]): string[] {
-  const have = new Set(shadow.columnsOf(table) ?? []);
-  return columns.filter((c) => !have.has(c));
+/** The part of a change that touches replicated tables (a TRUNCATE may name several), or undefined. */
+function replicatedPart(change: Change, tables: ReadonlySet<string>): Change | undefined {
+  if (change.op !== 'truncate') return tables.has(change.table) ? change : undefined;
+  const kept = change.tables.filter((t) => tables.has(t));
+  if (kept.length === change.tables.length) return change;
+  return kept.length ? { ...change, tables: kept } : undefined;
+}
+
+/** A key as errors and logs show it: bytes as hex. */
+function printableKey(key: Row): Record<string, string | null> {
+  return Object.fromEntries(Object.entries(key).map(([k, v]) => [k, Buffer.isBuffer(v) ? `\\x${v.toString('hex')}` : v]));
 }

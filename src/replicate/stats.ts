@@ -1,22 +1,38 @@
+import type { TableSet } from './tables.js';
+import type { LagTracker } from './lag.js';
+
 /** What the running service knows about its progress; published for `tandem status` and metrics. */
 export interface ReplicationStats {
-  phase: 'setup' | 'backfill' | 'shadowing';
+  /** Where replication itself is: not started, copying the tables, or streaming changes. (Not the control phase.) */
+  stage: 'setup' | 'backfill' | 'streaming';
   checkpoint: string | null;
+  /** How far the shadow's checkpoint covers the source: the last applied transaction, or a later idle position. */
+  acknowledged: string | null;
   commitTime: string | null;
   appliedTransactions: number;
   appliedChanges: number;
-  /** Local time when the oldest change not yet committed on the shadow was received (local clock only: H23). */
-  pendingSince: number | null;
+  /** Lag in seconds, defined once (src/replicate/lag.ts); null until replication streams. */
+  lag: LagTracker | null;
   lastError: string | null;
+  /** Values written other than captured (values.zeroDates: null) since this process started, and the last column. */
+  lossyValues: { count: number; last: string | null };
   backfill: BackfillStats | null;
   /** Sampled from the active side every few seconds while the service runs. */
   source: SourceSample | null;
   /** Continuous verification (src/verify/continuous.ts); null until it has started. */
   verification: VerificationStats | null;
+  /** Which tables replicate, which are joining or pending (with why), which the config leaves out. */
+  tables: TableSet | null;
+  /** Rows applied to the shadow by this process, by `direction<TAB>table<TAB>operation` (metrics). */
+  appliedRows: Record<string, number>;
+  /** Replication errors (capture or apply) this process met, retried or not (metrics). */
+  errors: number;
 }
 
 export interface VerificationStats {
   passesCompleted: number;
+  /** Passes that ended without comparing every table to the end (an error, or rows that could not be confirmed). */
+  passesFailed: number;
   lastPassCompletedAt: string | null;
   /** Rows compared by full passes since the service started. */
   rowsCompared: number;
@@ -33,6 +49,8 @@ export interface SourceSample {
   lagBytes: number | null;
   /** WAL the slot keeps on the active side (PostgreSQL); null where the engine has no slot. */
   retainedBytes: number | null;
+  /** Where the active side purges its log itself (MySQL binlog): headroom before the checkpoint, and the retention. */
+  logRetention: { headroomBytes: number; retentionSeconds: number | null } | null;
   sampledAt: number;
 }
 
@@ -42,10 +60,12 @@ export interface BackfillStats {
   rowsCopied: number;
   rowsEstimated: number;
   rowsPerSecond: number;
+  /** backfill.rowsPerSecond: the rate the copy keeps under; null when unthrottled. */
+  rowsPerSecondLimit: number | null;
   etaSeconds: number | null;
   currentTable: string | null;
 }
 
 export function emptyStats(): ReplicationStats {
-  return { phase: 'setup', checkpoint: null, commitTime: null, appliedTransactions: 0, appliedChanges: 0, pendingSince: null, lastError: null, backfill: null, source: null, verification: null };
+  return { stage: 'setup', checkpoint: null, acknowledged: null, commitTime: null, appliedTransactions: 0, appliedChanges: 0, lag: null, lastError: null, lossyValues: { count: 0, last: null }, backfill: null, source: null, verification: null, tables: null, appliedRows: {}, errors: 0 };
 }

@@ -1,5 +1,7 @@
+import { TandemError } from '../errors.js';
 import type { CaptureEvent } from '../model/change.js';
-import type { CaptureSink } from '../engines/engine.js';
+import { appliedThrough, type CaptureSink, type CaptureSource, type Checkpoint } from '../engines/engine.js';
+import type { ChangeFeed, FeedSubscription } from './change-feed.js';
 
 /**
  * The in-process transport: a FIFO of capture events bounded by the number of row changes it holds. When full,
@@ -65,5 +67,67 @@ export class EmbeddedQueue implements CaptureSink {
     const waiters = this.roomWaiters;
     this.roomWaiters = [];
     for (const w of waiters) w();
+  }
+}
+
+/**
+ * Refuses to stream from a slot that cannot continue exactly where the checkpoint is: a missing slot, or one
+ * whose confirmed position is past anything Tandem acknowledged (it was dropped and created again).
+ */
+export async function assertSlotContinues(source: CaptureSource, cp: Checkpoint): Promise<void> {
+  const slot = await source.slotState(cp.sourcePosition);
+  const fix = 'run `tandem backfill --yes` to copy the tables again from a new consistent point';
+  if (!slot.exists && slot.missing) {
+    throw new TandemError('TANDEM_CAPTURE_POSITION_PURGED', `${slot.missing}, so changes after checkpoint ${cp.sourcePosition} cannot be read; continuing would silently skip them`, { fix });
+  }
+  if (!slot.exists) {
+    throw new TandemError('TANDEM_CAPTURE_SLOT_MISSING', `the replication slot is gone, so changes after checkpoint ${cp.sourcePosition} cannot be read; continuing would silently skip them`, { fix });
+  }
+  const acked = appliedThrough(cp, (a, b) => source.comparePositions(a, b));
+  if (slot.confirmedPosition && source.comparePositions(slot.confirmedPosition, acked) > 0) {
+    throw new TandemError(
+      'TANDEM_CAPTURE_SLOT_MISSING',
+      `the replication slot starts at ${slot.confirmedPosition}, after Tandem's checkpoint ${acked}: it was dropped and created again, and the changes in between are lost to it`,
+      { fix },
+    );
+  }
+}
+
+/** The embedded transport as a ChangeFeed: Tandem's own capture of the active side, through the bounded queue. */
+export class EmbeddedFeed implements ChangeFeed {
+  constructor(
+    private readonly source: CaptureSource,
+    private readonly queueChanges: number,
+  ) {}
+
+  async open(from: Checkpoint, hooks: { onRead?(event: CaptureEvent): void } = {}): Promise<FeedSubscription> {
+    await assertSlotContinues(this.source, from);
+    const queue = new EmbeddedQueue(this.queueChanges);
+    const onRead = hooks.onRead;
+    const sink: CaptureSink = onRead
+      ? {
+          push: (event) => {
+            onRead(event);
+            queue.push(event);
+          },
+          isFull: () => queue.isFull(),
+          waitForRoom: () => queue.waitForRoom(),
+        }
+      : queue;
+    const stream = await this.source.start(from.sourcePosition, sink);
+    const done = stream.done.finally(() => queue.close());
+    done.catch(() => undefined);
+    return {
+      next: () => queue.next(),
+      get backlog() {
+        return queue.size;
+      },
+      acknowledge: (position) => stream.acknowledge(position),
+      done,
+      close: async () => {
+        queue.close();
+        await stream.stop();
+      },
+    };
   }
 }

@@ -1,11 +1,11 @@
 import type { CanonicalKey, VerifyTable } from '../engines/engine.js';
 import type { Row, Value } from '../model/change.js';
-import type { LogicalType } from '../model/type-mapping.js';
+import type { LogicalType } from '../model/types.js';
 import { canonicalDecimal, canonicalFloat } from '../model/canonical.js';
 import { TandemError } from '../errors.js';
 
 /** One string per key, for maps and sets: the same id the readers key canonicalRows results by. */
-export { keyId } from '../engines/verify-sql.js';
+export { keyId } from '../engines/shared/verify-sql.js';
 
 /** A key as operators read and write it: `{ "column": "canonical text" }`. */
 export function keyObject(table: VerifyTable, key: CanonicalKey): Record<string, string> {
@@ -49,13 +49,16 @@ const pad6 = (text: string): string => {
 
 /**
  * Canonical text of a key value in the neutral form capture produces (src/model/change.ts), so keys touched by
- * applied changes can be re-verified without reading them back first.
+ * applied changes can be re-verified without reading them back first. `type` is the type the column is compared
+ * as (Verifier.keyTypesOf): a MySQL tinyint(1) against an integer column is an integer, `2` and not `t`.
  */
 export function canonicalOfNeutral(value: Value, type: LogicalType | undefined): string {
   if (value === null) return '';
   if (Buffer.isBuffer(value)) return value.toString('hex');
   switch (type?.kind) {
+    case 'integer':
     case 'decimal':
+      // Plain digits: no sign for zero, no padding (a ZEROFILL column's `0042` is 42).
       return canonicalDecimal(value);
     case 'float':
       return canonicalFloat(Number(value));

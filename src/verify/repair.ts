@@ -1,6 +1,6 @@
 import type { TandemConfig } from '../config/schema.js';
-import type { CanonicalKey, VerifyTable } from '../engines/engine.js';
-import { openShadowWriter } from '../engines/factory.js';
+import type { CanonicalKey, CanonicalRow, VerifyTable } from '../engines/engine.js';
+import { engineForUrl } from '../engines/registry.js';
 import { keyOf, type Change } from '../model/change.js';
 import { sidesOf, type Direction } from '../model/direction.js';
 import { classify, scanTable, type Finding } from './compare.js';
@@ -19,10 +19,11 @@ export interface RepairStep {
 const actionOf = (f: Finding): RepairStep['action'] => (f.kind === 'missing' ? 'insert' : f.kind === 'extra' ? 'delete' : 'update');
 
 /** The rows that differ now among `keys` (or in the whole table), read column by column from both sides. */
-export async function planRepair(verifier: Verifier, spec: VerifyTable, keys: CanonicalKey[] | 'all', chunkRows: number): Promise<RepairStep[]> {
+export async function planRepair(verifier: Verifier, spec: VerifyTable, keys: CanonicalKey[] | 'all', chunkRows: number, limiter: RowRateLimiter = new RowRateLimiter(0)): Promise<RepairStep[]> {
   let candidates: CanonicalKey[];
   if (keys === 'all') {
-    const scan = await scanTable(verifier.active, verifier.shadow, spec, { chunkRows, limiter: new RowRateLimiter(0) });
+    // `limiter` is unlimited; a caller passes its own to count the rows compared (progress on a terminal).
+    const scan = await scanTable(verifier.active, verifier.shadow, spec, { chunkRows, limiter });
     candidates = scan.suspects;
   } else candidates = keys;
   // canonicalRows reads in bounded batches itself.
@@ -33,8 +34,15 @@ export async function planRepair(verifier: Verifier, spec: VerifyTable, keys: Ca
 export interface RepairOutcome {
   /** Rows written or deleted on the shadow. */
   written: number;
-  /** Rows that still differ right after the repair (changed on the active side meanwhile: in flight). */
+  /** Rows that still differ right after the repair: those below. */
   stillDiffering: number;
+  /** Still differing because the active row changed meanwhile (in flight): verify again later. */
+  changedMeanwhile: number;
+  /**
+   * Still differing although the active row did not change: the shadow stores something else than was written (a
+   * type or collation that alters the value). Each with the differing columns, as both sides read them back.
+   */
+  cannotHold: Array<{ key: CanonicalKey; columns: Array<{ column: string; active: string | null; shadow: string | null }> }>;
 }
 
 /**
@@ -45,11 +53,14 @@ export interface RepairOutcome {
  * leaves it, never older.
  */
 export async function applyRepair(config: TandemConfig, direction: Direction, verifier: Verifier, spec: VerifyTable, steps: RepairStep[]): Promise<RepairOutcome> {
-  if (steps.length === 0) return { written: 0, stillDiffering: 0 };
+  if (steps.length === 0) return { written: 0, stillDiffering: 0, changedMeanwhile: 0, cannotHold: [] };
   const { shadow: shadowSide } = sidesOf(direction);
-  const writer = await openShadowWriter(config[shadowSide].url, config.migration, direction, config.apply.batchRows);
+  const url = config[shadowSide].url;
+  // Repair writes rows, never the checkpoint: it needs no lease epoch, and the shadow's row locks order it with the service.
+  const writer = await engineForUrl(url).openShadowWriter({ url, migration: config.migration, direction, maxRows: config.apply.batchRows });
   const keys = steps.map((s) => s.key);
   let written = 0;
+  let activeBefore = new Map<string, CanonicalRow>();
   try {
     await writer.prepare([spec.name]);
     await writer.begin();
@@ -57,6 +68,7 @@ export async function applyRepair(config: TandemConfig, direction: Direction, ve
       const shadowRows = await verifier.shadow.readRows(spec, keys);
       await writer.lockRows(spec.name, shadowRows.map((r) => keyOf(r, spec.key)));
       const activeRows = await verifier.active.readRows(spec, keys);
+      activeBefore = await verifier.active.canonicalRows(spec, keys);
       const changes: Change[] = activeRows.map((row) => ({ op: 'update', table: spec.name, before: keyOf(row, spec.key), after: row }));
       // Rows gone from the active side go from the shadow too (read again by key: neutral values differ by engine).
       const present = new Set(activeRows.map((r) => keyId(canonicalKeyOfRow(r, spec, verifier.keyTypesOf(spec.name)))));
@@ -74,5 +86,18 @@ export async function applyRepair(config: TandemConfig, direction: Direction, ve
   }
   const [a, s] = await Promise.all([verifier.active.canonicalRows(spec, keys), verifier.shadow.canonicalRows(spec, keys)]);
   const still = classify(spec, keys, a, s);
-  return { written, stillDiffering: still.size };
+  const cannotHold: RepairOutcome['cannotHold'] = [];
+  let changedMeanwhile = 0;
+  for (const [id, finding] of still) {
+    const before = activeBefore.get(id);
+    const after = a.get(id);
+    if (JSON.stringify(before?.values ?? null) !== JSON.stringify(after?.values ?? null)) {
+      changedMeanwhile++;
+      continue;
+    }
+    const shadowRow = s.get(id);
+    const columns = finding.kind === 'different' ? finding.columns : spec.key;
+    cannotHold.push({ key: finding.key, columns: columns.map((c) => ({ column: c, active: after?.values[c] ?? null, shadow: shadowRow?.values[c] ?? null })) });
+  }
+  return { written, stillDiffering: still.size, changedMeanwhile, cannotHold };
 }

@@ -2,7 +2,7 @@ import type { VerifyTable } from '../engines/engine.js';
 import type { Finding } from './compare.js';
 import { keyObject } from './keys.js';
 import type { TableProblem, TableResult, Verifier } from './verifier.js';
-import { mergeFindings, tableEntry, updateVerification, type VerificationState } from './store.js';
+import { mergeFindings, type TableVerification, type VerificationStore } from './store.js';
 
 /** `tandem verify --json`, and what `tandem run` records after each pass. */
 export interface VerificationReport {
@@ -57,12 +57,11 @@ export function buildReport(verifier: Verifier, results: TableResult[], problems
   };
 }
 
-/** Stores a table's full-pass result: its drift records replace the old ones (rows in flight keep theirs). Returns the stored state. */
-export function recordPass(stateDir: string, migration: string, direction: string, verifier: Verifier, result: TableResult, startedAt: string): VerificationState | undefined {
+/** Stores a table's full-pass result: its drift records replace the old ones (rows in flight keep theirs). Returns the stored record. */
+export async function recordPass(store: VerificationStore, verifier: Verifier, result: TableResult, startedAt: string): Promise<TableVerification | undefined> {
   const spec = verifier.specs.get(result.table);
   if (!spec) return undefined;
-  return updateVerification(stateDir, migration, direction, (state) => {
-    const entry = tableEntry(state, result.table);
+  return store.update(result.table, (entry) => {
     const at = new Date().toISOString();
     mergeFindings(
       entry,
@@ -71,9 +70,12 @@ export function recordPass(stateDir: string, migration: string, direction: strin
       { complete: result.complete, at, undecided: [...(result.unconfirmed?.keys ?? []), ...result.changing].map((k) => keyObject(spec, k)) },
     );
     entry.lastPassStartedAt = startedAt;
-    if (result.complete) {
+    entry.unconfirmed = result.unconfirmed ? { rows: result.unconfirmed.keys.length, at, keys: result.unconfirmed.keys.slice(0, UNCONFIRMED_KEYS_SHOWN).map((k) => keyObject(spec, k)) } : null;
+    // A pass whose differing rows could not be confirmed is not a clean pass of the table.
+    if (result.complete && !result.unconfirmed) {
       entry.rowsCompared = result.rowsCompared;
       entry.lastPassCompletedAt = at;
+      entry.lastPassError = null;
     }
   });
 }

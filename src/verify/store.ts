@@ -1,5 +1,3 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { DriftKind } from './compare.js';
 
 export interface DriftRecord {
@@ -10,6 +8,7 @@ export interface DriftRecord {
   lastSeen: string;
 }
 
+/** What verification knows about one table of one direction: its drift records and its last passes. */
 export interface TableVerification {
   table: string;
   /** Rows compared by the last complete pass. */
@@ -18,50 +17,30 @@ export interface TableVerification {
   /** When the last full pass over this table finished (the cutover gate reads it). */
   lastPassCompletedAt: string | null;
   drift: DriftRecord[];
+  /**
+   * Rows that differed but could not be confirmed (the shadow did not reach the position in time) in the last pass:
+   * neither drift nor clean. Cleared by the next pass that confirms or clears them.
+   */
+  unconfirmed?: { rows: number; at: string; keys: Array<Record<string, string>> } | null;
+  /** The last pass that failed on this table (an error before its end). */
+  lastPassError?: { at: string; message: string } | null;
 }
-
-/** What verification knows, kept beside the status file: written by `tandem run` and `tandem verify`, read by status. */
-export interface VerificationState {
-  migration: string;
-  direction: string;
-  updatedAt: string;
-  tables: Record<string, TableVerification>;
-}
-
-export function verificationFilePath(stateDir: string, migration: string): string {
-  return join(stateDir, `${migration}.verify.json`);
-}
-
-export function readVerification(stateDir: string, migration: string): VerificationState | undefined {
-  try {
-    return JSON.parse(readFileSync(verificationFilePath(stateDir, migration), 'utf8')) as VerificationState;
-  } catch {
-    return undefined;
-  }
-}
-
-export const driftCountOf = (state: VerificationState | undefined): number => Object.values(state?.tables ?? {}).reduce((n, t) => n + t.drift.length, 0);
 
 /**
- * Read, change, write aside and rename: readers never see half a file. Two writers (the service and a `tandem
- * verify` run) each hold the file only for the instant of one update, and each update touches only the rows or
- * tables it checked.
+ * Where verification keeps its records: the migration's state store in the databases (src/control wires it), for
+ * one direction. `tandem run` and `tandem verify` may write at the same moment; each update of a table's record is
+ * atomic (a row lock in the database), so neither loses the other's records.
  */
-export function updateVerification(stateDir: string, migration: string, direction: string, change: (state: VerificationState) => void): VerificationState {
-  const state = readVerification(stateDir, migration);
-  const next: VerificationState = state && state.direction === direction ? state : { migration, direction, updatedAt: '', tables: {} };
-  change(next);
-  next.updatedAt = new Date().toISOString();
-  mkdirSync(stateDir, { recursive: true });
-  const file = verificationFilePath(stateDir, migration);
-  writeFileSync(`${file}.${process.pid}.tmp`, JSON.stringify(next, null, 2));
-  renameSync(`${file}.${process.pid}.tmp`, file);
-  return next;
+export interface VerificationStore {
+  /** Every table's record. */
+  read(): Promise<TableVerification[]>;
+  /** Applies `change` to one table's record (created empty when missing) and returns the record as stored. */
+  update(table: string, change: (entry: TableVerification) => void): Promise<TableVerification>;
 }
 
-export function tableEntry(state: VerificationState, table: string): TableVerification {
-  return (state.tables[table] ??= { table, rowsCompared: 0, lastPassStartedAt: null, lastPassCompletedAt: null, drift: [] });
-}
+export const emptyTableVerification = (table: string): TableVerification => ({ table, rowsCompared: 0, lastPassStartedAt: null, lastPassCompletedAt: null, drift: [] });
+
+export const driftCountOf = (tables: readonly TableVerification[]): number => tables.reduce((n, t) => n + t.drift.length, 0);
 
 const recordId = (key: Record<string, string>) => JSON.stringify(key);
 

@@ -1,14 +1,13 @@
 import type { TandemConfig } from '../config/schema.js';
-import type { CanonicalKey, CaptureSource, ShadowWriter, VerifyReader, VerifyTable } from '../engines/engine.js';
-import { openCaptureSource, openShadowWriter, openVerifyReader } from '../engines/factory.js';
-import { engineOf, openDatabase } from '../engines/open.js';
-import { sidesOf, type Direction } from '../model/direction.js';
-import type { TableSchema } from '../model/schema.js';
-import { parseNativeType, type LogicalType } from '../model/type-mapping.js';
+import { appliedThrough, type CanonicalKey, type EngineModule, type NativeType, type ShadowWriter, type VerifyReader, type VerifyTable } from '../engines/engine.js';
+import { engine as engineModule, engineForUrl } from '../engines/registry.js';
+import { sidesOf, type Direction, type SideName } from '../model/direction.js';
+import type { EngineKind, TableSchema } from '../model/schema.js';
+import type { LogicalType } from '../model/types.js';
 import { scanTable, type Finding, type ScanResult } from './compare.js';
 import { recheck, type PositionOracle, type RecheckResult, type Unconfirmed } from './recheck.js';
 import type { RowRateLimiter } from './rate-limit.js';
-import { KEY_BATCH } from '../engines/verify-sql.js';
+import { KEY_BATCH, LONG_VALUE_LENGTH } from '../engines/shared/verify-sql.js';
 
 /** A table that cannot be compared row by row, and why. */
 export interface TableProblem {
@@ -45,7 +44,7 @@ export class Verifier {
   private constructor(
     readonly active: VerifyReader,
     readonly shadow: VerifyReader,
-    private readonly source: CaptureSource,
+    private readonly activeEngine: EngineModule,
     private readonly checkpoints: ShadowWriter,
     readonly specs: Map<string, VerifyTable>,
     private readonly keyTypes: Map<string, Map<string, LogicalType | undefined>>,
@@ -57,11 +56,13 @@ export class Verifier {
     const { active, shadow } = sidesOf(direction);
     const activeUrl = config[active].url;
     const shadowUrl = config[shadow].url;
-    const activeEngine = engineOf(activeUrl);
-    const shadowEngine = engineOf(shadowUrl);
+    const activeModule = engineForUrl(activeUrl);
+    const shadowModule = engineForUrl(shadowUrl);
+    const activeEngine = activeModule.kind;
+    const shadowEngine = shadowModule.kind;
     // A MySQL zero date arrives on a PostgreSQL shadow as values.zeroDates says; a MySQL shadow keeps it (H13).
     const zeroDates = activeEngine === 'mysql' && shadowEngine === 'postgres' ? config.values.zeroDates : 'keep';
-    const [activeSchemas, shadowSchemas] = await Promise.all([describe(active, activeUrl, tables), describe(shadow, shadowUrl, tables)]);
+    const [activeSchemas, shadowSchemas] = await Promise.all([describe(activeModule, active, activeUrl, tables), describe(shadowModule, shadow, shadowUrl, tables)]);
     const specs = new Map<string, VerifyTable>();
     const keyTypes = new Map<string, Map<string, LogicalType | undefined>>();
     const problems: TableProblem[] = [];
@@ -82,37 +83,38 @@ export class Verifier {
         }
         const oneSided = [...a.columns.map((c) => c.name).filter((c) => !shadowColumns.has(c)), ...s.columns.map((c) => c.name).filter((c) => !a.columns.some((x) => x.name === c))];
         if (oneSided.length) columnsNotCompared.set(name, oneSided);
-        specs.set(name, {
-          name,
-          key: a.primaryKey,
-          columns,
-          singlePrecision: mixedPrecision(activeEngine, a, shadowEngine, s, columns),
-          plain: columns.filter((c) => PLAIN_KINDS.has(logicalTypeOf(activeEngine, a, c)?.kind ?? '') && PLAIN_KINDS.has(logicalTypeOf(shadowEngine, s, c)?.kind ?? '')),
-        });
-        keyTypes.set(name, new Map(a.primaryKey.map((k) => [k, logicalTypeOf(activeEngine, a, k)])));
+        const built = tableSpec(name, columns, { engine: activeEngine, schema: a }, { engine: shadowEngine, schema: s });
+        specs.set(name, built.spec);
+        keyTypes.set(name, built.keyTypes);
       }
     }
     const readers: VerifyReader[] = [];
     try {
-      readers.push(await openVerifyReader(activeUrl, { peer: shadowEngine, zeroDates }));
-      readers.push(await openVerifyReader(shadowUrl, { peer: activeEngine, zeroDates: 'keep' }));
-      const source = openCaptureSource(activeUrl, config.migration, tables, { shadowUrl, zeroDates: config.values.zeroDates });
-      const checkpoints = await openShadowWriter(shadowUrl, config.migration, direction, 1);
-      return new Verifier(readers[0] as VerifyReader, readers[1] as VerifyReader, source, checkpoints, specs, keyTypes, problems, columnsNotCompared);
+      readers.push(await activeModule.openVerifyReader(activeUrl, { peer: shadowEngine, zeroDates }));
+      readers.push(await shadowModule.openVerifyReader(shadowUrl, { peer: activeEngine, zeroDates: 'keep' }));
+      // Only its checkpoint is read: no epoch, and it never commits.
+      const checkpoints = await shadowModule.openShadowWriter({ url: shadowUrl, migration: config.migration, direction, maxRows: 1 });
+      return new Verifier(readers[0] as VerifyReader, readers[1] as VerifyReader, activeModule, checkpoints, specs, keyTypes, problems, columnsNotCompared);
     } catch (err) {
       await Promise.all(readers.map((r) => r.close().catch(() => undefined)));
       throw err;
     }
   }
 
+  /** One checkpoint read at a time: tables confirming at once share it (their waits overlap) on one connection. */
+  private checkpointRead: Promise<string | undefined> | undefined;
+
   readonly oracle: PositionOracle = {
     activePosition: () => this.active.currentPosition(),
-    appliedPosition: async () => {
-      const cp = await this.checkpoints.readCheckpoint().catch(() => undefined);
-      if (!cp) return undefined;
-      return cp.idlePosition && this.source.comparePositions(cp.idlePosition, cp.position) > 0 ? cp.idlePosition : cp.position;
+    appliedPosition: () => {
+      this.checkpointRead ??= this.checkpoints
+        .readCheckpoint()
+        .then((cp) => (cp ? appliedThrough(cp, this.activeEngine.comparePositions) : undefined))
+        .catch(() => undefined)
+        .finally(() => (this.checkpointRead = undefined));
+      return this.checkpointRead;
     },
-    compare: (a, b) => this.source.comparePositions(a, b),
+    compare: (a, b) => this.activeEngine.comparePositions(a, b),
   };
 
   keyTypesOf(table: string): Map<string, LogicalType | undefined> {
@@ -168,8 +170,41 @@ export class Verifier {
   }
 }
 
-async function describe(side: 'old' | 'new', url: string, tables: string[]): Promise<Map<string, TableSchema>> {
-  const db = await openDatabase(side, url);
+/**
+ * The spec both readers get for one table (the columns both sides have, in the active side's order; its primary
+ * key), decided from both sides' column types; and the type each key column is compared as, for the canonical text
+ * of keys of applied changes (canonicalOfNeutral).
+ */
+export function tableSpec(
+  name: string,
+  columns: string[],
+  active: { engine: EngineKind; schema: TableSchema },
+  shadow: { engine: EngineKind; schema: TableSchema },
+): { spec: VerifyTable; keyTypes: Map<string, LogicalType | undefined> } {
+  const key = active.schema.primaryKey;
+  const pair = columns.map((c) => ({ name: c, active: nativeTypeOf(active.engine, active.schema, c), shadow: nativeTypeOf(shadow.engine, shadow.schema, c) }));
+  const asInteger = pair.filter(comparedAsInteger).map((c) => c.name);
+  // The type each column is compared as on each side: a tinyint(1) against an integer is that integer.
+  const compared = (c: ColumnPair, side: 'active' | 'shadow') => (asInteger.includes(c.name) && c[side]?.integer) || c[side]?.type;
+  const spec: VerifyTable = {
+    name,
+    key,
+    columns,
+    singlePrecision: mixedPrecision(pair),
+    plain: pair.filter((c) => PLAIN_KINDS.has(compared(c, 'active')?.kind ?? '') && PLAIN_KINDS.has(compared(c, 'shadow')?.kind ?? '')).map((c) => c.name),
+    digest: pair.filter((c) => !key.includes(c.name) && holdsLongValues(c)).map((c) => c.name),
+    asInteger,
+  };
+  const byName = new Map(pair.map((c) => [c.name, c]));
+  const keyTypes = new Map(key.map((k): [string, LogicalType | undefined] => {
+    const c = byName.get(k);
+    return [k, c && compared(c, 'active')];
+  }));
+  return { spec, keyTypes };
+}
+
+async function describe(engine: EngineModule, side: SideName, url: string, tables: string[]): Promise<Map<string, TableSchema>> {
+  const db = await engine.openDatabase(side, url);
   try {
     return await db.describeTables(tables);
   } finally {
@@ -177,11 +212,18 @@ async function describe(side: 'old' | 'new', url: string, tables: string[]): Pro
   }
 }
 
-function logicalTypeOf(engine: 'postgres' | 'mysql', schema: TableSchema, column: string): LogicalType | undefined {
+function nativeTypeOf(engine: EngineKind, schema: TableSchema, column: string): NativeType | undefined {
   const col = schema.columns.find((c) => c.name === column);
   if (!col) return undefined;
-  const parsed = parseNativeType(engine, col.nativeType, { isEnum: col.isEnum });
-  return parsed.ok ? parsed.type : undefined;
+  const parsed = engineModule(engine).nativeTypes.parse(col.nativeType, { isEnum: col.isEnum });
+  return parsed.ok ? parsed : undefined;
+}
+
+/** A column both sides have, as each side's engine reads its type (undefined: a type Tandem cannot map). */
+interface ColumnPair {
+  name: string;
+  active: NativeType | undefined;
+  shadow: NativeType | undefined;
 }
 
 /** Types whose canonical text (DESIGN.md) has no `|` in either engine: VerifyTable.plain. */
@@ -192,10 +234,29 @@ const PLAIN_KINDS = new Set<string>(['integer', 'decimal', 'float', 'boolean', '
  * double precision, say): replication wrote the float32's shortest text into the double, so they compare at
  * float32 precision (H14).
  */
-function mixedPrecision(activeEngine: 'postgres' | 'mysql', a: TableSchema, shadowEngine: 'postgres' | 'mysql', s: TableSchema, columns: string[]): string[] {
-  return columns.filter((c) => {
-    const x = logicalTypeOf(activeEngine, a, c);
-    const y = logicalTypeOf(shadowEngine, s, c);
-    return x?.kind === 'float' && y?.kind === 'float' && x.bits !== y.bits;
-  });
+function mixedPrecision(pair: ColumnPair[]): string[] {
+  return pair
+    .filter(({ active: x, shadow: y }) => x?.type.kind === 'float' && y?.type.kind === 'float' && x.type.bits !== y.type.bits)
+    .map((c) => c.name);
+}
+
+/** A true boolean: read as boolean and not an integer that merely reads as one (MySQL tinyint(1)). */
+const isBoolean = (t: NativeType | undefined) => t?.type.kind === 'boolean' && !t.integer;
+
+/**
+ * VerifyTable.asInteger: a boolean stored as an integer (MySQL tinyint(1), which holds 2 or -5 as well) compares
+ * as that integer unless the other side's column is a true boolean (DESIGN.md "Canonical values"); between two
+ * tinyint(1) columns, too, the integers are compared, so 1 and 2 differ.
+ */
+export function comparedAsInteger({ active, shadow }: Pick<ColumnPair, 'active' | 'shadow'>): boolean {
+  return (active?.integer !== undefined && !isBoolean(shadow)) || (shadow?.integer !== undefined && !isBoolean(active));
+}
+
+/**
+ * VerifyTable.digest: text or binary on either side with room for values longer than LONG_VALUE_LENGTH (a limit in
+ * bytes is at least as many characters). JSON is compared in its own way and never digested.
+ */
+export function holdsLongValues({ active, shadow }: Pick<ColumnPair, 'active' | 'shadow'>): boolean {
+  const long = (t: NativeType | undefined) => (t?.type.kind === 'text' || t?.type.kind === 'binary') && (t.type.maxLength === null || t.type.maxLength > LONG_VALUE_LENGTH);
+  return (long(active) || long(shadow)) && active?.type.kind !== 'json' && shadow?.type.kind !== 'json';
 }

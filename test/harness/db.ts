@@ -119,7 +119,40 @@ export function runTandem(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?:
   });
 }
 
-/** The test process's environment without TANDEM_* settings, so a developer's shell cannot change a test. */
-function cleanEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TANDEM_')));
+/**
+ * The test process's environment without TANDEM_* settings, so a developer's shell cannot change a test. Node
+ * deprecations are fatal in every tandem process a test starts (e.g. pg's warning about concurrent queries on one
+ * client, which pg 9 turns into an error): they fail the test instead of scrolling by.
+ */
+export function cleanEnv(): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TANDEM_')));
+  return { ...env, NODE_OPTIONS: `${env.NODE_OPTIONS ?? ''} --throw-deprecation`.trim() };
+}
+
+/**
+ * A MariaDB connection to the database in `url` that reads values as text (big numbers and dates as strings), as
+ * the tests compare them; `timeZone` sets the session's zone (an application's, say).
+ */
+export async function connectMysql(url: string, opts: { timeZone?: string } = {}): Promise<mysql.Connection> {
+  const u = new URL(url);
+  const c = await mysql.createConnection({
+    host: u.hostname,
+    port: Number(u.port),
+    user: decodeURIComponent(u.username || 'root'),
+    password: decodeURIComponent(u.password),
+    database: u.pathname.slice(1),
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+    dateStrings: true,
+  });
+  if (opts.timeZone) await c.query(`SET time_zone = ?`, [opts.timeZone]);
+  return c;
+}
+
+/**
+ * The shadow is fenced (docs/fencing.md): its tables refuse ordinary sessions' writes. A test that plants drift on
+ * it writes the way only a superuser can get past the fence, with triggers silenced for its session.
+ */
+export async function bypassFence(client: pg.Client): Promise<void> {
+  await client.query('SET session_replication_role = replica');
 }

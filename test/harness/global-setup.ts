@@ -1,6 +1,11 @@
 import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startMariadb, startPostgres, type RunningServer } from './servers.js';
+// Kafka transport (issue 15): the stack is started by the first Kafka test file (test/harness/kafka.ts), stopped here.
+import { kafkaDown } from '../../scripts/kafka-stack.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -8,10 +13,14 @@ declare module 'vitest' {
     pgUrl: string;
     /** Root URL of the test MariaDB server, without a database. */
     mysqlUrl: string;
+    /** A file that exists once a test of this run started the Kafka stack: teardown stops it then. */
+    kafkaStartedMarker: string;
   }
 }
 
 const started: RunningServer[] = [];
+const kafkaMarkerDir = mkdtempSync(join(tmpdir(), 'tandem-kafka-run-'));
+const kafkaMarker = join(kafkaMarkerDir, 'started');
 
 /**
  * Starts one throwaway PostgreSQL (wal_level=logical) and one MariaDB (binlog ROW/FULL, GTID) for the whole run.
@@ -24,8 +33,12 @@ export async function setup(project: TestProject): Promise<void> {
   ]);
   project.provide('pgUrl', pgUrl.replace(/\/$/, ''));
   project.provide('mysqlUrl', mysqlUrl.replace(/\/$/, ''));
+  project.provide('kafkaStartedMarker', kafkaMarker);
 }
 
 export async function teardown(): Promise<void> {
+  // Connect first: its connectors would otherwise retry against the servers stopped below.
+  if (existsSync(kafkaMarker)) await kafkaDown();
   await Promise.all(started.map((s) => s.stop()));
+  rmSync(kafkaMarkerDir, { recursive: true, force: true });
 }

@@ -4,12 +4,13 @@
  * are configured.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import mysql from 'mysql2/promise';
+import { tempDir } from './temp.js';
 
 export interface RunningServer {
   /** Superuser URL without a database name. */
@@ -19,6 +20,14 @@ export interface RunningServer {
   stop(): Promise<void>;
   /** Stop and start again on the same port and data (a shadow restart, say). */
   restart(): Promise<void>;
+}
+
+/** A server that can also be stopped for a while and started again later, its data kept (an outage). */
+export interface HaltableServer extends RunningServer {
+  /** Stop the server (fast shutdown), keeping its data and port for resume(). */
+  halt(): Promise<void>;
+  /** Start a halted server again on the same port and data. */
+  resume(): Promise<void>;
 }
 
 export async function freePort(): Promise<number> {
@@ -46,7 +55,8 @@ function runAs(user: string): { uid?: number; gid?: number } {
   return { uid, gid };
 }
 
-function tempDir(prefix: string, owner: string): string {
+/** A server's own folder (data, socket), owned by its system user; stop() removes it. */
+function serverDir(prefix: string, owner: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const { uid, gid } = runAs(owner);
   if (uid !== undefined && gid !== undefined) chownSync(dir, uid, gid);
@@ -74,10 +84,10 @@ async function waitFor(what: string, probe: () => Promise<void>, child: ChildPro
   throw new Error(`${what} did not accept connections within ${timeoutMs} ms: ${String(last)}`);
 }
 
-function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+function stopChild(child: ChildProcess, signal: NodeJS.Signals, escalate: { afterMs: number; signal: NodeJS.Signals } = { afterMs: 30_000, signal: 'SIGKILL' }): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const timer = setTimeout(() => child.kill(escalate.signal), escalate.afterMs);
     child.once('exit', () => {
       clearTimeout(timer);
       resolve();
@@ -98,14 +108,24 @@ export function postgresBinDir(): string {
 export interface PostgresOptions {
   /** Extra server settings, e.g. { wal_level: 'replica' }. Defaults suit logical replication. */
   settings?: Record<string, string>;
+  /** Logins need this password (SCRAM) instead of being trusted; the returned URL carries it. */
+  password?: string;
 }
 
-export async function startPostgres(opts: PostgresOptions = {}): Promise<RunningServer> {
+export async function startPostgres(opts: PostgresOptions = {}): Promise<HaltableServer> {
   const bin = postgresBinDir();
-  const dir = tempDir('tandem-pg-', 'postgres');
+  const dir = serverDir('tandem-pg-', 'postgres');
   const dataDir = join(dir, 'data');
   const ids = runAs('postgres');
-  run(join(bin, 'initdb'), ['-D', dataDir, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8', '--locale=C'], ids);
+  const auth = ['-A', 'trust'];
+  if (opts.password !== undefined) {
+    const pwfile = join(dir, 'pwfile');
+    writeFileSync(pwfile, `${opts.password}\n`);
+    const { uid, gid } = ids;
+    if (uid !== undefined && gid !== undefined) chownSync(pwfile, uid, gid);
+    auth.splice(0, 2, '-A', 'scram-sha-256', `--pwfile=${pwfile}`);
+  }
+  run(join(bin, 'initdb'), ['-D', dataDir, ...auth, '-U', 'postgres', '--no-sync', '-E', 'UTF8', '--locale=C'], ids);
   const port = await freePort();
   const settings: Record<string, string> = {
     listen_addresses: '127.0.0.1',
@@ -122,7 +142,7 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Running
     ...opts.settings,
   };
   const args = ['-D', dataDir, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
-  const url = `postgres://postgres@127.0.0.1:${port}`;
+  const url = `postgres://postgres${opts.password !== undefined ? `:${encodeURIComponent(opts.password)}` : ''}@127.0.0.1:${port}`;
   let child: ChildProcess;
   const start = async () => {
     child = spawn(join(bin, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: tmpdir(), ...ids });
@@ -151,19 +171,31 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Running
       await stopChild(child, 'SIGINT');
       await start();
     },
+    // A fast shutdown waits for each WAL sender to send everything, which never ends while a logical replication
+    // client does not read (backpressure): past a few seconds the server stops immediately, as in a crash (it
+    // recovers on resume; commits of its last moment may be lost, since synchronous_commit is off).
+    halt: () => stopChild(child, 'SIGINT', { afterMs: 5_000, signal: 'SIGQUIT' }),
+    resume: () => start(),
   };
 }
 
 export interface MariadbOptions {
   /** Extra server options without the leading dashes, e.g. { 'binlog-format': 'STATEMENT' }. */
   settings?: Record<string, string>;
+  /** false: binary logging off, as a server's defaults have it (log-bin is left out; the other binlog settings then do nothing). */
+  binlog?: boolean;
 }
 
 export async function startMariadb(opts: MariadbOptions = {}): Promise<RunningServer> {
-  const dir = tempDir('tandem-mariadb-', 'mysql');
+  const dir = serverDir('tandem-mariadb-', 'mysql');
   const dataDir = join(dir, 'data');
   const installer = existsSync('/usr/bin/mariadb-install-db') ? 'mariadb-install-db' : 'mysql_install_db';
-  run(installer, ['--no-defaults', `--datadir=${dataDir}`, '--user=mysql', '--auth-root-authentication-method=normal', '--skip-test-db']);
+  // Temporary tables go in the server's own folder: bootstraps running side by side in one /tmp collided there.
+  const tmp = join(dir, 'tmp');
+  mkdirSync(tmp);
+  const { uid, gid } = runAs('mysql');
+  if (uid !== undefined && gid !== undefined) chownSync(tmp, uid, gid);
+  run(installer, ['--no-defaults', `--datadir=${dataDir}`, '--user=mysql', '--auth-root-authentication-method=normal', '--skip-test-db', `--tmpdir=${tmp}`]);
   const port = await freePort();
   const settings: Record<string, string> = {
     'bind-address': '127.0.0.1',
@@ -183,8 +215,10 @@ export async function startMariadb(opts: MariadbOptions = {}): Promise<RunningSe
     'collation-server': 'utf8mb4_unicode_ci',
     'default-time-zone': '+00:00',
     'max-connections': '300',
+    tmpdir: tmp,
     ...opts.settings,
   };
+  if (opts.binlog === false) delete settings['log-bin'];
   const serverBin = existsSync('/usr/sbin/mariadbd') ? '/usr/sbin/mariadbd' : '/usr/sbin/mysqld';
   const args = ['--no-defaults', `--datadir=${dataDir}`, '--user=mysql', ...Object.entries(settings).map(([k, v]) => `--${k}=${v}`)];
   const url = `mysql://root@127.0.0.1:${port}`;
@@ -213,9 +247,12 @@ export async function startMariadb(opts: MariadbOptions = {}): Promise<RunningSe
   };
 }
 
-/** Write a file readable by the current user (configs for CLI runs). */
+/**
+ * Write a file readable by the current user (configs for CLI runs), in a folder of its own that is removed after
+ * the test file (or when the process exits; see temp.ts).
+ */
 export function writeTempFile(name: string, text: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tandem-cfg-'));
+  const dir = tempDir('tandem-cfg-');
   const file = join(dir, name);
   writeFileSync(file, text);
   return file;

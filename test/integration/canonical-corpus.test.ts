@@ -1,14 +1,16 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { createMysqlDatabase, createPgDatabase, type MysqlTestDatabase, type PgTestDatabase } from '../harness/db.js';
-import { openVerifyReader } from '../../src/engines/factory.js';
+import { suiteResources } from '../harness/tandem-process.js';
+import { engineForUrl } from '../../src/engines/registry.js';
 import type { CanonicalKey, CanonicalRow, KeyRange, VerifyReader, VerifyReaderOptions, VerifyTable } from '../../src/engines/engine.js';
 import { openPgReader } from '../../src/engines/postgres/reader.js';
 import { openMysqlReader } from '../../src/engines/mysql/reader.js';
 import { shortestFloat32 } from '../../src/engines/mysql/binlog-values.js';
 import { canonicalFloat, canonicalJson } from '../../src/model/canonical.js';
 import type { Row } from '../../src/model/change.js';
+import { builtSpec } from '../harness/verify.js';
 
 /**
  * The canonical-value corpus (DESIGN.md "Canonical values"; H13–H16): awkward values stored as replication stores
@@ -19,13 +21,8 @@ import type { Row } from '../../src/model/change.js';
 
 const pgUrl = inject('pgUrl');
 const mysqlUrl = inject('mysqlUrl');
-const dbs: Array<PgTestDatabase | MysqlTestDatabase> = [];
-const readers: VerifyReader[] = [];
-
-afterAll(async () => {
-  await Promise.all(readers.map((r) => r.close()));
-  await Promise.all(dbs.map((d) => d.drop()));
-});
+// The readers are closed, then the databases dropped, after the file's last test.
+const { dbs, cleanups } = suiteResources();
 
 async function pgDb(prefix: string): Promise<PgTestDatabase> {
   const db = await createPgDatabase(pgUrl, prefix);
@@ -42,8 +39,8 @@ async function mysqlDb(prefix: string): Promise<MysqlTestDatabase> {
 }
 
 async function open(url: string, opts: VerifyReaderOptions): Promise<VerifyReader> {
-  const r = await openVerifyReader(url, opts);
-  readers.push(r);
+  const r = await engineForUrl(url).openVerifyReader(url, opts);
+  cleanups.push(() => r.close());
   return r;
 }
 
@@ -272,6 +269,19 @@ describe('PostgreSQL ↔ MariaDB corpus', () => {
       expect(await mr.canonicalRows(CORPUS, [[id]]), `${sql} undone`).toEqual(before);
     }
     expect(await mr.summarize(CORPUS, {})).toEqual(await pr.summarize(CORPUS, {}));
+  });
+
+  it('agrees under the spec Verifier builds from both schemas: texts and bytes as digest columns, tinyint(1) against boolean', async () => {
+    const spec = await builtSpec(m.url, p.url, 'corpus');
+    // Columns PostgreSQL text or bytea (room for long values) holds on one side; none of this corpus's values is long.
+    expect(spec.digest).toEqual(['tx', 'tn', 'bn', 'en', 'st']);
+    expect(spec.asInteger).toEqual([]);
+    expect(spec.singlePrecision).toEqual(['f2']);
+    const [a, b] = await Promise.all([allRows(pr, spec, keys), allRows(mr, spec, keys)]);
+    expect(b).toEqual(a);
+    expect(a).toEqual(await allRows(pr, CORPUS, keys));
+    expect(await mr.summarize(spec, {})).toEqual(await pr.summarize(spec, {}));
+    expect(await mr.rowHashes(spec, {})).toEqual(await pr.rowHashes(spec, {}));
   });
 
   it('tells missing rows from present ones', async () => {

@@ -1,19 +1,10 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createMysqlDatabase, createPgDatabase, runTandem, uniqueName, withDatabase, type MysqlTestDatabase, type PgTestDatabase } from '../harness/db.js';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import mysql from 'mysql2/promise';
+import { createMysqlDatabase, createPgDatabase, uniqueName, withDatabase, type MysqlTestDatabase, type PgTestDatabase } from '../harness/db.js';
 import { shopMysql, shopPostgres } from '../harness/fixtures.js';
-import { writeConfig } from '../harness/config.js';
+import { failures, runCheck as check } from '../harness/check.js';
 import { startMariadb, type RunningServer } from '../harness/servers.js';
-
-interface Report {
-  ok: boolean;
-  checks: Array<{ id: string; status: string; side: string; title: string; detail: string; fix?: string }>;
-}
-
-async function check(config: Record<string, unknown>) {
-  const result = await runTandem(['check', '--json', '--config', writeConfig(config)]);
-  return { ...result, report: result.stdout ? (JSON.parse(result.stdout) as Report) : undefined };
-}
-const failures = (r: Report | undefined) => (r?.checks ?? []).filter((c) => c.status === 'fail');
+import { suiteResources } from '../harness/tandem-process.js';
 
 describe('tandem check, MariaDB', () => {
   const pgUrl = inject('pgUrl');
@@ -21,17 +12,16 @@ describe('tandem check, MariaDB', () => {
   let oldDb: MysqlTestDatabase;
   let newMy: MysqlTestDatabase;
   let newPg: PgTestDatabase;
+  const { dbs } = suiteResources();
 
   beforeAll(async () => {
     [oldDb, newMy, newPg] = await Promise.all([createMysqlDatabase(mysqlUrl, 'old'), createMysqlDatabase(mysqlUrl, 'new'), createPgDatabase(pgUrl, 'new')]);
+    dbs.push(oldDb, newMy, newPg);
     for (const sql of shopMysql) {
       await oldDb.admin.query(sql);
       await newMy.admin.query(sql);
     }
     for (const sql of shopPostgres) await newPg.admin.query(sql);
-  });
-  afterAll(async () => {
-    await Promise.all([oldDb?.drop(), newMy?.drop(), newPg?.drop()]);
   });
 
   it('passes on a correct MariaDB → MariaDB pair', async () => {
@@ -74,19 +64,21 @@ describe('tandem check, MariaDB', () => {
       const priv = failures(report).find((c) => c.id === 'mysql.replication_privileges' && c.side === 'old');
       expect(priv?.detail).toContain('REPLICATION SLAVE');
       expect(priv?.fix).toBe(`GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '${user}'@'%';`);
-      // Nothing else is reported missing: the grants above are enough for reading and writing the tables.
-      expect(failures(report).filter((c) => c.side === 'old').map((c) => c.id)).toEqual(['mysql.replication_privileges']);
+      // Nothing else is reported missing: the grants above are enough for reading and writing the tables (fencing
+      // needs a privilege of its own, tested below).
+      expect(failures(report).filter((c) => c.side === 'old').map((c) => c.id)).toEqual(['mysql.replication_privileges', 'mysql.fence']);
     } finally {
       await oldDb.admin.query(`DROP USER '${user}'@'%'`);
     }
   });
 
   describe('on a server with binlog_format=STATEMENT', () => {
+    const { servers } = suiteResources();
     let server: RunningServer;
     beforeAll(async () => {
       server = await startMariadb({ settings: { 'binlog-format': 'STATEMENT' } });
+      servers.push(server);
     });
-    afterAll(async () => server?.stop());
 
     it('fails, naming binlog_format and the setting to change', async () => {
       const db = await createMysqlDatabase(server.url, 'stmt');
@@ -100,6 +92,75 @@ describe('tandem check, MariaDB', () => {
       } finally {
         await db.drop();
       }
+    });
+  });
+
+  // read_only and accounts are server-wide: on a server of its own.
+  describe('fencing, on a server of its own', () => {
+    const { servers, dbs: ownDbs } = suiteResources();
+    let server: RunningServer;
+    let shop: MysqlTestDatabase;
+    const tandem = uniqueName('tandem');
+    const password = 'Tandem-Pw-7';
+    const item = (report: Awaited<ReturnType<typeof check>>['report'], id: string) => report?.checks.find((c) => c.id === id && c.side === 'old');
+    const asTandem = () => withDatabase(server.url, shop.name, { name: tandem, password });
+    beforeAll(async () => {
+      server = await startMariadb();
+      servers.push(server);
+      shop = await createMysqlDatabase(server.url, 'shop');
+      ownDbs.push(shop);
+      for (const sql of shopMysql) await shop.admin.query(sql);
+      await shop.admin.query(`CREATE USER ${mysql.escape(tandem)}@'%' IDENTIFIED BY ${mysql.escape(password)}`);
+      await shop.admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON ${mysql.escapeId(shop.name)}.* TO ${mysql.escape(tandem)}@'%'`);
+      await shop.admin.query(`GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO ${mysql.escape(tandem)}@'%'`);
+    });
+
+    it("fails when Tandem's account cannot set read_only nor write through it, and passes after the GRANT it gives; warns until it may end sessions", async () => {
+      const { report } = await check({ migration: 'shop', old: { url: asTandem() }, new: { url: newMy.url } });
+      const fence = item(report, 'mysql.fence');
+      expect(fence?.status).toBe('fail');
+      expect(fence?.detail).toContain('cannot set read_only (needs READ_ONLY ADMIN)');
+      expect(fence?.detail).toContain('could not apply changes while read_only is on');
+      expect(fence?.fix).toBe(`GRANT READ_ONLY ADMIN ON *.* TO '${tandem}'@'%';`);
+      const end = item(report, 'mysql.fence_end_sessions');
+      expect(end?.status).toBe('warn');
+      // Without SELECT on the mysql schema, it says it cannot tell who else writes through.
+      expect(item(report, 'mysql.fence_bypass')).toMatchObject({ status: 'warn', title: 'cannot tell which accounts write through the fence' });
+      await shop.admin.query(fence?.fix as string);
+      await shop.admin.query(end?.fix as string);
+      const after = await check({ migration: 'shop', old: { url: asTandem() }, new: { url: newMy.url } });
+      expect(item(after.report, 'mysql.fence')?.status).toBe('pass');
+      expect(item(after.report, 'mysql.fence_end_sessions')?.status).toBe('pass');
+      expect(failures(after.report).filter((c) => c.side === 'old')).toEqual([]);
+    });
+
+    it('warns that read_only is server-wide, naming the other databases a fence makes read-only', async () => {
+      const alone = await check({ migration: 'shop', old: { url: shop.url }, new: { url: newMy.url } });
+      expect(item(alone.report, 'mysql.fence_server_wide')?.status).toBe('pass');
+      const billing = await createMysqlDatabase(server.url, 'billing');
+      ownDbs.push(billing);
+      const { report } = await check({ migration: 'shop', old: { url: shop.url }, new: { url: newMy.url } });
+      const wide = item(report, 'mysql.fence_server_wide');
+      expect(wide?.status).toBe('warn');
+      expect(wide?.detail).toContain(billing.name);
+      expect(wide?.detail).not.toContain(shop.name);
+    });
+
+    it('warns, naming them, about other accounts holding READ ONLY ADMIN (ALL ON *.* included), which write through the fence; passes once revoked', async () => {
+      const admin = uniqueName('dba');
+      await shop.admin.query(`CREATE USER ${mysql.escape(admin)}@'%' IDENTIFIED BY 'Dba-Pw-1'`);
+      await shop.admin.query(`GRANT ALL PRIVILEGES ON *.* TO ${mysql.escape(admin)}@'%'`);
+      // Tandem is root here: every other account with the privilege is named, Tandem's (granted above) among them.
+      const { report } = await check({ migration: 'shop', old: { url: shop.url }, new: { url: newMy.url } });
+      const bypass = item(report, 'mysql.fence_bypass');
+      expect(bypass?.status).toBe('warn');
+      expect(bypass?.detail).toContain(`'${admin}'@'%'`);
+      expect(bypass?.detail).toContain(`'${tandem}'@'%'`);
+      expect(bypass?.detail).not.toContain(`'root'@'localhost'`);
+      expect(bypass?.fix).toContain(`REVOKE READ_ONLY ADMIN ON *.* FROM '${admin}'@'%';`);
+      for (const statement of (bypass?.fix ?? '').match(/REVOKE [^;]+;/g) ?? []) await shop.admin.query(statement);
+      const after = await check({ migration: 'shop', old: { url: shop.url }, new: { url: newMy.url } });
+      expect(item(after.report, 'mysql.fence_bypass')?.status).toBe('pass');
     });
   });
 });

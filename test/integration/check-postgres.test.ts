@@ -1,24 +1,11 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import { createMysqlDatabase, createPgDatabase, runTandem, uniqueName, withDatabase, type MysqlTestDatabase, type PgTestDatabase } from '../harness/db.js';
 import { shopMysql, shopPostgres, shopTables } from '../harness/fixtures.js';
 import { writeConfig } from '../harness/config.js';
+import { failures, runCheck as check } from '../harness/check.js';
 import { startPostgres, type RunningServer } from '../harness/servers.js';
-
-interface Report {
-  ok: boolean;
-  tables: string[];
-  checks: Array<{ id: string; status: string; side: string; title: string; detail: string; fix?: string }>;
-}
-
-async function check(config: Record<string, unknown>, extra: string[] = []) {
-  const file = writeConfig(config);
-  const result = await runTandem(['check', '--json', '--config', file, ...extra]);
-  const report = result.stdout ? (JSON.parse(result.stdout) as Report) : undefined;
-  return { ...result, report };
-}
-
-const failures = (r: Report | undefined) => (r?.checks ?? []).filter((c) => c.status === 'fail');
+import { suiteResources } from '../harness/tandem-process.js';
 
 describe('tandem check, PostgreSQL', () => {
   const pgUrl = inject('pgUrl');
@@ -26,17 +13,16 @@ describe('tandem check, PostgreSQL', () => {
   let oldDb: PgTestDatabase;
   let newPg: PgTestDatabase;
   let newMy: MysqlTestDatabase;
+  const { dbs } = suiteResources();
 
   beforeAll(async () => {
     [oldDb, newPg, newMy] = await Promise.all([createPgDatabase(pgUrl, 'old'), createPgDatabase(pgUrl, 'new'), createMysqlDatabase(mysqlUrl, 'new')]);
+    dbs.push(oldDb, newPg, newMy);
     for (const sql of shopPostgres) {
       await oldDb.admin.query(sql);
       await newPg.admin.query(sql);
     }
     for (const sql of shopMysql) await newMy.admin.query(sql);
-  });
-  afterAll(async () => {
-    await Promise.all([oldDb?.drop(), newPg?.drop(), newMy?.drop()]);
   });
 
   it('passes on a correct PostgreSQL → PostgreSQL pair', async () => {
@@ -60,6 +46,12 @@ describe('tandem check, PostgreSQL', () => {
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/PASS\s+wal_level is logical/);
     expect(human.stdout).toMatch(/Ready: 0 failed/);
+    // Columns that map with a limit are one warning per table, each column's limit kept for --json.
+    const limits = report?.checks.filter((c) => c.id === 'schema.type_mapping' && c.status === 'warn') ?? [];
+    expect(limits.length).toBeGreaterThan(0);
+    expect(limits.length).toBeLessThanOrEqual(shopTables.length);
+    for (const l of limits) expect(l.columns?.length, l.title).toBeGreaterThan(0);
+    expect(human.stdout.match(/map with a limit/g)).toHaveLength(limits.length);
   });
 
   it('fails on a table without a primary key, naming it, and passes once it is excluded', async () => {
@@ -135,11 +127,12 @@ describe('tandem check, PostgreSQL', () => {
   });
 
   describe('on a server with wal_level=replica', () => {
+    const { servers } = suiteResources();
     let server: RunningServer;
     beforeAll(async () => {
       server = await startPostgres({ settings: { wal_level: 'replica' } });
+      servers.push(server);
     });
-    afterAll(async () => server?.stop());
 
     it('fails, naming wal_level and the setting to change', async () => {
       const db = await createPgDatabase(server.url, 'replica');
@@ -153,6 +146,75 @@ describe('tandem check, PostgreSQL', () => {
       } finally {
         await db.drop();
       }
+    });
+  });
+
+  describe('fencing, on a server of its own (roles are server-wide)', () => {
+    const { servers, dbs: ownDbs } = suiteResources();
+    let server: RunningServer;
+    let db: PgTestDatabase;
+    const owner = uniqueName('shop_owner');
+    const tandem = uniqueName('tandem_fence');
+    const item = (report: Awaited<ReturnType<typeof check>>['report'], id: string) => report?.checks.find((c) => c.id === id && c.side === 'old');
+    beforeAll(async () => {
+      server = await startPostgres();
+      servers.push(server);
+      db = await createPgDatabase(server.url, 'fence');
+      ownDbs.push(db);
+      for (const sql of shopPostgres) await db.admin.query(sql);
+      await db.admin.query(`CREATE ROLE ${owner} NOLOGIN`);
+      for (const t of shopTables) await db.admin.query(`ALTER TABLE ${t} OWNER TO ${owner}`);
+      await db.admin.query(`CREATE ROLE ${tandem} LOGIN REPLICATION`);
+      await db.admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA public TO ${tandem}`);
+      await db.admin.query(`GRANT CREATE ON DATABASE ${db.name} TO ${tandem}`);
+    });
+
+    it("fails when Tandem's user does not own the tables (TRIGGER alone would put up a fence it cannot take down), and passes after the GRANT it gives", async () => {
+      await db.admin.query(`GRANT TRIGGER ON orders TO ${tandem}`);
+      const url = withDatabase(server.url, db.name, { name: tandem });
+      const { report } = await check({ migration: 'shop', old: { url }, new: { url: newPg.url } });
+      const fence = item(report, 'postgres.fence');
+      expect(fence?.status).toBe('fail');
+      for (const t of shopTables) expect(fence?.detail).toContain(`${t} (owner ${owner})`);
+      expect(fence?.detail).toContain('TRIGGER privilege on orders would put a fence up that it could not take down');
+      expect(fence?.fix).toContain(`GRANT "${owner}" TO "${tandem}";`);
+      expect(fence?.fix).toContain(`ALTER TABLE "orders" OWNER TO "${tandem}";`);
+      await db.admin.query(`GRANT "${owner}" TO "${tandem}"`);
+      const after = await check({ migration: 'shop', old: { url }, new: { url: newPg.url } });
+      expect(item(after.report, 'postgres.fence')?.status).toBe('pass');
+    });
+
+    it('warns, naming them, about superusers and roles that may SET session_replication_role (they write through the fence); passes once they are gone', async () => {
+      const url = db.url;
+      const before = await check({ migration: 'shop', old: { url }, new: { url: newPg.url } });
+      expect(item(before.report, 'postgres.fence_bypass')?.status).toBe('pass');
+      const dba = uniqueName('dba');
+      const etl = uniqueName('etl');
+      await db.admin.query(`CREATE ROLE ${dba} LOGIN SUPERUSER`);
+      await db.admin.query(`CREATE ROLE ${etl} LOGIN`);
+      await db.admin.query(`GRANT SET ON PARAMETER session_replication_role TO ${etl}`);
+      const { report } = await check({ migration: 'shop', old: { url }, new: { url: newPg.url } });
+      const bypass = item(report, 'postgres.fence_bypass');
+      expect(bypass?.status).toBe('warn');
+      expect(bypass?.detail).toContain(`${dba} (superuser)`);
+      expect(bypass?.detail).toContain(`${etl} (SET on session_replication_role)`);
+      // Tandem's own user (the superuser here) is not named.
+      expect(bypass?.detail).not.toMatch(/\bpostgres \(superuser\)/);
+      expect(bypass?.fix).toContain(`ALTER ROLE "${dba}" NOSUPERUSER;`);
+      expect(bypass?.fix).toContain(`REVOKE SET ON PARAMETER session_replication_role FROM "${etl}";`);
+      for (const statement of (bypass?.fix ?? '').match(/(ALTER ROLE|REVOKE SET) [^;]+;/g) ?? []) await db.admin.query(statement);
+      const { report: after } = await check({ migration: 'shop', old: { url }, new: { url: newPg.url } });
+      expect(item(after, 'postgres.fence_bypass')?.status).toBe('pass');
+    });
+
+    it('warns when Tandem cannot end sessions that hold a fence off, and passes with pg_signal_backend', async () => {
+      const url = withDatabase(server.url, db.name, { name: tandem });
+      const { report } = await check({ migration: 'shop', old: { url }, new: { url: newPg.url } });
+      const end = item(report, 'postgres.fence_end_sessions');
+      expect(end?.status).toBe('warn');
+      expect(end?.fix).toBe(`GRANT pg_signal_backend TO "${tandem}";`);
+      await db.admin.query(end?.fix as string);
+      expect(item((await check({ migration: 'shop', old: { url }, new: { url: newPg.url } })).report, 'postgres.fence_end_sessions')?.status).toBe('pass');
     });
   });
 });

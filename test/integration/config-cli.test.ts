@@ -1,16 +1,18 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { createPgDatabase, runTandem, type PgTestDatabase } from '../harness/db.js';
 import { shopPostgres } from '../harness/fixtures.js';
 import { writeConfig } from '../harness/config.js';
+import { suiteResources } from '../harness/tandem-process.js';
 
 describe('configuration errors and secrets at the CLI', () => {
   const pgUrl = inject('pgUrl');
+  const { dbs } = suiteResources();
   let db: PgTestDatabase;
   beforeAll(async () => {
     db = await createPgDatabase(pgUrl, 'cfg');
+    dbs.push(db);
     for (const sql of shopPostgres) await db.admin.query(sql);
   });
-  afterAll(async () => db?.drop());
 
   it('rejects a misspelled key with exit 2, naming the key and the expected ones', async () => {
     const file = writeConfig({ migration: 'shop', old: { url: db.url }, new: { url: db.url }, cutover: { maxLagg: '5s' } });
@@ -62,14 +64,5 @@ describe('configuration errors and secrets at the CLI', () => {
     }
     expect(runs[1]?.stdout).toContain('cannot connect to new');
     expect(runs[4]?.stderr).toContain('cannot connect to PostgreSQL at postgres://postgres:***@127.0.0.1:1/none');
-  });
-});
-
-describe('features not yet available are refused, not ignored', () => {
-  it('tandem run refuses transport.kind kafka with exit 2', async () => {
-    const file = writeConfig({ migration: 'shop', old: { url: 'postgres://u@127.0.0.1:1/a' }, new: { url: 'postgres://u@127.0.0.1:1/b' }, transport: { kind: 'kafka' } });
-    const r = await runTandem(['run', '--config', file]);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain('transport.kind kafka is not available');
   });
 });

@@ -1,11 +1,8 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { createPgDatabase, type PgTestDatabase } from '../harness/db.js';
 import { writeConfig } from '../harness/config.js';
 import { freePort } from '../harness/servers.js';
-import { startTandem, waitUntil, type TandemProcess } from '../harness/tandem-process.js';
+import { suiteResources, waitUntil } from '../harness/tandem-process.js';
 
 function metricValue(text: string, name: string, labels = ''): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(name) && (labels === '' || l.includes(labels)) && !l.startsWith('#'));
@@ -14,17 +11,14 @@ function metricValue(text: string, name: string, labels = ''): number | undefine
 
 describe('Prometheus metrics of tandem run', () => {
   const pgUrl = inject('pgUrl');
+  const { dbs, start } = suiteResources();
   let source: PgTestDatabase;
   let shadow: PgTestDatabase;
-  let tandem: TandemProcess | undefined;
   beforeAll(async () => {
     [source, shadow] = await Promise.all([createPgDatabase(pgUrl, 'msrc'), createPgDatabase(pgUrl, 'mdst')]);
+    dbs.push(source, shadow);
     for (const db of [source, shadow]) await db.admin.query(`CREATE TABLE t (id bigint PRIMARY KEY, v text)`);
     await source.admin.query(`INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 3000) g`);
-  });
-  afterAll(async () => {
-    tandem?.kill('SIGKILL');
-    await Promise.all([source?.drop(), shadow?.drop()]);
   });
 
   it('exposes backfill progress, applied transactions, lag and retained WAL, without secrets', async () => {
@@ -35,9 +29,8 @@ describe('Prometheus metrics of tandem run', () => {
       old: { url: source.url.replace('postgres@', `postgres:${password}@`) },
       new: { url: shadow.url },
       api: { listen: `127.0.0.1:${port}` },
-      state: { dir: mkdtempSync(join(tmpdir(), 'tandem-state-')) },
     });
-    tandem = startTandem(['run', '--config', config]);
+    const tandem = start(['run', '--config', config]);
     const scrape = async () => {
       const res = await fetch(`http://127.0.0.1:${port}/metrics`);
       return res.ok ? res.text() : undefined;

@@ -1,13 +1,11 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { createMysqlDatabase, createPgDatabase, runTandem, uniqueName, type MysqlTestDatabase, type PgTestDatabase } from '../harness/db.js';
 import { writeConfig } from '../harness/config.js';
-import { startTandem, waitUntil, type TandemProcess } from '../harness/tandem-process.js';
-import { mysqlRows, pgRows } from '../harness/compare.js';
+import { suiteResources, untilTandem, type TandemProcess } from '../harness/tandem-process.js';
+import { canonicalJsonText, mysqlRows, NULL_TEXT as NULL, pgRows, waitForSameRows } from '../harness/compare.js';
+import { readControlState, writeControlState } from '../harness/control.js';
 
 /**
  * Hazards from /work/shared/HAZARDS.md (H9, H10, H11, H18, H20, identifiers, reverse direction, value round trip),
@@ -17,10 +15,8 @@ import { mysqlRows, pgRows } from '../harness/compare.js';
 
 const pgQ = (name: string) => pg.escapeIdentifier(name);
 const myQ = (name: string) => mysql.escapeId(name, true);
-const NULL = '∅NULL';
 
 type Rows = string[][];
-const sortedRows = (rows: Rows): Rows => [...rows].sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : JSON.stringify(a) > JSON.stringify(b) ? 1 : 0));
 
 /** Decimal text without insignificant fractional zeros (`1710054000.000000` → `1710054000`). */
 const trimDecimal = (s: string): string => (s !== NULL && s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s);
@@ -28,18 +24,7 @@ const trimDecimal = (s: string): string => (s !== NULL && s.includes('.') ? s.re
 describe('replication hazards', () => {
   const pgUrl = inject('pgUrl');
   const mysqlUrl = inject('mysqlUrl');
-  const dbs: Array<PgTestDatabase | MysqlTestDatabase> = [];
-  const procs: TandemProcess[] = [];
-
-  afterAll(async () => {
-    for (const p of procs) {
-      if (p.child.exitCode === null && p.child.signalCode === null) {
-        p.kill('SIGKILL');
-        await p.exited;
-      }
-    }
-    await Promise.all(dbs.map((d) => d.drop()));
-  });
+  const { dbs, start } = suiteResources();
 
   const pgDb = async (prefix: string) => {
     const db = await createPgDatabase(pgUrl, prefix);
@@ -53,13 +38,10 @@ describe('replication hazards', () => {
   };
 
   const configFile = (migration: string, oldUrl: string, newUrl: string, extra: Record<string, unknown> = {}) =>
-    writeConfig({ migration, old: { url: oldUrl }, new: { url: newUrl }, state: { dir: mkdtempSync(join(tmpdir(), 'tandem-state-')) }, ...extra });
+    writeConfig({ migration, old: { url: oldUrl }, new: { url: newUrl }, ...extra });
 
-  const run = (config: string, opts: { direction?: 'forward' | 'reverse'; env?: NodeJS.ProcessEnv } = {}) => {
-    const p = startTandem(['run', '--config', config, ...(opts.direction ? ['--direction', opts.direction] : [])], { env: opts.env });
-    procs.push(p);
-    return p;
-  };
+  const run = (config: string, opts: { direction?: 'forward' | 'reverse'; env?: NodeJS.ProcessEnv } = {}) =>
+    start(['run', '--config', config, ...(opts.direction ? ['--direction', opts.direction] : [])], { env: opts.env });
 
   /** SIGTERM, as an operator stops the service: it must finish its batch and exit 0. */
   const stop = async (p: TandemProcess) => {
@@ -78,37 +60,10 @@ describe('replication hazards', () => {
     }
   };
 
-  /** waitUntil, but failing at once (with Tandem's output) if the process ends while waiting. */
-  const until = async <T>(procsToWatch: TandemProcess[], what: string, probe: () => Promise<T | undefined | false | null>, timeoutMs = 60_000): Promise<T> => {
-    let settled = false;
-    const died = new Promise<never>((_, reject) => {
-      for (const p of procsToWatch) {
-        void p.exited.then((code) => {
-          if (!settled) reject(new Error(`tandem exited (${code}) while waiting for ${what}:\n${p.output()}`));
-        });
-      }
-    });
-    try {
-      return await Promise.race([waitUntil(what, async () => (settled ? (true as T) : probe()), timeoutMs, 100), died]);
-    } finally {
-      settled = true;
-    }
-  };
-
-  /** Waits until both reads return the same rows (order-insensitive); on timeout, fails with the difference. */
-  const untilSame = async (p: TandemProcess[], what: string, expected: () => Promise<Rows>, actual: () => Promise<Rows>, timeoutMs = 60_000) => {
-    try {
-      await until(p, what, async () => JSON.stringify(sortedRows(await expected())) === JSON.stringify(sortedRows(await actual())), timeoutMs);
-    } catch (err) {
-      expect(sortedRows(await actual()), String(err)).toEqual(sortedRows(await expected()));
-      throw err;
-    }
-  };
-
   const pgShadowing = (db: PgTestDatabase, migration: string, direction = 'forward') => async () =>
-    (await db.admin.query<{ phase: string }>(`select phase from tandem.checkpoint where migration = $1 and direction = $2`, [migration, direction])).rows[0]?.phase === 'shadowing';
+    (await db.admin.query<{ stage: string }>(`select stage from tandem.checkpoint where migration = $1 and direction = $2`, [migration, direction])).rows[0]?.stage === 'streaming';
   const myShadowing = (db: MysqlTestDatabase, migration: string) => async () =>
-    (await mysqlRows(db.admin, `SELECT phase FROM tandem_checkpoint WHERE migration = ${mysql.escape(migration)} AND direction = 'forward'`))[0]?.[0] === 'shadowing';
+    (await mysqlRows(db.admin, `SELECT stage FROM tandem_checkpoint WHERE migration = ${mysql.escape(migration)} AND direction = 'forward'`))[0]?.[0] === 'streaming';
 
   // ------------------------------------------------------------------------------------------------------------
   describe('H10 time zones: Tandem in Asia/Kolkata, the writer in America/New_York, rows around DST changes', () => {
@@ -155,7 +110,7 @@ describe('replication hazards', () => {
         const toPg = run(configFile(mPg, src.url, dstPg.url), { env });
         const toMy = run(configFile(mMy, src.url, dstMy.url), { env });
         const both = [toPg, toMy];
-        await until(both, 'both backfills', async () => (await pgShadowing(dstPg, mPg)()) && (await myShadowing(dstMy, mMy)()));
+        await untilTandem(both, 'both backfills', async () => (await pgShadowing(dstPg, mPg)()) && (await myShadowing(dstMy, mMy)()));
 
         for (const [i, text] of newYork.entries()) await insert(100 + i, text, `stream ${text}`);
         // Arithmetic across the DST change is done by the source in the writer's zone; the shadow must get the result.
@@ -167,7 +122,7 @@ describe('replication hazards', () => {
         await writer.query('COMMIT');
 
         const source = () => pgRows(src.admin, pgSql);
-        await untilSame(both, 'events on the PostgreSQL shadow', source, () => pgRows(dstPg.admin, pgSql));
+        await waitForSameRows('events on the PostgreSQL shadow', source, () => pgRows(dstPg.admin, pgSql), { procs: both });
         const rows = await source();
         expect(rows).toHaveLength(newYork.length * 2 + 2);
         // Guard against a vacuous pass: the New York interpretation really happened on the source.
@@ -184,7 +139,7 @@ describe('replication hazards', () => {
         const my = async () =>
           (await mysqlRows(dstMy.admin, `SELECT id, UNIX_TIMESTAMP(at), DATE_FORMAT(at, '%Y-%m-%d %H:%i:%s.%f'), UNIX_TIMESTAMP(wall),
                                                 DATE_FORMAT(wall, '%Y-%m-%d %H:%i:%s.%f'), note FROM events`)).map((r) => r.map((v, i) => (i === 1 || i === 3 ? trimDecimal(v) : v)));
-        await untilSame(both, 'events on the MariaDB shadow', pgForMy, my);
+        await waitForSameRows('events on the MariaDB shadow', pgForMy, my, { procs: both });
         await Promise.all([stop(toPg), stop(toMy)]);
       } finally {
         await writer.end();
@@ -224,7 +179,7 @@ describe('replication hazards', () => {
       const toPg = run(configFile(mPg, src.url, dstPg.url));
       const toMy = run(configFile(mMy, src.url, dstMy.url, { tables: ['nums'] }));
       const both = [toPg, toMy];
-      await until(both, 'both backfills', async () => (await pgShadowing(dstPg, mPg)()) && (await myShadowing(dstMy, mMy)()));
+      await untilTandem(both, 'both backfills', async () => (await pgShadowing(dstPg, mPg)()) && (await myShadowing(dstMy, mMy)()));
 
       for (const row of extremes.slice(4)) await insert(row);
       await src.admin.query(`UPDATE nums SET big = -big, i = -(i + 1) WHERE id = 9223372036854775807`);
@@ -232,14 +187,14 @@ describe('replication hazards', () => {
       await src.admin.query(`INSERT INTO free VALUES (4, '0.10'), (5, '-99999999999999999999999999999999999999.999999999999999999999999999999')`);
 
       const source = () => pgRows(src.admin, pgSql);
-      await untilSame(both, 'nums on the PostgreSQL shadow', source, () => pgRows(dstPg.admin, pgSql));
-      await untilSame(both, 'free on the PostgreSQL shadow', () => pgRows(src.admin, `SELECT id::text, u::text FROM free`), () => pgRows(dstPg.admin, `SELECT id::text, u::text FROM free`));
-      await untilSame(both, 'nums on the MariaDB shadow', source, () => mysqlRows(dstMy.admin, mySql));
+      await waitForSameRows('nums on the PostgreSQL shadow', source, () => pgRows(dstPg.admin, pgSql), { procs: both });
+      await waitForSameRows('free on the PostgreSQL shadow', () => pgRows(src.admin, `SELECT id::text, u::text FROM free`), () => pgRows(dstPg.admin, `SELECT id::text, u::text FROM free`), { procs: both });
+      await waitForSameRows('nums on the MariaDB shadow', source, () => mysqlRows(dstMy.admin, mySql), { procs: both });
       expect((await source()).find((r) => r[0] === '9223372036854775807')).toEqual(['9223372036854775807', '99999999999999999999999999999999999.999999999999999999999999999999', '9223372036854775807', '-0.00001']);
 
       // NaN: PostgreSQL keeps it; MariaDB cannot, so that replication stops, after applying what came before.
       await src.admin.query(`INSERT INTO nums (id, big) VALUES (1001, '1.5')`);
-      await until(both, 'row 1001 on the MariaDB shadow', async () => (await mysqlRows(dstMy.admin, `SELECT id FROM nums WHERE id = 1001`)).length === 1);
+      await untilTandem(both, 'row 1001 on the MariaDB shadow', async () => (await mysqlRows(dstMy.admin, `SELECT id FROM nums WHERE id = 1001`)).length === 1);
       // Three transactions committed back to back (one round trip), so they tend to share a shadow transaction.
       await src.admin.query(`BEGIN; INSERT INTO nums (id, big) VALUES (1002, '2.5'); COMMIT;
                              BEGIN; INSERT INTO nums (id, big) VALUES (1003, '3.5'); COMMIT;
@@ -253,8 +208,8 @@ describe('replication hazards', () => {
       const ids = (await mysqlRows(dstMy.admin, `SELECT CAST(id AS CHAR) FROM nums WHERE id BETWEEN 1001 AND 1004 ORDER BY id`)).map((r) => r[0]);
       expect(ids, `transactions committed before the NaN one are on the shadow\n${out}`).toEqual(['1001', '1002', '1003']);
 
-      await until([toPg], 'NaN on the PostgreSQL shadow', async () => (await pgRows(dstPg.admin, `SELECT big::text FROM nums WHERE id = 1004`))[0]?.[0] === 'NaN');
-      await untilSame([toPg], 'nums on the PostgreSQL shadow after NaN', source, () => pgRows(dstPg.admin, pgSql));
+      await untilTandem([toPg], 'NaN on the PostgreSQL shadow', async () => (await pgRows(dstPg.admin, `SELECT big::text FROM nums WHERE id = 1004`))[0]?.[0] === 'NaN');
+      await waitForSameRows('nums on the PostgreSQL shadow after NaN', source, () => pgRows(dstPg.admin, pgSql), { procs: [toPg] });
       await stop(toPg);
     });
   });
@@ -271,9 +226,9 @@ describe('replication hazards', () => {
       const config = configFile(migration, src.url, dst.url);
 
       const first = run(config);
-      await until([first], 'backfill', pgShadowing(dst, migration));
+      await untilTandem([first], 'backfill', pgShadowing(dst, migration));
       await src.admin.query(`INSERT INTO ddl_items VALUES (4, 'four')`);
-      await untilSame([first], 'row 4', () => pgRows(src.admin, sql('v')), () => pgRows(dst.admin, sql('v')));
+      await waitForSameRows('row 4', () => pgRows(src.admin, sql('v')), () => pgRows(dst.admin, sql('v')), { procs: [first] });
 
       await src.admin.query(`ALTER TABLE ddl_items ADD COLUMN extra text`);
       await src.admin.query(`INSERT INTO ddl_items VALUES (5, 'five', 'E5 ''quoted''')`);
@@ -289,7 +244,7 @@ describe('replication hazards', () => {
 
       await dst.admin.query(`ALTER TABLE ddl_items ADD COLUMN extra text`);
       const second = run(config);
-      await untilSame([second], 'rows with extra', () => pgRows(src.admin, sql('v, extra')), () => pgRows(dst.admin, sql('v, extra')));
+      await waitForSameRows('rows with extra', () => pgRows(src.admin, sql('v, extra')), () => pgRows(dst.admin, sql('v, extra')), { procs: [second] });
       expect(await pgRows(dst.admin, sql('extra') + ' WHERE id IN (1, 5) ORDER BY id')).toEqual([['1', 'E1'], ['5', "E5 'quoted'"]]);
 
       // DROP COLUMN on the source: the shadow keeps its (nullable) column; later rows leave it NULL.
@@ -297,7 +252,7 @@ describe('replication hazards', () => {
       await src.admin.query(`INSERT INTO ddl_items VALUES (6, 'six')`);
       await src.admin.query(`UPDATE ddl_items SET v = 'TWO' WHERE id = 2`);
       await src.admin.query(`DELETE FROM ddl_items WHERE id = 3`);
-      await untilSame([second], 'rows after DROP COLUMN', () => pgRows(src.admin, sql('v')), () => pgRows(dst.admin, sql('v')));
+      await waitForSameRows('rows after DROP COLUMN', () => pgRows(src.admin, sql('v')), () => pgRows(dst.admin, sql('v')), { procs: [second] });
       expect(await pgRows(dst.admin, sql('v, extra') + ' ORDER BY id')).toEqual([
         ['1', 'one', 'E1'],
         ['2', 'TWO', NULL],
@@ -359,14 +314,15 @@ describe('replication hazards', () => {
       await src.admin.query(`INSERT INTO accounts SELECT g, g % 3, g * 10 FROM generate_series(1, 20) g`);
 
       const migration = uniqueName('hz_trg');
-      const config = configFile(migration, src.url, dst.url, { tables: ['accounts'] });
+      // The shadow's own fence (a statement trigger) is left off here: the test writes to the shadow as an ordinary session below.
+      const config = configFile(migration, src.url, dst.url, { tables: ['accounts'], fence: { shadow: false } });
       const tandem = run(config);
-      await until([tandem], 'backfill', pgShadowing(dst, migration));
+      await untilTandem([tandem], 'backfill', pgShadowing(dst, migration));
       await src.admin.query(`INSERT INTO accounts SELECT g, g % 3, g FROM generate_series(21, 40) g`);
       await src.admin.query(`UPDATE accounts SET balance = balance + 1 WHERE id % 2 = 0`);
       await src.admin.query(`DELETE FROM accounts WHERE id % 5 = 0`);
       const sql = `SELECT id::text, owner_id::text, balance::text FROM accounts`;
-      await untilSame([tandem], 'accounts on the shadow', () => pgRows(src.admin, sql), () => pgRows(dst.admin, sql));
+      await waitForSameRows('accounts on the shadow', () => pgRows(src.admin, sql), () => pgRows(dst.admin, sql), { procs: [tandem] });
 
       const fresh = async () => {
         const c = new pg.Client({ connectionString: dst.url });
@@ -428,7 +384,7 @@ describe('replication hazards', () => {
       const toPg = run(configFile(mPg, src.url, dstPg.url, { tables: [table] }));
       const toMy = run(configFile(mMy, src.url, dstMy.url, { tables: [table] }));
       const both = [toPg, toMy];
-      await until(both, 'both backfills', async () => (await pgShadowing(dstPg, mPg)()) && (await myShadowing(dstMy, mMy)()));
+      await untilTandem(both, 'both backfills', async () => (await pgShadowing(dstPg, mPg)()) && (await myShadowing(dstMy, mMy)()));
 
       for (const [i, v] of values.entries()) await insert(100 + i, `k${i} ${v}`, `${v} ${v}`);
       await src.admin.query(`UPDATE ${pgQ(table)} SET ${pgQ('select')} = ${pgQ('select')} || $1 WHERE id % 2 = 0`, [` and "more" \\ '`]);
@@ -437,8 +393,8 @@ describe('replication hazards', () => {
       await src.admin.query(`UPDATE ${pgQ(table)} SET ${pgQ('select')} = NULL WHERE id = 104`);
 
       const source = () => pgRows(src.admin, pgSql);
-      await untilSame(both, 'rows on the PostgreSQL shadow', source, () => pgRows(dstPg.admin, pgSql));
-      await untilSame(both, 'rows on the MariaDB shadow', source, () => mysqlRows(dstMy.admin, mySql));
+      await waitForSameRows('rows on the PostgreSQL shadow', source, () => pgRows(dstPg.admin, pgSql), { procs: both });
+      await waitForSameRows('rows on the MariaDB shadow', source, () => mysqlRows(dstMy.admin, mySql), { procs: both });
       expect((await source()).length).toBe(values.length * 2 - 3);
       await Promise.all([stop(toPg), stop(toMy)]);
 
@@ -459,8 +415,15 @@ describe('replication hazards', () => {
       await b.admin.query(`INSERT INTO rv_pairs SELECT g % 5, 'k' || g, 'v' || g FROM generate_series(1, 30) g`);
 
       const migration = uniqueName('hz_rev');
-      const tandem = run(configFile(migration, a.url, b.url), { direction: 'reverse' });
-      await until([tandem], 'reverse backfill into old', pgShadowing(a, migration, 'reverse'));
+      const config = configFile(migration, a.url, b.url);
+      // The store decides the direction; `--direction` only asserts, and the wrong one is refused before anything runs.
+      await writeControlState(a.url, migration, { phase: 'cutover', direction: 'reverse', activeSide: 'new' });
+      const wrong = await runTandem(['run', '--config', config, '--direction', 'forward']);
+      expect(wrong.code).toBe(3);
+      expect(wrong.stderr).toContain('stored direction reverse');
+      expect(wrong.stderr).toContain('TANDEM_DIRECTION_MISMATCH');
+      const tandem = run(config, { direction: 'reverse' });
+      await untilTandem([tandem], 'reverse backfill into old', pgShadowing(a, migration, 'reverse'));
 
       await b.admin.query(`INSERT INTO rv_items VALUES (100, 'new'), (101, 'newer')`);
       await b.admin.query(`UPDATE rv_items SET v = v || ' edited' WHERE id % 7 = 0`);
@@ -473,17 +436,23 @@ describe('replication hazards', () => {
 
       const items = `SELECT id::text, v FROM rv_items`;
       const pairs = `SELECT a::text, b, v FROM rv_pairs`;
-      await untilSame([tandem], 'rv_items on old', () => pgRows(b.admin, items), () => pgRows(a.admin, items));
-      await untilSame([tandem], 'rv_pairs on old', () => pgRows(b.admin, pairs), () => pgRows(a.admin, pairs));
+      await waitForSameRows('rv_items on old', () => pgRows(b.admin, items), () => pgRows(a.admin, items), { procs: [tandem] });
+      await waitForSameRows('rv_pairs on old', () => pgRows(b.admin, pairs), () => pgRows(a.admin, pairs), { procs: [tandem] });
       await stop(tandem);
       expect(await pgRows(a.admin, `SELECT id::text, v FROM rv_items`)).toEqual([['1', 'after truncate']]);
 
-      // The checkpoint lives on old (the shadow) under the reverse direction; capture objects live on new only.
-      expect(await pgRows(a.admin, `SELECT direction, phase FROM tandem.checkpoint WHERE migration = '${migration}'`)).toEqual([['reverse', 'shadowing']]);
-      expect(await pgRows(b.admin, `SELECT to_regnamespace('tandem')::text`)).toEqual([[NULL]]);
-      expect(await pgRows(b.admin, `SELECT slot_name FROM pg_replication_slots WHERE database = current_database()`)).toEqual([[`tandem_${migration}`]]);
+      // The checkpoint lives on old (the shadow) under the reverse direction; the capture slot lives on new only, beside
+      // the mirror of the control state (no checkpoint there). Old holds the publication, prepared ahead of a rollback
+      // (it costs nothing without a slot, and creating it takes locks a switch should not wait for).
+      expect(await pgRows(a.admin, `SELECT direction, stage FROM tandem.checkpoint WHERE migration = '${migration}'`)).toEqual([['reverse', 'streaming']]);
+      expect(await pgRows(b.admin, `SELECT to_regclass('tandem.checkpoint')::text`)).toEqual([[NULL]]);
+      expect((await readControlState(a.url, migration))?.state).toMatchObject({ direction: 'reverse', activeSide: 'new', phase: 'cutover' });
+      expect(await pgRows(b.admin, `SELECT slot_name FROM pg_replication_slots WHERE database = current_database()`)).toEqual([[`tandem_${migration}_new`]]);
       expect(await pgRows(a.admin, `SELECT slot_name FROM pg_replication_slots WHERE database = current_database()`)).toEqual([]);
-      expect(await pgRows(a.admin, `SELECT pubname FROM pg_publication`)).toEqual([]);
+      expect(await pgRows(a.admin, `SELECT pubname, tablename FROM pg_publication_tables ORDER BY 2`)).toEqual([
+        [`tandem_${migration}`, 'rv_items'],
+        [`tandem_${migration}`, 'rv_pairs'],
+      ]);
     });
   });
 
@@ -535,7 +504,7 @@ describe('replication hazards', () => {
         case 'd':
           return String(Number(v) + 0);
         case 'j':
-          return JSON.stringify(sortKeys(JSON.parse(v)));
+          return canonicalJsonText(v);
         case 'tm':
           return v.includes('.') ? v.replace(/0+$/, '').replace(/\.$/, '') : v;
         default:
@@ -557,7 +526,7 @@ describe('replication hazards', () => {
 
       const migration = uniqueName('hz_vals');
       const tandem = run(configFile(migration, src.url, dst.url));
-      await until([tandem], 'backfill', myShadowing(dst, migration));
+      await untilTandem([tandem], 'backfill', myShadowing(dst, migration));
       for (const [k, row] of rows.entries()) await insert(k + 101, row);
       // Updates move values between rows, through every column at once.
       await src.admin.query(`UPDATE vals v SET (${columns.join(', ')}) = (SELECT ${columns.join(', ')} FROM vals w WHERE w.id = CASE v.id WHEN 101 THEN 2 WHEN 102 THEN 1 WHEN 104 THEN 3 END) WHERE v.id IN (101, 102, 104)`);
@@ -565,7 +534,7 @@ describe('replication hazards', () => {
 
       const pgSql = `SELECT id::text, ${columns.map((c) => pgSelect[c]).join(', ')} FROM vals`;
       const mySql = `SELECT CAST(id AS CHAR), ${columns.map((c) => mySelect[c]).join(', ')} FROM vals`;
-      await untilSame([tandem], 'vals on MariaDB', () => read(() => pgRows(src.admin, pgSql)), () => read(() => mysqlRows(dst.admin, mySql)));
+      await waitForSameRows('vals on MariaDB', () => read(() => pgRows(src.admin, pgSql)), () => read(() => mysqlRows(dst.admin, mySql)), { procs: [tandem] });
       await stop(tandem);
 
       // Spot checks that the comparison forms above are not vacuous.
@@ -580,9 +549,3 @@ describe('replication hazards', () => {
     });
   });
 });
-
-function sortKeys(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(sortKeys);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, x]) => [k, sortKeys(x)]));
-  return v;
-}

@@ -1,11 +1,8 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import type { RowDataPacket } from 'mysql2/promise';
 import { createMysqlDatabase, createPgDatabase, type MysqlTestDatabase, type PgTestDatabase } from '../harness/db.js';
 import { writeConfig } from '../harness/config.js';
-import { startTandem, waitUntil, type TandemProcess, waitForShadowing } from '../harness/tandem-process.js';
+import { suiteResources, waitUntil, waitForShadowing } from '../harness/tandem-process.js';
 import { pgRows } from '../harness/compare.js';
 
 /**
@@ -15,22 +12,19 @@ import { pgRows } from '../harness/compare.js';
 describe('MariaDB active side: replication connection cut mid-transaction', () => {
   const pgUrl = inject('pgUrl');
   const mysqlUrl = inject('mysqlUrl');
+  const { dbs, start } = suiteResources();
   let source: MysqlTestDatabase;
   let shadow: PgTestDatabase;
-  let tandem: TandemProcess | undefined;
   beforeAll(async () => {
     [source, shadow] = await Promise.all([createMysqlDatabase(mysqlUrl, 'cutsrc'), createPgDatabase(pgUrl, 'cutdst')]);
+    dbs.push(source, shadow);
     await source.admin.query(`CREATE TABLE rows_in (id bigint PRIMARY KEY, v varchar(64) NOT NULL, n int NOT NULL)`);
     await shadow.admin.query(`CREATE TABLE rows_in (id bigint PRIMARY KEY, v varchar(64) NOT NULL, n int NOT NULL)`);
   });
-  afterAll(async () => {
-    tandem?.kill('SIGKILL');
-    await Promise.all([source?.drop(), shadow?.drop()]);
-  });
 
   it('reconnects after its binlog dump thread is killed and applies the transaction exactly once', async () => {
-    const config = writeConfig({ migration: 'cut_my', old: { url: source.url }, new: { url: shadow.url }, state: { dir: mkdtempSync(join(tmpdir(), 'tandem-state-')) } });
-    tandem = startTandem(['run', '--config', config]);
+    const config = writeConfig({ migration: 'cut_my', old: { url: source.url }, new: { url: shadow.url } });
+    const tandem = start(['run', '--config', config]);
     await waitForShadowing(config, 60_000);
 
     // MariaDB's SEQUENCE engine generates the rows: one 200,000-row transaction.

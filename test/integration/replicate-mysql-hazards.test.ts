@@ -1,12 +1,8 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import mysql from 'mysql2/promise';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import type { RowDataPacket } from 'mysql2/promise';
-import { createMysqlDatabase, createPgDatabase, runTandem, uniqueName, type MysqlTestDatabase, type PgTestDatabase } from '../harness/db.js';
+import { connectMysql, createMysqlDatabase, createPgDatabase, uniqueName, type MysqlTestDatabase } from '../harness/db.js';
 import { writeConfig } from '../harness/config.js';
-import { startTandem, waitUntil, type TandemProcess, waitForShadowing } from '../harness/tandem-process.js';
+import { suiteResources, tandemStatus, waitUntil, waitForShadowing } from '../harness/tandem-process.js';
 import { mysqlRows, pgRows } from '../harness/compare.js';
 import { startMariadb, type RunningServer } from '../harness/servers.js';
 import { comparePositions, parsePosition } from '../../src/engines/mysql/position.js';
@@ -20,20 +16,9 @@ import { comparePositions, parsePosition } from '../../src/engines/mysql/positio
 describe('MariaDB active side: hazards', () => {
   const pgUrl = inject('pgUrl');
   let server: RunningServer;
-  const dbs: Array<PgTestDatabase | MysqlTestDatabase> = [];
-  const procs: TandemProcess[] = [];
-  const stateDir = () => mkdtempSync(join(tmpdir(), 'tandem-state-'));
-  const run = (config: string, nodeArgs: string[] = []) => {
-    const p = startTandem(['run', '--config', config], { nodeArgs });
-    procs.push(p);
-    return p;
-  };
-  const status = async (config: string) => JSON.parse((await runTandem(['status', '--json', '--config', config])).stdout) as { phase: string };
+  const { dbs, servers, start } = suiteResources();
+  const run = (config: string, nodeArgs: string[] = []) => start(['run', '--config', config], { nodeArgs });
   const shadowing = (config: string) => waitForShadowing(config, 120_000);
-  const conn = async (db: MysqlTestDatabase) => {
-    const u = new URL(db.url);
-    return mysql.createConnection({ host: u.hostname, port: Number(u.port), user: 'root', database: db.name, supportBigNumbers: true, bigNumberStrings: true, dateStrings: true });
-  };
   const mysqlDb = async (prefix: string) => {
     const db = await createMysqlDatabase(server.url, prefix);
     dbs.push(db);
@@ -47,11 +32,7 @@ describe('MariaDB active side: hazards', () => {
 
   beforeAll(async () => {
     server = await startMariadb();
-  });
-  afterAll(async () => {
-    for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.kill('SIGKILL');
-    await Promise.all(dbs.map((d) => d.drop().catch(() => undefined)));
-    await server?.stop();
+    servers.push(server);
   });
 
   it('H8: two GTID domains written interleaved; a checkpoint carries both; kill -9 and restart: every transaction exactly once', async () => {
@@ -61,13 +42,13 @@ describe('MariaDB active side: hazards', () => {
       await db.admin.query(`CREATE TABLE items (id bigint PRIMARY KEY, domain int NOT NULL, payload text)`);
     }
     await source.admin.query(`INSERT INTO counters VALUES (0, 0), (1, 0)`);
-    const config = writeConfig({ migration: uniqueName('gtid'), old: { url: source.url }, new: { url: shadow.url }, state: { dir: stateDir() }, apply: { batchRows: 100 } });
+    const config = writeConfig({ migration: uniqueName('gtid'), old: { url: source.url }, new: { url: shadow.url }, apply: { batchRows: 100 } });
     let tandem = run(config);
     await shadowing(config);
 
     const perDomain = 1500;
     const writer = async (domain: number) => {
-      const c = await conn(source);
+      const c = await connectMysql(source.url);
       await c.query(`SET SESSION gtid_domain_id = ?`, [domain]);
       for (let i = 0; i < perDomain; i++) {
         await c.query('START TRANSACTION');
@@ -113,10 +94,10 @@ describe('MariaDB active side: hazards', () => {
   it('H8: a source that has logged 30 GTID domains: the whole GTID list fits the checkpoint of a MariaDB shadow', async () => {
     const [source, shadow] = [await mysqlDb('doms'), await mysqlDb('domsdst')];
     for (const db of [source, shadow]) await db.admin.query(`CREATE TABLE items (id bigint PRIMARY KEY, domain bigint NOT NULL)`);
-    const config = writeConfig({ migration: uniqueName('doms'), old: { url: source.url }, new: { url: shadow.url }, state: { dir: stateDir() } });
+    const config = writeConfig({ migration: uniqueName('doms'), old: { url: source.url }, new: { url: shadow.url } });
     const tandem = run(config);
     await shadowing(config);
-    const c = await conn(source);
+    const c = await connectMysql(source.url);
     for (let i = 0; i < 30; i++) {
       const domain = 4_000_000_000 + i;
       await c.query(`SET SESSION gtid_domain_id = ?`, [domain]);
@@ -186,7 +167,7 @@ describe('MariaDB active side: hazards', () => {
         { label: 'MariaDB', url: myShadow.url, rows: async (t: T) => sourceRows(myShadow, t) },
       ];
       for (const s of shadows) {
-        const config = writeConfig({ migration: uniqueName('coll'), old: { url: source.url }, new: { url: s.url }, tables: names, state: { dir: stateDir() }, apply: { batchRows: 2 } });
+        const config = writeConfig({ migration: uniqueName('coll'), old: { url: source.url }, new: { url: s.url }, tables: names, apply: { batchRows: 2 } });
         const tandem = run(config);
         await shadowing(config);
         for (const t of names) expect(await s.rows(t), `${s.label} ${t}`).toEqual(await sourceRows(source, t));
@@ -207,7 +188,7 @@ describe('MariaDB active side: hazards', () => {
     await source.admin.query(`CREATE TABLE keyed (id int PRIMARY KEY)`);
     await source.admin.query(`CREATE TABLE page_views (at datetime, path text)`);
     await source.admin.query(`INSERT INTO page_views VALUES (NOW(), '/'), (NOW(), '/')`);
-    const config = writeConfig({ migration: uniqueName('nopk'), old: { url: source.url }, new: { url: shadow.url }, state: { dir: stateDir() } });
+    const config = writeConfig({ migration: uniqueName('nopk'), old: { url: source.url }, new: { url: shadow.url } });
     const tandem = run(config);
     expect(await tandem.exited, tandem.output().slice(-2000)).toBe(1);
     expect(tandem.output()).toMatch(/page_views .*no primary key/);
@@ -222,7 +203,7 @@ describe('MariaDB active side: hazards', () => {
     const shadow = await pgDb('bigpg');
     await source.admin.query(`CREATE TABLE items (id bigint PRIMARY KEY, n int NOT NULL, payload varchar(40))`);
     await shadow.admin.query(`CREATE TABLE items (id bigint PRIMARY KEY, n integer NOT NULL, payload text)`);
-    const config = writeConfig({ migration: uniqueName('big'), old: { url: source.url }, new: { url: shadow.url }, state: { dir: stateDir() } });
+    const config = writeConfig({ migration: uniqueName('big'), old: { url: source.url }, new: { url: shadow.url } });
     const tandem = run(config, ['--max-old-space-size=96']);
     await shadowing(config);
     const started = Date.now();
@@ -245,7 +226,7 @@ describe('MariaDB active side: hazards', () => {
     const shadow = await pgDb('bigkillpg');
     await source.admin.query(`CREATE TABLE items (id bigint PRIMARY KEY, n int NOT NULL)`);
     await shadow.admin.query(`CREATE TABLE items (id bigint PRIMARY KEY, n integer NOT NULL)`);
-    const config = writeConfig({ migration: uniqueName('bigkill'), old: { url: source.url }, new: { url: shadow.url }, state: { dir: stateDir() } });
+    const config = writeConfig({ migration: uniqueName('bigkill'), old: { url: source.url }, new: { url: shadow.url } });
     let tandem = run(config, ['--max-old-space-size=96']);
     await shadowing(config);
     await source.admin.query(`INSERT INTO items SELECT seq, seq % 1000 FROM seq_1_to_500000`);
@@ -266,11 +247,11 @@ describe('MariaDB active side: hazards', () => {
     const [source, shadow] = [await mysqlDb('bfk'), await mysqlDb('bfkdst')];
     for (const db of [source, shadow]) await db.admin.query(`CREATE TABLE items (id bigint PRIMARY KEY, n int NOT NULL, payload varchar(40))`);
     await source.admin.query(`INSERT INTO items SELECT seq, 0, MD5(seq) FROM seq_1_to_200000`);
-    const config = writeConfig({ migration: uniqueName('bfk'), old: { url: source.url }, new: { url: shadow.url }, state: { dir: stateDir() }, apply: { batchRows: 2000 } });
+    const config = writeConfig({ migration: uniqueName('bfk'), old: { url: source.url }, new: { url: shadow.url }, apply: { batchRows: 2000 } });
     let writing = true;
     let writes = 0;
     const writer = (async () => {
-      const c = await conn(source);
+      const c = await connectMysql(source.url);
       while (writing) {
         const id = 1 + Math.floor(Math.random() * 220_000);
         await c.query(`INSERT INTO items VALUES (?, 1, 'new') ON DUPLICATE KEY UPDATE n = n + 1, payload = CONCAT('u', n)`, [id]);
@@ -307,11 +288,11 @@ describe('MariaDB active side: hazards', () => {
     const shadow = await pgDb('rstpg');
     await source.admin.query(`CREATE TABLE items (id bigint PRIMARY KEY, n int NOT NULL)`);
     await shadow.admin.query(`CREATE TABLE items (id bigint PRIMARY KEY, n integer NOT NULL)`);
-    const config = writeConfig({ migration: uniqueName('rst'), old: { url: source.url }, new: { url: shadow.url }, state: { dir: stateDir() } });
+    const config = writeConfig({ migration: uniqueName('rst'), old: { url: source.url }, new: { url: shadow.url } });
     const tandem = run(config);
     await shadowing(config);
     const write = async (from: number, to: number) => {
-      const c = await conn(source);
+      const c = await connectMysql(source.url);
       for (let i = from; i < to; i++) await c.query(`INSERT INTO items VALUES (?, ?)`, [i, i % 7]);
       await c.end();
     };
@@ -320,7 +301,7 @@ describe('MariaDB active side: hazards', () => {
     await source.admin.end().catch(() => undefined);
     await server.restart();
     // The admin connection died with the server: reopen one for the comparisons.
-    const admin = await conn(source);
+    const admin = await connectMysql(source.url);
     source.admin = admin;
     await write(500, 1500);
     await admin.query(`UPDATE items SET n = n + 100 WHERE id % 3 = 0`);
@@ -330,7 +311,7 @@ describe('MariaDB active side: hazards', () => {
     await waitUntil('the shadow to catch up after the source restart', async () => (await shadowDigest()) === (await digest()), 90_000, 500);
     expect(tandem.child.exitCode).toBeNull();
     expect(tandem.output()).toMatch(/replication interrupted; reconnecting from the checkpoint/);
-    expect((await status(config)).phase).toBe('shadowing');
+    expect((await tandemStatus<{ phase: string }>(config)).phase).toBe('shadowing');
     tandem.kill('SIGTERM');
     expect(await tandem.exited, tandem.output().slice(-2000)).toBe(0);
   }, 180_000);

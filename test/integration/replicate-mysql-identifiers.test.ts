@@ -1,12 +1,9 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
-import { createMysqlDatabase, createPgDatabase, uniqueName, type MysqlTestDatabase, type PgTestDatabase } from '../harness/db.js';
+import { createMysqlDatabase, createPgDatabase, uniqueName } from '../harness/db.js';
 import { writeConfig } from '../harness/config.js';
-import { startTandem, waitUntil, type TandemProcess, waitForShadowing } from '../harness/tandem-process.js';
-import { mysqlRows, pgRows } from '../harness/compare.js';
+import { suiteResources, waitForShadowing } from '../harness/tandem-process.js';
+import { mysqlRows, pgRows, rowTexts, waitForSameRows } from '../harness/compare.js';
 import { startMariadb, type RunningServer } from '../harness/servers.js';
 
 /**
@@ -32,28 +29,17 @@ const values = [`O'Brien \\ "x"`, `'; DROP TABLE x;--`, '`); DROP TABLE x; -- ',
 
 const mySelect = `SELECT ${myQ(bc)}, CAST(${myQ(sel)} AS CHAR), ${myQ(weird)}, ${myQ(dollar)} FROM ${myQ(table)}`;
 const pgSelect = `SELECT ${pgQ(bc)}, ${pgQ(sel)}::text, ${pgQ(weird)}, ${pgQ(dollar)} FROM ${pgQ(table)}`;
-const sorted = (rows: string[][]) => rows.map((r) => JSON.stringify(r)).sort();
 
 describe('MariaDB active side: identifiers that are SQL', () => {
   const pgUrl = inject('pgUrl');
   let server: RunningServer;
-  const dbs: Array<PgTestDatabase | MysqlTestDatabase> = [];
-  const procs: TandemProcess[] = [];
-  const stateDir = () => mkdtempSync(join(tmpdir(), 'tandem-state-'));
-  const run = (config: string) => {
-    const p = startTandem(['run', '--config', config]);
-    procs.push(p);
-    return p;
-  };
+  const { dbs, servers, start } = suiteResources();
+  const run = (config: string) => start(['run', '--config', config]);
   const shadowing = (config: string) => waitForShadowing(config, 120_000);
 
   beforeAll(async () => {
     server = await startMariadb();
-  });
-  afterAll(async () => {
-    for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.kill('SIGKILL');
-    await Promise.all(dbs.map((d) => d.drop().catch(() => undefined)));
-    await server?.stop();
+    servers.push(server);
   });
 
   it(`replicates ${table} (key ${bc}, ${sel}) into PostgreSQL and MariaDB; unrelated DDL passes; ALTER TABLE on it stops naming it; x untouched`, async () => {
@@ -83,19 +69,12 @@ describe('MariaDB active side: identifiers that are SQL', () => {
     const configs = [
       { label: 'PostgreSQL', url: pgShadow.url, rows: () => pgRows(pgShadow.admin, pgSelect) },
       { label: 'MariaDB', url: myShadow.url, rows: () => mysqlRows(myShadow.admin, mySelect) },
-    ].map((s) => ({ ...s, config: writeConfig({ migration: uniqueName('ident'), old: { url: source.url }, new: { url: s.url }, tables: [table], state: { dir: stateDir() } }) }));
+    ].map((s) => ({ ...s, config: writeConfig({ migration: uniqueName('ident'), old: { url: source.url }, new: { url: s.url }, tables: [table] }) }));
     const procsNow = configs.map((c) => run(c.config));
     for (const c of configs) await shadowing(c.config);
     const sourceRows = () => mysqlRows(source.admin, mySelect);
     const untilSame = async (what: string) => {
-      for (const c of configs) {
-        await waitUntil(`${c.label}: ${what}`, async () => {
-          for (const p of procsNow) if (p.child.exitCode !== null) throw new Error(`tandem exited ${p.child.exitCode}: ${p.output().slice(-2000)}`);
-          return JSON.stringify(sorted(await c.rows())) === JSON.stringify(sorted(await sourceRows()));
-        }, 60_000, 300).catch(async (err: unknown) => {
-          throw new Error(`${String(err)}\nsource: ${JSON.stringify(sorted(await sourceRows()))}\n${c.label}: ${JSON.stringify(sorted(await c.rows()))}\n${procsNow.map((p) => p.output().slice(-1500)).join('\n---\n')}`);
-        });
-      }
+      for (const c of configs) await waitForSameRows(`${c.label}: ${what}`, sourceRows, c.rows, { procs: procsNow, timeoutMs: 60_000, intervalMs: 300 });
     };
     await untilSame('the backfill');
     expect((await sourceRows()).length).toBe(values.length - 1);
@@ -125,7 +104,7 @@ describe('MariaDB active side: identifiers that are SQL', () => {
     await insert('after unrelated ddl', 600, 'still replicating', null);
     await untilSame('rows written after DDL on unrelated tables');
     for (const p of procsNow) expect(p.child.exitCode, p.output().slice(-2000)).toBeNull();
-    const final = sorted(await sourceRows());
+    const final = rowTexts(await sourceRows());
 
     // ALTER TABLE on the weird table stops both, naming the table; a row written after it is not applied.
     await source.admin.query(`ALTER TABLE ${myQ(table)} ADD COLUMN ${myQ('new "c"')} int NULL`);
@@ -135,7 +114,7 @@ describe('MariaDB active side: identifiers that are SQL', () => {
       const out = p.output();
       expect(out.includes(`table ${table} changed`) || out.includes(`table ${JSON.stringify(table).slice(1, -1)} changed`), out.slice(-3000)).toBe(true);
     }
-    for (const c of configs) expect(sorted(await c.rows()), c.label).toEqual(final);
+    for (const c of configs) expect(rowTexts(await c.rows()), c.label).toEqual(final);
 
     // x is untouched on every database.
     for (const db of [source, myShadow]) expect(await mysqlRows(db.admin, `SELECT CAST(id AS CHAR), v FROM x`)).toEqual([['1', 'keep me']]);

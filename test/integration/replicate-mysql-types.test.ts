@@ -1,14 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import mysql from 'mysql2/promise';
-import { createMysqlDatabase, createPgDatabase, runTandem, uniqueName, type MysqlTestDatabase, type PgTestDatabase } from '../harness/db.js';
+import { connectMysql, createMysqlDatabase, createPgDatabase, uniqueName } from '../harness/db.js';
 import { writeConfig } from '../harness/config.js';
-import { startTandem, waitUntil, type TandemProcess, waitForShadowing } from '../harness/tandem-process.js';
-import { mysqlRows, pgRows } from '../harness/compare.js';
-import { startMariadb, type RunningServer } from '../harness/servers.js';
+import { runCheck } from '../harness/check.js';
+import { suiteResources, waitUntil, waitForShadowing } from '../harness/tandem-process.js';
+import { canonicalJsonText, mysqlRows, NULL_TEXT as NULL, pgRows, waitForSameRows } from '../harness/compare.js';
+import { startMariadb } from '../harness/servers.js';
 
 /**
  * MariaDB → PostgreSQL value fidelity: a value of every mapped type, in backfill and in stream, read back from both
@@ -47,33 +45,18 @@ const pgSelect = `SELECT id::text, CASE WHEN b THEN '1' WHEN NOT b THEN '0' END,
   encode(bn, 'hex'), encode(vb, 'hex'), encode(bl, 'hex'), dt::text, to_char(dtm, 'YYYY-MM-DD HH24:MI:SS.US'), to_char(dt0, 'YYYY-MM-DD HH24:MI:SS'),
   to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), to_char(date '2000-01-01' + tm, 'HH24:MI:SS.US'), yr::text, js::text, en, st, bt::text FROM t`;
 
-/** JSON with keys sorted and no white space, so `{"b": 1, "a": 2.50}` and jsonb's `{"a": 2.50, "b": 1}` agree. */
-function canonicalJson(text: string): string {
-  const sort = (v: unknown): unknown =>
-    Array.isArray(v) ? v.map(sort) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => [k, sort(x)])) : v;
-  return JSON.stringify(sort(JSON.parse(text)));
-}
-const NULL = '∅NULL';
-function normalize(rows: string[][]): string[] {
-  return rows
-    .map((r) => {
-      const o: Record<string, string> = {};
-      columns.forEach((c, i) => {
-        const v = r[i] ?? NULL;
-        o[c] = v === NULL ? v : c === 'f' ? String(Math.fround(Number(v))) : c === 'd' ? String(Number(v)) : c === 'js' ? canonicalJson(v) : v;
-      });
-      return JSON.stringify(o);
-    })
-    .sort();
+/** Rows in comparison form: `f`/`d` by value, `js` with keys sorted (jsonb reorders keys and drops white space). */
+function normalize(rows: string[][]): string[][] {
+  return rows.map((r) =>
+    columns.map((c, i) => {
+      const v = r[i] ?? NULL;
+      return v === NULL ? v : c === 'f' ? String(Math.fround(Number(v))) : c === 'd' ? String(Number(v)) : c === 'js' ? canonicalJsonText(v) : v;
+    }),
+  );
 }
 
 /** A source connection as the application's: its own session time zone, values read back as text. */
-async function appConn(url: string, timeZone = 'America/New_York'): Promise<mysql.Connection> {
-  const u = new URL(url);
-  const c = await mysql.createConnection({ host: u.hostname, port: Number(u.port), user: 'root', database: u.pathname.slice(1), supportBigNumbers: true, bigNumberStrings: true, dateStrings: true });
-  await c.query(`SET time_zone = ?`, [timeZone]);
-  return c;
-}
+const appConn = (url: string, timeZone = 'America/New_York') => connectMysql(url, { timeZone });
 
 /**
  * Rows with every type's awkward values. `k` offsets the ids so backfill and stream rows differ. TIMESTAMP and
@@ -105,14 +88,8 @@ function rowsSql(k: number): string {
 describe('MariaDB → PostgreSQL values', () => {
   const pgUrl = inject('pgUrl');
   const mysqlUrl = inject('mysqlUrl');
-  const dbs: Array<PgTestDatabase | MysqlTestDatabase> = [];
-  const procs: TandemProcess[] = [];
-  const stateDir = () => mkdtempSync(join(tmpdir(), 'tandem-state-'));
-  const run = (config: string, env: NodeJS.ProcessEnv = {}) => {
-    const p = startTandem(['run', '--config', config], { env: { TZ: 'Asia/Kolkata', ...env } });
-    procs.push(p);
-    return p;
-  };
+  const { dbs, servers, start } = suiteResources();
+  const run = (config: string, env: NodeJS.ProcessEnv = {}) => start(['run', '--config', config], { env: { TZ: 'Asia/Kolkata', ...env } });
   const shadowing = (config: string) =>
     waitForShadowing(config, 60_000);
   const pair = async () => {
@@ -121,17 +98,10 @@ describe('MariaDB → PostgreSQL values', () => {
     return { source, shadow };
   };
 
-  let server: RunningServer | undefined;
-
-  afterAll(async () => {
-    for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.kill('SIGKILL');
-    await Promise.all(dbs.map((d) => d.drop()));
-    await server?.stop();
-  });
-
   /** A MariaDB of this test's own with the America/New_York zone loaded (the shared server has no zone tables). */
   async function serverWithZones(): Promise<string> {
-    server = await startMariadb();
+    const server = await startMariadb();
+    servers.push(server);
     const sql = execFileSync('mariadb-tzinfo-to-sql', ['/usr/share/zoneinfo/America/New_York', 'America/New_York'], { encoding: 'utf8' });
     const u = new URL(server.url);
     const root = await mysql.createConnection({ host: u.hostname, port: Number(u.port), user: 'root', database: 'mysql', multipleStatements: true });
@@ -149,19 +119,12 @@ describe('MariaDB → PostgreSQL values', () => {
     const reader = await appConn(source.url, '+00:00');
     const readSource = async () => normalize(await mysqlRows(reader, mysqlSelect));
     const readShadow = async () => normalize(await pgRows(shadow.admin, pgSelect));
-    const diff = async () => {
-      const [a, b] = [await readSource(), await readShadow()];
-      return [...a.filter((r) => !b.includes(r)).map((r) => `source only: ${r.slice(0, 600)}`), ...b.filter((r) => !a.includes(r)).map((r) => `shadow only: ${r.slice(0, 600)}`)].join('\n');
-    };
-    const equal = async () => JSON.stringify(await readSource()) === JSON.stringify(await readShadow());
-    const converge = (what: string) => waitUntil(what, equal, 60_000, 300).catch(async (err: unknown) => {
-      throw new Error(`${String(err)}\n${await diff()}`);
-    });
+    const converge = (what: string) => waitForSameRows(what, readSource, readShadow, { timeoutMs: 60_000, intervalMs: 300 });
 
     // Backfill: rows present before Tandem starts, ids 1..4 and the largest unsigned 64-bit key.
     await app.query(rowsSql(0));
     await app.query(`INSERT INTO t (id, biu, vc) VALUES (${MAX_U64}, ${MAX_U64}, 'max key, backfilled')`);
-    const config = writeConfig({ migration: uniqueName('types'), old: { url: source.url }, new: { url: shadow.url }, state: { dir: stateDir() } });
+    const config = writeConfig({ migration: uniqueName('types'), old: { url: source.url }, new: { url: shadow.url } });
     const tandem = run(config);
     try {
       await shadowing(config);
@@ -226,9 +189,9 @@ describe('MariaDB → PostgreSQL values', () => {
       return c;
     };
     const check = async (config: string) => {
-      const r = await runTandem(['check', '--json', '--config', config]);
-      const report = JSON.parse(r.stdout) as { checks: Array<{ id: string; status: string; title: string; detail: string; fix?: string }> };
-      return { code: r.code, items: report.checks.filter((c) => c.id === 'mysql.zero_dates') };
+      const { code, report, stderr } = await runCheck(config);
+      if (!report) throw new Error(`tandem check printed no report: ${stderr}`);
+      return { code, items: report.checks.filter((c) => c.id === 'mysql.zero_dates') };
     };
 
     it('refuse (the default): tandem check names table, column and row count; backfill stops naming the column', async () => {
@@ -238,7 +201,7 @@ describe('MariaDB → PostgreSQL values', () => {
       const c = await lax(source.url);
       await c.query(zeroRows);
       await c.end();
-      const config = writeConfig({ migration: uniqueName('zref'), old: { url: source.url }, new: { url: shadow.url }, state: { dir: stateDir() }, check: { minBinlogRetentionHours: 0 } });
+      const config = writeConfig({ migration: uniqueName('zref'), old: { url: source.url }, new: { url: shadow.url }, check: { minBinlogRetentionHours: 0 } });
       const { code, items } = await check(config);
       expect(code).not.toBe(0);
       const failed = items.filter((i) => i.status === 'fail');
@@ -260,7 +223,7 @@ describe('MariaDB → PostgreSQL values', () => {
       const { source, shadow } = await pair();
       await source.admin.query(zeroDdl);
       await shadow.admin.query(zeroPgDdl);
-      const config = writeConfig({ migration: uniqueName('zstr'), old: { url: source.url }, new: { url: shadow.url }, state: { dir: stateDir() } });
+      const config = writeConfig({ migration: uniqueName('zstr'), old: { url: source.url }, new: { url: shadow.url } });
       const tandem = run(config);
       await shadowing(config);
       const c = await lax(source.url);
@@ -271,6 +234,22 @@ describe('MariaDB → PostgreSQL values', () => {
       expect(await tandem.exited, tandem.output().slice(-2000)).toBe(4);
       expect(tandem.output()).toMatch(/z\.dtm \(datetime\(6\)\) holds the zero date 2024-05-00 00:00:00/);
       expect(await pgRows(shadow.admin, `SELECT id::text FROM z ORDER BY id`)).toEqual([['10']]);
+
+      // The fix the message gives works. Fixing the row on the source alone does not (the change is in the binlog):
+      const fixRows = await lax(source.url);
+      await fixRows.query(`UPDATE z SET dtm = NULL WHERE MONTH(dtm) = 0 OR DAYOFMONTH(dtm) = 0`);
+      await fixRows.end();
+      const again = run(config);
+      expect(await again.exited, again.output().slice(-2000)).toBe(4);
+      expect(again.output()).toMatch(/holds the zero date 2024-05-00/);
+      // …values.zeroDates: null does.
+      const fixed = run(config, { TANDEM_VALUES_ZERO_DATES: 'null' });
+      try {
+        await waitUntil('the row past the zero date', async () => JSON.stringify(await pgRows(shadow.admin, `SELECT id::text, coalesce(dtm::text, 'NULL') FROM z ORDER BY id`)) === JSON.stringify([['10', '2024-01-01 00:00:00'], ['11', 'NULL']]), 60_000);
+      } finally {
+        fixed.kill('SIGTERM');
+        expect(await fixed.exited).toBe(0);
+      }
     }, 120_000);
 
     it('null (set through the environment): backfill and stream both write NULL; a NOT NULL shadow column fails the check', async () => {
@@ -279,7 +258,7 @@ describe('MariaDB → PostgreSQL values', () => {
       await shadow.admin.query(zeroPgDdl);
       const c = await lax(source.url);
       await c.query(zeroRows);
-      const config = writeConfig({ migration: uniqueName('znull'), old: { url: source.url }, new: { url: shadow.url }, state: { dir: stateDir() }, values: { zeroDates: null } });
+      const config = writeConfig({ migration: uniqueName('znull'), old: { url: source.url }, new: { url: shadow.url }, values: { zeroDates: null } });
       const { items } = await check(config);
       expect(items.filter((i) => i.status === 'fail')).toEqual([]);
       expect(items.filter((i) => i.status === 'warn').map((i) => i.title).sort()).toEqual([
@@ -294,7 +273,7 @@ describe('MariaDB → PostgreSQL values', () => {
       await shadow.admin.query(`ALTER TABLE z ALTER COLUMN d DROP NOT NULL`);
 
       // The policy from the environment, as an operator would set it, rather than the file.
-      const envConfig = writeConfig({ migration: uniqueName('znull'), old: { url: source.url }, new: { url: shadow.url }, state: { dir: stateDir() } });
+      const envConfig = writeConfig({ migration: uniqueName('znull'), old: { url: source.url }, new: { url: shadow.url } });
       const tandem = run(envConfig, { TANDEM_VALUES_ZERO_DATES: 'null' });
       try {
         await shadowing(envConfig);

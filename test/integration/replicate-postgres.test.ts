@@ -1,12 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createMysqlDatabase, createPgDatabase, runTandem, type MysqlTestDatabase, type PgTestDatabase } from '../harness/db.js';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { createMysqlDatabase, createPgDatabase, type MysqlTestDatabase, type PgTestDatabase } from '../harness/db.js';
 import { writeConfig } from '../harness/config.js';
-import { startTandem, waitUntil, type TandemProcess, waitForShadowing } from '../harness/tandem-process.js';
-import { mysqlRows, pgRows } from '../harness/compare.js';
+import { suiteResources, tandemStatus, waitUntil, waitForShadowing, type TandemProcess } from '../harness/tandem-process.js';
+import { mysqlRows, pgRows, sameRows, tablesRows, waitForSameRows } from '../harness/compare.js';
 
 /**
  * Every kind of change a shop makes, from a PostgreSQL active side, applied to a PostgreSQL and a MariaDB shadow.
@@ -37,18 +34,21 @@ const mysqlSelect = {
   docs: `SELECT id, MD5(body), CHAR_LENGTH(body), tag FROM docs`,
 };
 
-const sorted = (rows: string[][]) => rows.map((r) => JSON.stringify(r)).sort();
-
 const unicode = ['emoji 😀🛒', 'combining e\u0301 and n\u0303', '漢字かな', 'zero-width\u200bjoiner', "quote ' and \\ backslash"];
 
-async function runScenario(source: PgTestDatabase, readShadow: (table: keyof typeof pgSelect) => Promise<string[][]>, config: string, checkpointApplied: () => Promise<number>) {
-  const readSource = async (t: keyof typeof pgSelect) => pgRows(source.admin, pgSelect[t]);
-  const equal = async () => {
-    for (const t of Object.keys(pgSelect) as Array<keyof typeof pgSelect>) {
-      if (JSON.stringify(sorted(await readSource(t))) !== JSON.stringify(sorted(await readShadow(t)))) return false;
-    }
-    return true;
-  };
+type Table = keyof typeof pgSelect;
+const tables = Object.keys(pgSelect) as Table[];
+
+async function runScenario(
+  source: PgTestDatabase,
+  readShadow: (table: Table) => Promise<string[][]>,
+  config: string,
+  checkpointApplied: () => Promise<number>,
+  start: (args: string[]) => TandemProcess,
+) {
+  const readSource = async (t: Table) => pgRows(source.admin, pgSelect[t]);
+  const sourceRows = () => tablesRows(tables, readSource);
+  const shadowRows = () => tablesRows(tables, readShadow);
   // Rows present before Tandem starts arrive through the backfill.
   await source.admin.query(`INSERT INTO items SELECT g, 'item ' || g, g * 1.25, g % 7, g % 2 = 0, timestamptz '2024-01-01 00:00:00+00' + g * interval '1 minute 0.000123 s', date '2024-01-01' + g % 300, NULL FROM generate_series(1, 2000) g`);
   // More rows than one chunk, with a composite key, so backfill resumes chunks on (a, b).
@@ -56,10 +56,10 @@ async function runScenario(source: PgTestDatabase, readShadow: (table: keyof typ
   const big = randomBytes(15_000).toString('base64');
   await source.admin.query(`INSERT INTO docs VALUES (1, $1, 'first')`, [big]);
 
-  const tandem = startTandem(['run', '--config', config]);
+  const tandem = start(['run', '--config', config]);
   try {
     await waitForShadowing(config, 60_000);
-    expect(await equal()).toBe(true);
+    expect(sameRows(await sourceRows(), await shadowRows())).toBe(true);
 
     // Streamed changes: NULLs, Unicode, updates, deletes, a key change on a composite key, a TOAST-unchanged update.
     for (const [i, text] of unicode.entries()) {
@@ -99,7 +99,7 @@ async function runScenario(source: PgTestDatabase, readShadow: (table: keyof typ
 
     // One 200,000-row transaction.
     await source.admin.query(`INSERT INTO items (id, name, price, qty, active, created) SELECT 100000 + g, md5(g::text), g / 100.0, g, true, now() FROM generate_series(1, 200000) g`);
-    await waitUntil('the shadow to equal the source', equal, 180_000, 500);
+    await waitForSameRows('the shadow to equal the source', sourceRows, shadowRows, { timeoutMs: 180_000, intervalMs: 500 });
 
     const docs = await readShadow('docs');
     expect(docs).toEqual([['1', expect.any(String), String(big.length), 'second']]);
@@ -108,20 +108,12 @@ async function runScenario(source: PgTestDatabase, readShadow: (table: keyof typ
     tandem.kill('SIGTERM');
     expect(await tandem.exited, tandem.output().slice(-3000)).toBe(0);
   }
-  return tandem;
 }
 
 describe('replication from PostgreSQL', () => {
   const pgUrl = inject('pgUrl');
   const mysqlUrl = inject('mysqlUrl');
-  const dbs: Array<PgTestDatabase | MysqlTestDatabase> = [];
-  const stateDir = () => mkdtempSync(join(tmpdir(), 'tandem-state-'));
-  let leftover: TandemProcess | undefined;
-
-  afterAll(async () => {
-    leftover?.kill('SIGKILL');
-    await Promise.all(dbs.map((d) => d.drop()));
-  });
+  const { dbs, start } = suiteResources();
 
   describe('to PostgreSQL', () => {
     let source: PgTestDatabase;
@@ -136,14 +128,15 @@ describe('replication from PostgreSQL', () => {
     });
 
     it('applies inserts, updates, deletes, truncates, NULLs, Unicode, TOAST, atomic multi-table and 200k-row transactions', async () => {
-      const config = writeConfig({ migration: 'ops_pg', old: { url: source.url }, new: { url: shadow.url }, state: { dir: stateDir() }, apply: { batchRows: 500 } });
-      leftover = await runScenario(
+      const config = writeConfig({ migration: 'ops_pg', old: { url: source.url }, new: { url: shadow.url }, apply: { batchRows: 500 } });
+      await runScenario(
         source,
         (t) => pgRows(shadow.admin, pgSelect[t]),
         config,
         async () => Number((await shadow.admin.query(`select applied_transactions from tandem.checkpoint`)).rows[0]?.applied_transactions ?? 0),
+        start,
       );
-      const status = JSON.parse((await runTandem(['status', '--json', '--config', config])).stdout) as Record<string, unknown>;
+      const status = await tandemStatus(config);
       expect(status).toMatchObject({ phase: 'shadowing', direction: 'forward', activeSide: 'old', running: false });
       expect((status.lag as { bytes: number }).bytes).toBeTypeOf('number');
       expect(status.appliedTransactions).toBeGreaterThan(100);
@@ -162,12 +155,13 @@ describe('replication from PostgreSQL', () => {
     });
 
     it('applies the same changes with types mapped', async () => {
-      const config = writeConfig({ migration: 'ops_my', old: { url: source.url }, new: { url: shadow.url }, state: { dir: stateDir() }, apply: { batchRows: 500 } });
-      leftover = await runScenario(
+      const config = writeConfig({ migration: 'ops_my', old: { url: source.url }, new: { url: shadow.url }, apply: { batchRows: 500 } });
+      await runScenario(
         source,
         (t) => mysqlRows(shadow.admin, mysqlSelect[t]),
         config,
         async () => Number((await mysqlRows(shadow.admin, `select applied_transactions from tandem_checkpoint`))[0]?.[0] ?? 0),
+        start,
       );
     }, 300_000);
   });

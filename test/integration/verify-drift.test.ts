@@ -1,11 +1,8 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
-import { createMysqlDatabase, createPgDatabase, runTandem, type PgTestDatabase } from '../harness/db.js';
+import { bypassFence, createMysqlDatabase, createPgDatabase, runTandem, type PgTestDatabase } from '../harness/db.js';
 import { writeConfig } from '../harness/config.js';
-import { startTandem, waitForShadowing, waitUntil, suiteResources } from '../harness/tandem-process.js';
+import { suiteResources, tandemStatus, waitForShadowing, waitUntil } from '../harness/tandem-process.js';
 import { mysqlRows, pgRows } from '../harness/compare.js';
 import { runVerify, type VerifyReport } from '../harness/verify.js';
 
@@ -23,7 +20,7 @@ const sortDrift = (d: VerifyReport['tables'][number]['drift']) => [...d].sort((a
 describe('drift detection and repair', () => {
   const pgUrl = inject('pgUrl');
   const mysqlUrl = inject('mysqlUrl');
-  const { dbs, procs } = suiteResources();
+  const { dbs, procs, start } = suiteResources();
 
   async function pgSource(withWeird: boolean): Promise<PgTestDatabase> {
     const source = await createPgDatabase(pgUrl, 'drift_src');
@@ -39,16 +36,13 @@ describe('drift detection and repair', () => {
     return source;
   }
 
-  let lastStateDir = '';
   let migration = '';
   async function startRun(old: string, neu: string, extra: Record<string, unknown> = {}): Promise<string> {
     // The previous scenario's service stops first; each scenario has its own migration (slot names are per cluster).
     for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.kill('SIGTERM');
-    lastStateDir = mkdtempSync(join(tmpdir(), 'tandem-state-'));
     migration = `drift${procs.length}`;
-    const config = writeConfig({ migration, old: { url: old }, new: { url: neu }, state: { dir: lastStateDir }, api: { listen: '127.0.0.1:0' }, ...extra });
-    const p = startTandem(['run', '--config', config]);
-    procs.push(p);
+    const config = writeConfig({ migration, old: { url: old }, new: { url: neu }, api: { listen: '127.0.0.1:0' }, ...extra });
+    start(['run', '--config', config]);
     await waitForShadowing(config);
     return config;
   }
@@ -70,6 +64,7 @@ describe('drift detection and repair', () => {
   it('PostgreSQL → PostgreSQL: exact keys, kinds and columns; status shows them; repair makes the sides equal', { timeout: 300_000 }, async () => {
     const source = await pgSource(true);
     const shadow = await createPgDatabase(pgUrl, 'drift_dst');
+    await bypassFence(shadow.admin);
     dbs.push(shadow);
     await shadow.admin.query(`CREATE TABLE accounts (id bigint PRIMARY KEY, email text NOT NULL, balance numeric(12,2), note text, updated timestamptz)`);
     await shadow.admin.query(`CREATE TABLE order_lines (order_id integer, line integer, sku text, qty integer, PRIMARY KEY (order_id, line))`);
@@ -99,7 +94,7 @@ describe('drift detection and repair', () => {
     expect(byTable[WEIRD]).toEqual([{ key: { [WEIRD_COL]: 'k7' }, kind: 'different', columns: ['v'] }]);
     expect(drifted.report.driftCount).toBe(8);
 
-    const status = JSON.parse((await runTandem(['status', '--json', '--config', config])).stdout) as { verification: { driftCount: number; tables: Array<{ table: string; drift: Array<{ key: Record<string, string>; firstSeen: string }> }> } };
+    const status = await tandemStatus<{ verification: { driftCount: number; tables: Array<{ table: string; drift: Array<{ key: Record<string, string>; firstSeen: string }> }> } }>(config);
     expect(status.verification.driftCount).toBe(8);
     expect(status.verification.tables.find((t) => t.table === 'order_lines')?.drift.map((d) => d.key)).toContainEqual({ order_id: '7', line: '1' });
 
@@ -127,7 +122,7 @@ describe('drift detection and repair', () => {
     for (const [sql] of [[`SELECT id::text, email, balance::text, note, updated::text FROM accounts ORDER BY id`], [`SELECT * FROM order_lines ORDER BY 1, 2`], [`SELECT * FROM ${q(WEIRD)} ORDER BY 1`]]) {
       expect(await pgRows(shadow.admin, sql as string)).toEqual(await pgRows(source.admin, sql as string));
     }
-    const statusAfter = JSON.parse((await runTandem(['status', '--json', '--config', config])).stdout) as { verification: { driftCount: number } };
+    const statusAfter = await tandemStatus<{ verification: { driftCount: number } }>(config);
     expect(statusAfter.verification.driftCount).toBe(0);
   });
 
@@ -164,11 +159,12 @@ describe('drift detection and repair', () => {
   it('tandem run verifies continuously: drift appears in status on its own and resolves once repaired', { timeout: 300_000 }, async () => {
     const source = await pgSource(false);
     const shadow = await createPgDatabase(pgUrl, 'drift_cont');
+    await bypassFence(shadow.admin);
     dbs.push(shadow);
     await shadow.admin.query(`CREATE TABLE accounts (id bigint PRIMARY KEY, email text NOT NULL, balance numeric(12,2), note text, updated timestamptz)`);
     await shadow.admin.query(`CREATE TABLE order_lines (order_id integer, line integer, sku text, qty integer, PRIMARY KEY (order_id, line))`);
     const config = await startRun(source.url, shadow.url, { verify: { interval: '2s', settleTimeout: '30s' } });
-    const status = async () => JSON.parse((await runTandem(['status', '--json', '--config', config])).stdout) as { verification: { driftCount: number; lastCompletePass: string | null; tables: Array<{ table: string; drift: Array<{ key: Record<string, string>; kind: string }> }> } | null };
+    const status = () => tandemStatus<{ verification: { driftCount: number; lastCompletePass: string | null; tables: Array<{ table: string; drift: Array<{ key: Record<string, string>; kind: string }> }> } | null }>(config);
     await waitUntil('a first complete verification pass', async () => (await status()).verification?.lastCompletePass);
 
     await shadow.admin.query(`UPDATE accounts SET email = 'changed@x' WHERE id = 17`);
@@ -182,10 +178,48 @@ describe('drift detection and repair', () => {
     // resolves the record.
     await source.admin.query(`UPDATE accounts SET note = 'touched' WHERE id = 18`);
     await waitUntil('the applied row to be re-verified', async () => {
-      const published = JSON.parse(readFileSync(join(lastStateDir, `${migration}.status.json`), 'utf8')) as { verification: { keysRechecked: number } | null };
-      return (published.verification?.keysRechecked ?? 0) >= 1;
+      const live = await tandemStatus<{ verifier: { keysRechecked: number } | null }>(config);
+      return (live.verifier?.keysRechecked ?? 0) >= 1;
     }, 60_000);
     expect((await runTandem(['repair', '--table', 'accounts', '--key', '17', '--yes', '--config', config])).code).toBe(0);
     await waitUntil('the drift record to resolve', async () => (await status()).verification?.driftCount === 0, 60_000);
+  });
+
+  it('with the service stopped, tandem verify brings the shadow up itself and names three real drifts within 30 s (exit 1)', { timeout: 120_000 }, async () => {
+    const source = await pgSource(false);
+    const shadow = await createPgDatabase(pgUrl, 'drift_dst');
+    await bypassFence(shadow.admin);
+    dbs.push(shadow);
+    await shadow.admin.query(`CREATE TABLE accounts (id bigint PRIMARY KEY, email text NOT NULL, balance numeric(12,2), note text, updated timestamptz)`);
+    await shadow.admin.query(`CREATE TABLE order_lines (order_id integer, line integer, sku text, qty integer, PRIMARY KEY (order_id, line))`);
+    const config = await startRun(source.url, shadow.url);
+    const service = procs[procs.length - 1] as (typeof procs)[number];
+    service.kill('SIGTERM');
+    expect(await service.exited).toBe(0);
+
+    // While nothing runs: the application keeps writing (rows the shadow has not seen yet are not drift) and
+    // three rows drift on the shadow behind Tandem's back.
+    await source.admin.query(`UPDATE accounts SET note = 'written while stopped' WHERE id BETWEEN 100 AND 120`);
+    await source.admin.query(`INSERT INTO accounts VALUES (5000, 'late@shop.test', 1, NULL, now())`);
+    await shadow.admin.query(`UPDATE accounts SET email = 'changed@x' WHERE id = 17`);
+    await shadow.admin.query(`DELETE FROM accounts WHERE id = 42`);
+    await shadow.admin.query(`INSERT INTO accounts VALUES (100000, 'ghost@x', 0, NULL, now())`);
+
+    const t0 = Date.now();
+    const r = await runVerify(config);
+    const seconds = (Date.now() - t0) / 1000;
+    expect(r.code, r.stderr).toBe(1);
+    expect(seconds).toBeLessThan(30);
+    const accounts = r.report.tables.find((t) => t.table === 'accounts');
+    expect(sortDrift(accounts?.drift ?? [])).toEqual([
+      { key: { id: '100000' }, kind: 'extra', columns: [] },
+      { key: { id: '17' }, kind: 'different', columns: ['email'] },
+      { key: { id: '42' }, kind: 'missing', columns: [] },
+    ]);
+    expect(r.report.unconfirmedCount).toBe(0);
+    // It applied what the application wrote meanwhile, and left the lease free for the service.
+    expect((await pgRows(shadow.admin, `SELECT count(*)::text FROM accounts WHERE note = 'written while stopped'`))[0]).toEqual(['21']);
+    expect((await pgRows(shadow.admin, `SELECT email FROM accounts WHERE id = 5000`))[0]).toEqual(['late@shop.test']);
+    expect((await pgRows(source.admin, `SELECT holder_id FROM tandem.lease`))[0]).toEqual(['']);
   });
 });

@@ -1,11 +1,8 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { createMysqlDatabase, createPgDatabase } from '../harness/db.js';
+import { bypassFence, createMysqlDatabase, createPgDatabase } from '../harness/db.js';
 import { runVerify } from '../harness/verify.js';
 import { writeConfig } from '../harness/config.js';
-import { startTandem, waitForShadowing, suiteResources } from '../harness/tandem-process.js';
+import { suiteResources, waitForShadowing } from '../harness/tandem-process.js';
 
 /**
  * Verification hazards end to end, through `tandem run` and `tandem verify`: zero dates under the configured policy
@@ -15,12 +12,11 @@ import { startTandem, waitForShadowing, suiteResources } from '../harness/tandem
 describe('verification hazards', () => {
   const pgUrl = inject('pgUrl');
   const mysqlUrl = inject('mysqlUrl');
-  const { dbs, procs } = suiteResources();
+  const { dbs, procs, start: startProcess } = suiteResources();
 
   async function start(old: string, neu: string, extra: Record<string, unknown>): Promise<string> {
-    const config = writeConfig({ migration: `hz${procs.length}`, old: { url: old }, new: { url: neu }, state: { dir: mkdtempSync(join(tmpdir(), 'tandem-state-')) }, api: { listen: '127.0.0.1:0' }, ...extra });
-    const p = startTandem(['run', '--config', config]);
-    procs.push(p);
+    const config = writeConfig({ migration: `hz${procs.length}`, old: { url: old }, new: { url: neu }, api: { listen: '127.0.0.1:0' }, ...extra });
+    startProcess(['run', '--config', config]);
     await waitForShadowing(config);
     return config;
   }
@@ -28,6 +24,7 @@ describe('verification hazards', () => {
   it('MariaDB → PostgreSQL: zero dates as NULL (H13), FLOAT vs real and double (H14), JSON normal forms (H15): no false drift, real changes found', { timeout: 300_000 }, async () => {
     const source = await createMysqlDatabase(mysqlUrl, 'hz_src');
     const shadow = await createPgDatabase(pgUrl, 'hz_dst');
+    await bypassFence(shadow.admin);
     dbs.push(source, shadow);
     await source.admin.query(`SET SESSION sql_mode = ''`);
     await source.admin.query(`CREATE TABLE h (id int PRIMARY KEY, f float, f8 float, d double, dt datetime(6), dd date, js json, note varchar(20))`);

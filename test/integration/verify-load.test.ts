@@ -1,11 +1,8 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import { createPgDatabase, runTandem } from '../harness/db.js';
 import { writeConfig } from '../harness/config.js';
-import { startTandem, waitForShadowing, waitUntil, suiteResources } from '../harness/tandem-process.js';
+import { suiteResources, tandemStatus, waitForShadowing, waitUntil } from '../harness/tandem-process.js';
 import { pgRows } from '../harness/compare.js';
 import { runVerify, type VerifyReport } from '../harness/verify.js';
 
@@ -19,7 +16,7 @@ const LOAD_MS = 65_000;
 
 describe('verification under load', () => {
   const pgUrl = inject('pgUrl');
-  const { dbs, procs } = suiteResources();
+  const { dbs, start } = suiteResources();
 
   it('reports zero drift during a minute of heavy writes, and waits for positions, not clocks (H23)', { timeout: 400_000 }, async () => {
     const source = await createPgDatabase(pgUrl, 'load_src');
@@ -35,17 +32,14 @@ describe('verification under load', () => {
     }
     await source.admin.query(`INSERT INTO stock SELECT 'sku-' || g, g % 50, g * 0.5, jsonb_build_object('g', g, 'tags', jsonb_build_array('a', 'b')), now() FROM generate_series(1, 20000) g`);
     await source.admin.query(`INSERT INTO moves SELECT g, 'sku-' || (g % 20000 + 1), g % 7 - 3, now() FROM generate_series(1, 20000) g`);
-    const stateDir = mkdtempSync(join(tmpdir(), 'tandem-state-'));
     const config = writeConfig({
       migration: 'load',
       old: { url: source.url },
       new: { url: shadow.url },
-      state: { dir: stateDir },
       api: { listen: '127.0.0.1:0' },
       verify: { interval: '1s', rowsPerSecond: 200000, chunkRows: 2000 },
     });
-    const run = startTandem(['run', '--config', config]);
-    procs.push(run);
+    const run = start(['run', '--config', config]);
     await waitForShadowing(config);
 
     // Four writers: new moves, stock updates (a hot set of 20 rows takes most of them), deletes and re-inserts.
@@ -88,7 +82,7 @@ describe('verification under load', () => {
       expect(code).toBe(0);
       expect(report.tables.find((t) => t.table === 'moves')?.rowsCompared).toBeGreaterThan(20_000);
     }
-    const status = JSON.parse((await runTandem(['status', '--json', '--config', config])).stdout) as { verification: { driftCount: number; lastCompletePass: string | null } };
+    const status = await tandemStatus<{ verification: { driftCount: number; lastCompletePass: string | null } }>(config);
     expect(status.verification.driftCount).toBe(0);
     expect(status.verification.lastCompletePass).not.toBeNull();
 

@@ -1,11 +1,8 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import mysql from 'mysql2/promise';
-import { createMysqlDatabase, createPgDatabase } from '../harness/db.js';
+import { bypassFence, createMysqlDatabase, createPgDatabase } from '../harness/db.js';
 import { writeConfig } from '../harness/config.js';
-import { startTandem, waitForShadowing, suiteResources } from '../harness/tandem-process.js';
+import { suiteResources, waitForShadowing } from '../harness/tandem-process.js';
 import { mysqlRows, pgRows } from '../harness/compare.js';
 import { runVerify, type VerifyReport } from '../harness/verify.js';
 
@@ -20,12 +17,13 @@ const LOAD_MS = 30_000;
 describe('verification under load, MariaDB → PostgreSQL', () => {
   const pgUrl = inject('pgUrl');
   const mysqlUrl = inject('mysqlUrl');
-  const { dbs, procs } = suiteResources();
+  const { dbs, start } = suiteResources();
 
   it('reports no drift while rows change, and confirms real drift while only a sibling database writes', { timeout: 300_000 }, async () => {
     const source = await createMysqlDatabase(mysqlUrl, 'myload_src');
     const sibling = await createMysqlDatabase(mysqlUrl, 'myload_sib');
     const shadow = await createPgDatabase(pgUrl, 'myload_dst');
+    await bypassFence(shadow.admin);
     dbs.push(source, sibling, shadow);
     await source.admin.query(`CREATE TABLE stock (id int PRIMARY KEY, qty int NOT NULL, price decimal(12,3), f float, js json, at datetime(6), note varchar(40))`);
     await source.admin.query(
@@ -37,12 +35,10 @@ describe('verification under load, MariaDB → PostgreSQL', () => {
       migration: 'myload',
       old: { url: source.url },
       new: { url: shadow.url },
-      state: { dir: mkdtempSync(join(tmpdir(), 'tandem-state-')) },
       api: { listen: '127.0.0.1:0' },
       verify: { interval: '2s', chunkRows: 1000 },
     });
-    const run = startTandem(['run', '--config', config]);
-    procs.push(run);
+    start(['run', '--config', config]);
     await waitForShadowing(config);
 
     const pool = mysql.createPool({ uri: source.url, connectionLimit: 2 });

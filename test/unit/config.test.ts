@@ -69,6 +69,29 @@ describe('redaction', () => {
     expect(redact('no secrets here')).toBe('no secrets here');
   });
 
+  it('hides a password written with raw @, / and # whole, in any text', () => {
+    expect(redactUrl('postgres://postgres:S3cr@t%/#Zq@127.0.0.1:5432/db')).toBe('postgres://postgres:***@127.0.0.1:5432/db');
+    expect(redact('cannot connect to mysql://root:a@b@c@h:3306/x (capture): refused')).toBe('cannot connect to mysql://root:***@h:3306/x (capture): refused');
+    expect(redact('mysql://root@h:3306/x and ada@example.com')).toBe('mysql://root@h:3306/x and ada@example.com');
+  });
+
+  it('refuses a URL whose password holds raw @ / # ? or a stray %, naming the key and never the password', () => {
+    const message = configError({ ...minimal, old: { url: 'postgres://postgres:S3cr@t%/#Zq@127.0.0.1:5432/db' } });
+    expect(message).toContain('old.url: postgres://postgres:***@127.0.0.1:5432/db');
+    expect(message).toMatch(/"@", "\/", "#"|"@".*"#"/);
+    expect(message).not.toMatch(/S3cr|t%|Zq/);
+    let fix = '';
+    try {
+      parseConfig({ ...minimal, new: { url: 'mysql://root:50%off@h:3306/b' } });
+    } catch (err) {
+      fix = (err as TandemError).fix ?? '';
+      expect((err as Error).message).toContain('a % that is not an escape');
+    }
+    expect(fix).toContain('percent-encode special characters in the password');
+    // Percent-encoded, the same password is fine.
+    expect(() => parseConfig({ ...minimal, old: { url: `postgres://postgres:${encodeURIComponent('S3cr@t%/#Zq')}@127.0.0.1:5432/db` } })).not.toThrow();
+  });
+
   it('keeps a config error free of the URL password', () => {
     const message = configError({ ...minimal, old: { url: 'postgres://u:Sup3rSecret@h/a', port: 1 } });
     expect(message).not.toContain('Sup3rSecret');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { advanceGtidPosition, binlogDistance, comparePositions, fileIndex, formatPosition, parsePosition } from '../../src/engines/mysql/position.js';
-import { bitString, shortestFloat32, toNeutral } from '../../src/engines/mysql/binlog-values.js';
+import { bitString, unpadded, shortestFloat32, toNeutral } from '../../src/engines/mysql/binlog-values.js';
 import { parseDdl } from '../../src/engines/mysql/binlog-ddl.js';
 
 describe('MySQL binlog positions', () => {
@@ -86,6 +86,19 @@ describe('MySQL values in neutral form', () => {
   });
   it('refuses what has no neutral form', () => {
     expect(() => toNeutral('t', col('point'), { x: 1, y: 2 })).toThrow(/no neutral form/);
+  });
+  it('drops ZEROFILL padding, which a query prints and the binlog does not', () => {
+    expect(toNeutral('t', col('decimal(10,2) unsigned zerofill'), '00000012.50')).toBe('12.50');
+    expect(toNeutral('t', col('decimal(10,2) unsigned zerofill'), '12.50')).toBe('12.50');
+    expect(toNeutral('t', col('decimal(10,2) unsigned zerofill'), '00000000.00')).toBe('0.00');
+    expect(toNeutral('t', col('bigint(20) unsigned zerofill'), '00000000000000000012')).toBe('12');
+    expect(toNeutral('t', col('bigint(20) unsigned zerofill'), '00000000000000000000')).toBe('0');
+    expect(toNeutral('t', col('int(10) unsigned zerofill'), 12)).toBe('12');
+    expect(toNeutral('t', col('double unsigned zerofill'), 3.5)).toBe('3.5');
+    // Text is never touched, and neither is a DECIMAL without ZEROFILL.
+    expect(toNeutral('t', col('varchar(10)'), '0012')).toBe('0012');
+    expect(toNeutral('t', col('decimal(10,2)'), '0.50')).toBe('0.50');
+    expect(unpadded('000.5')).toBe('0.5');
   });
 });
 

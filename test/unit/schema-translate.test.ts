@@ -1,8 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import type { ColumnDefault, DdlColumn, DdlTable } from '../../src/model/ddl.js';
-import { commentText, renderTableScript, translateDefault, translateTable } from '../../src/control/schema-translate.js';
+import { commentText, renderTableScript, translateDefault, translateTable } from '../../src/schema/translate.js';
 import { parsePgDefault, postgresDialect } from '../../src/engines/postgres/ddl.js';
-import { mysqlDialect, parseMysqlDefault } from '../../src/engines/mysql/ddl.js';
+import { mysqlDialect, mysqlDialectFor, parseMysqlDefault } from '../../src/engines/mysql/ddl.js';
+import type { MysqlServer } from '../../src/engines/mysql/collations.js';
+import type { ColumnCollation } from '../../src/model/schema.js';
+
+const server = (mariadb: boolean, names: string[]): MysqlServer => ({
+  mariadb,
+  version: mariadb ? '10.11.6-MariaDB' : '8.0.36',
+  collations: new Map(names.map((n) => [n, { charset: n.split('_')[0] ?? null, noPad: mariadb ? null : /_0900_/.test(n) }])),
+});
+const MARIADB = server(true, ['utf8mb4_general_ci', 'utf8mb4_bin', 'utf8mb4_nopad_bin', 'latin1_swedish_ci', 'latin1_bin', 'latin1_nopad_bin']);
+const MYSQL8 = server(false, ['utf8mb4_0900_ai_ci', 'utf8mb4_general_ci', 'utf8mb4_bin', 'utf8mb4_0900_bin']);
+const MYSQL57 = server(false, ['utf8mb4_general_ci', 'utf8mb4_bin']);
+const GENERAL_CI: ColumnCollation = { name: 'utf8mb4_general_ci', equality: 'case-insensitive', padSpace: true, charset: 'utf8mb4', exactAlternative: 'utf8mb4_nopad_bin' };
+const BIN: ColumnCollation = { name: 'utf8mb4_bin', equality: 'exact', padSpace: true, charset: 'utf8mb4', exactAlternative: 'utf8mb4_nopad_bin' };
 
 const col = (name: string, nativeType: string, extra: Partial<DdlColumn> = {}): DdlColumn => ({
   name,
@@ -108,7 +121,9 @@ describe('translateTable', () => {
     );
     const { plan } = translateTable(t, 'postgres', mysqlDialect);
     const sql = renderTableScript(plan!, mysqlDialect);
-    expect(sql).toContain('`code` varchar(255) NOT NULL');
+    // Without a server to ask, the key gets utf8mb4_bin, and the warning says what it still merges.
+    expect(sql).toContain('`code` varchar(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL');
+    expect(sql).toMatch(/-- warning: column code: utf8mb4_bin, .*ignores trailing spaces: use utf8mb4_nopad_bin on MariaDB 10\.2\+, utf8mb4_0900_bin on MySQL 8\.0\.17\+/);
     expect(sql).toContain('KEY `tags_label` (`label`(255))');
     expect(sql).not.toContain('UNIQUE KEY `tags_label`');
     // The AUTO_INCREMENT column must lead an index in MySQL.
@@ -150,6 +165,87 @@ describe('translateTable', () => {
     expect(sql).toContain('"mood" "mood"');
     expect(sql).toContain('CREATE UNIQUE INDEX "pets_lower" ON "pets" ((lower(name))) WHERE name IS NOT NULL;');
     expect(sql).toContain('CREATE INDEX "pets_name_trgm" ON "pets" USING "gin" ("name");');
+  });
+});
+
+describe('translateTable: key collations', () => {
+  const keyed = table(
+    'tkey',
+    [col('s', 'text', { nullable: false }), col('email', 'character varying(100)'), col('note', 'text'), col('v', 'integer')],
+    ['s'],
+    [{ name: 'tkey_email', unique: true, parts: [{ column: 'email' }] }],
+  );
+
+  it.each<[string, MysqlServer, string]>([
+    ['MariaDB', MARIADB, 'utf8mb4_nopad_bin'],
+    ['MySQL 8', MYSQL8, 'utf8mb4_0900_bin'],
+  ])('PostgreSQL → %s: key and unique-index text columns compare exactly (%s), other columns keep the default', (_, srv, exact) => {
+    const dialect = mysqlDialectFor(srv);
+    const sql = renderTableScript(translateTable(keyed, 'postgres', dialect).plan!, dialect);
+    expect(sql).toContain(`\`s\` varchar(255) CHARACTER SET utf8mb4 COLLATE ${exact} NOT NULL`);
+    expect(sql).toContain(`\`email\` varchar(100) CHARACTER SET utf8mb4 COLLATE ${exact} NULL`);
+    expect(sql).toContain('`note` longtext NULL');
+    expect(sql).toContain(`-- warning: column s: ${exact} (exact, no padding), since postgres tells apart keys that differ only in letter case or trailing spaces`);
+  });
+
+  it('PostgreSQL → MySQL 5.7: utf8mb4_bin, with a warning that trailing spaces still collide', () => {
+    const dialect = mysqlDialectFor(MYSQL57);
+    const sql = renderTableScript(translateTable(keyed, 'postgres', dialect).plan!, dialect);
+    expect(sql).toContain('`s` varchar(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL');
+    expect(sql).toMatch(/-- warning: column s: utf8mb4_bin, .*no NO PAD binary collation, so values differing only in trailing spaces still collide/);
+  });
+
+  it('MariaDB → MariaDB: a key column keeps its own collation (a binary key stays binary)', () => {
+    const t = table('codes', [col('code', 'varchar(20)', { nullable: false, collation: BIN }), col('name', 'varchar(20)', { collation: GENERAL_CI })], ['code'], [
+      { name: 'name', unique: true, parts: [{ column: 'name' }] },
+    ]);
+    const dialect = mysqlDialectFor(MARIADB);
+    const sql = renderTableScript(translateTable(t, 'mysql', dialect).plan!, dialect);
+    expect(sql).toContain('`code` varchar(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL');
+    expect(sql).toContain('`name` varchar(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci NULL');
+  });
+
+  it('MySQL 8 → MariaDB: a binary key collation MariaDB lacks becomes its exact one, with a warning', () => {
+    const t = table('codes', [col('code', 'varchar(20)', { nullable: false, collation: { name: 'utf8mb4_0900_bin', equality: 'exact', padSpace: false, charset: 'utf8mb4' } })], ['code']);
+    const dialect = mysqlDialectFor(MARIADB);
+    const sql = renderTableScript(translateTable(t, 'mysql', dialect).plan!, dialect);
+    expect(sql).toContain('`code` varchar(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin NOT NULL');
+    expect(sql).toMatch(/-- warning: column code: utf8mb4_nopad_bin \(exact, no padding\), since utf8mb4_0900_bin does not exist on this server/);
+  });
+
+  it('MariaDB → PostgreSQL: a case-insensitive key also gets a unique index over lower(rtrim()), so new refuses what old would merge', () => {
+    const t = table(
+      'accounts',
+      [col('id', 'int', { nullable: false }), col('email', 'varchar(100)', { nullable: false, collation: GENERAL_CI }), col('code', 'varchar(10)', { collation: BIN }), col('tag', 'char(4)', { collation: BIN })],
+      ['id'],
+      [
+        { name: 'email', unique: true, parts: [{ column: 'email' }] },
+        { name: 'code_tag', unique: true, parts: [{ column: 'code' }, { column: 'tag' }, { column: 'id' }] },
+      ],
+    );
+    const sql = renderTableScript(translateTable(t, 'mysql', postgresDialect).plan!, postgresDialect);
+    expect(sql).toContain('CREATE UNIQUE INDEX "accounts_email" ON "accounts" ("email");');
+    expect(sql).toContain('CREATE UNIQUE INDEX "accounts_email_fold" ON "accounts" ((lower(rtrim("email"))));');
+    // utf8mb4_bin only pads; char(4) pads on PostgreSQL as well.
+    expect(sql).toContain('CREATE UNIQUE INDEX "accounts_code_tag_fold" ON "accounts" ((rtrim("code")), "tag", "id");');
+    expect(sql).toMatch(/-- warning: index accounts_email_fold: added, unique over lower\(rtrim\("email"\)\): mysql's utf8mb4_general_ci treats values differing only in letter case or trailing spaces as one key/);
+    expect(sql).not.toContain('accounts_pkey_fold');
+  });
+});
+
+describe('translateTable: domains', () => {
+  const t = table('orders', [col('id', 'integer', { nullable: false, domain: 'posint', domainType: { name: 'posint', base: 'integer', notNull: false, checks: [{ name: 'posint_check', sql: 'CHECK (VALUE > 0)' }] } })], ['id']);
+
+  it('PostgreSQL → PostgreSQL keeps the domain, created before the table', () => {
+    const sql = renderTableScript(translateTable(t, 'postgres', postgresDialect).plan!, postgresDialect);
+    expect(sql).toContain('CREATE DOMAIN "posint" AS integer CONSTRAINT "posint_check" CHECK (VALUE > 0);');
+    expect(sql).toContain('"id" "posint" NOT NULL');
+  });
+
+  it('PostgreSQL → MySQL maps it as its base type and says its constraints are not carried over', () => {
+    const sql = renderTableScript(translateTable(t, 'postgres', mysqlDialect).plan!, mysqlDialect);
+    expect(sql).toContain('`id` int NOT NULL');
+    expect(sql).toContain('-- warning: column id: domain posint becomes int; its constraints (CHECK, NOT NULL, default) are not carried over');
   });
 });
 

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { mergeFindings, type TableVerification } from '../../src/verify/store.js';
-import { canonicalOfNeutral, parseKeyArgument } from '../../src/verify/keys.js';
+import { canonicalKeyOfRow, canonicalOfNeutral, parseKeyArgument } from '../../src/verify/keys.js';
+import { tableSpec } from '../../src/verify/verifier.js';
+import type { EngineKind, TableSchema } from '../../src/model/schema.js';
 import { classify } from '../../src/verify/compare.js';
 import { waitForApplied, type PositionOracle } from '../../src/verify/recheck.js';
 import { RowRateLimiter } from '../../src/verify/rate-limit.js';
@@ -59,6 +61,59 @@ describe('canonical keys of applied changes', () => {
     expect(canonicalOfNeutral(Buffer.from([0, 255]), { kind: 'binary', maxLength: null, fixed: false })).toBe('00ff');
     expect(canonicalOfNeutral('1', { kind: 'boolean' })).toBe('t');
     expect(canonicalOfNeutral('f', { kind: 'boolean' })).toBe('f');
+  });
+
+  it('gives integers plain digits, whatever padding the value came with (ZEROFILL)', () => {
+    const int = { kind: 'integer', min: 0n, max: 4294967295n } as const;
+    expect(canonicalOfNeutral('0000000042', int)).toBe('42');
+    expect(canonicalOfNeutral('-5', { kind: 'integer', min: -128n, max: 127n })).toBe('-5');
+    expect(canonicalOfNeutral('0', int)).toBe('0');
+    expect(canonicalOfNeutral('18446744073709551615', { kind: 'integer', min: 0n, max: 18446744073709551615n })).toBe('18446744073709551615');
+    expect(canonicalOfNeutral('00000012.50', { kind: 'decimal', precision: 10, scale: 2 })).toBe('12.5');
+  });
+});
+
+describe('what the spec decides from both sides\' column types', () => {
+  const schema = (columns: Array<[string, string]>, primaryKey = ['id']): TableSchema => ({
+    name: 't',
+    primaryKey,
+    columns: columns.map(([name, nativeType]) => ({ name, nativeType, nullable: true, hasDefault: false })),
+  });
+  const spec = (engines: [EngineKind, EngineKind], a: Array<[string, string]>, s: Array<[string, string]>, key = ['id']) =>
+    tableSpec('t', a.map(([c]) => c), { engine: engines[0], schema: schema(a, key) }, { engine: engines[1], schema: schema(s, key) });
+
+  it('compares MySQL tinyint(1) as the integer it stores unless the other column is a true boolean, keys included', () => {
+    const { spec: t, keyTypes } = spec(
+      ['mysql', 'postgres'],
+      [['id', 'tinyint(1)'], ['flag', 'tinyint(1)'], ['small', 'tinyint(1)'], ['b', 'bool']],
+      [['id', 'smallint'], ['flag', 'boolean'], ['small', 'integer'], ['b', 'numeric(3,0)']],
+    );
+    expect(t.asInteger).toEqual(['id', 'small', 'b']);
+    expect(t.plain).toEqual(['id', 'flag', 'small', 'b']);
+    expect(keyTypes.get('id')).toEqual({ kind: 'integer', min: -128n, max: 127n });
+    expect(canonicalKeyOfRow({ id: '2' }, t, keyTypes)).toEqual(['2']);
+    expect(canonicalKeyOfRow({ id: '-5' }, t, keyTypes)).toEqual(['-5']);
+    // Reverse direction: the integer is the active side's, the tinyint(1) the shadow's.
+    expect(spec(['postgres', 'mysql'], [['id', 'integer'], ['v', 'smallint']], [['id', 'int(11)'], ['v', 'tinyint(1)']]).spec.asInteger).toEqual(['v']);
+    // Between two tinyint(1) columns the integers are compared too: 1 and 2 differ.
+    expect(spec(['mysql', 'mysql'], [['id', 'int(11)'], ['v', 'tinyint(1)']], [['id', 'int(11)'], ['v', 'tinyint(1)']]).spec.asInteger).toEqual(['v']);
+    // A true boolean on both sides, or against tinyint(1), stays boolean (`t`/`f`), keys too.
+    const booleans = spec(['postgres', 'mysql'], [['id', 'boolean'], ['v', 'boolean']], [['id', 'tinyint(1)'], ['v', 'tinyint(1)']]);
+    expect(booleans.spec.asInteger).toEqual([]);
+    expect(canonicalKeyOfRow({ id: 't' }, booleans.spec, booleans.keyTypes)).toEqual(['t']);
+    expect(spec(['mysql', 'postgres'], [['id', 'int(11)'], ['v', 'tinyint(1)']], [['id', 'integer'], ['v', 'boolean']]).spec.asInteger).toEqual([]);
+    expect(spec(['postgres', 'postgres'], [['id', 'integer'], ['v', 'boolean']], [['id', 'integer'], ['v', 'boolean']]).spec.asInteger).toEqual([]);
+  });
+
+  it('digests long values of text and binary columns that can hold them on either side, never of keys', () => {
+    const { spec: t } = spec(
+      ['mysql', 'postgres'],
+      [['id', 'varchar(2000)'], ['blob', 'longblob'], ['doc', 'longtext'], ['name', 'varchar(100)'], ['vb', 'varbinary(16)'], ['txt', 'varchar(20)'], ['small', 'tinytext'], ['mid', 'text'], ['js', 'json'], ['n', 'int(11)']],
+      [['id', 'text'], ['blob', 'bytea'], ['doc', 'text'], ['name', 'character varying(100)'], ['vb', 'bytea'], ['txt', 'text'], ['small', 'text'], ['mid', 'character varying(200)'], ['js', 'text'], ['n', 'integer']],
+    );
+    // vb and txt: PostgreSQL bytea and text hold long values even though the MariaDB columns cannot.
+    expect(t.digest).toEqual(['blob', 'doc', 'vb', 'txt', 'small', 'mid']);
+    expect(spec(['postgres', 'postgres'], [['id', 'integer'], ['v', 'character varying(1024)'], ['w', 'character varying(1025)']], [['id', 'integer'], ['v', 'character varying(1024)'], ['w', 'character varying(1025)']]).spec.digest).toEqual(['w']);
   });
 });
 

@@ -1,11 +1,25 @@
 import type { Command } from 'commander';
 import { ExitCode } from '../../errors.js';
 import { runPreflight, type PreflightReport } from '../../control/preflight.js';
-import type { CheckItem } from '../../engines/checks.js';
+import type { CheckItem } from '../../engines/shared/checks.js';
 import { printJson, printOut } from '../output.js';
 import { loadCliConfig } from '../context.js';
 
 const mark: Record<CheckItem['status'], string> = { pass: 'PASS', warn: 'WARN', fail: 'FAIL' };
+
+/**
+ * An item standing for several columns gets one line per distinct fix, naming its columns unless it is every
+ * column's: a fix shared by a table's columns is read once.
+ */
+function fixLines(item: CheckItem): string[] {
+  const byFix = new Map<string, string[]>();
+  for (const c of item.columns ?? []) {
+    if (c.fix) byFix.set(c.fix, [...(byFix.get(c.fix) ?? []), c.column]);
+  }
+  if (byFix.size === 0) return item.fix ? [`        fix: ${item.fix}`] : [];
+  const all = item.columns?.length ?? 0;
+  return [...byFix].map(([fix, columns]) => (columns.length === all ? `        fix: ${fix}` : `        fix (${columns.join(', ')}): ${fix}`));
+}
 
 export function renderReport(report: PreflightReport): string {
   const lines = [`Tandem preflight for migration "${report.migration}" (${report.tables.length} table(s): ${report.tables.join(', ') || 'none'})`];
@@ -15,7 +29,7 @@ export function renderReport(report: PreflightReport): string {
     lines.push('', group === 'both' ? 'schema (old ⇄ new)' : `${group} side`);
     for (const item of items) {
       lines.push(`  ${mark[item.status]}  ${item.title} — ${item.detail}`);
-      if (item.fix && item.status !== 'pass') lines.push(`        fix: ${item.fix}`);
+      if (item.status !== 'pass') lines.push(...fixLines(item));
     }
   }
   const { pass, warn, fail } = report.summary;

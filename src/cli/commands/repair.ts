@@ -1,15 +1,10 @@
 import type { Command } from 'commander';
 import { loadCliConfig } from '../context.js';
 import { confirm, printJson, printOut } from '../output.js';
-import { replicatedTables } from '../../replicate/service.js';
 import { ExitCode, TandemError } from '../../errors.js';
-import type { Direction } from '../../model/direction.js';
-import { sidesOf } from '../../model/direction.js';
-import { Verifier } from '../../verify/verifier.js';
-import { keyObject, parseKeyArgument } from '../../verify/keys.js';
-import { applyRepair, planRepair, type RepairStep } from '../../verify/repair.js';
-import { mergeFindings, tableEntry, updateVerification } from '../../verify/store.js';
-import { directionOverride, resolveDirection } from './verify.js';
+import { childLogger } from '../../log.js';
+import { terminalProgress } from '../terminal-progress.js';
+import { planRepairOf, type RepairPlanLine, type RepairResult } from '../../control/repair.js';
 
 export function registerRepair(program: Command): void {
   program
@@ -21,53 +16,57 @@ export function registerRepair(program: Command): void {
     .option('--dry-run', 'show what would change, change nothing')
     .option('--yes', 'do not ask for confirmation (needed without a terminal)')
     .option('--json', 'print a machine-readable plan and result')
-    .addOption(directionOverride())
-    .action(async (opts: { table: string; key?: string[]; all?: boolean; dryRun?: boolean; yes?: boolean; json?: boolean; direction?: Direction }, cmd: Command) => {
+    .action(async (opts: { table: string; key?: string[]; all?: boolean; dryRun?: boolean; yes?: boolean; json?: boolean }, cmd: Command) => {
       if (!opts.key?.length && !opts.all) throw new TandemError('TANDEM_USAGE', 'tandem repair needs the rows to repair', { fix: 'give --key K (as tandem verify prints it, repeatable) or --all' });
       if (opts.key?.length && opts.all) throw new TandemError('TANDEM_USAGE', '--key and --all cannot be combined', { fix: 'give either --key K … or --all' });
       const { config } = loadCliConfig(cmd);
-      const direction = resolveDirection(config.state.dir, config.migration, opts.direction);
-      const tables = await replicatedTables(config, direction);
-      if (!tables.includes(opts.table)) throw new TandemError('TANDEM_USAGE', `--table ${opts.table}: not replicated by migration ${config.migration}`, { fix: `choose among: ${tables.join(', ')}` });
       const interactive = process.stdin.isTTY && process.stderr.isTTY;
       if (!opts.dryRun && !opts.yes && !interactive) {
         throw new TandemError('TANDEM_USAGE', 'tandem repair changes the shadow and there is no terminal to confirm on', { fix: 'review the plan with --dry-run, then run again with --yes' });
       }
-      const verifier = await Verifier.open(config, direction, [opts.table]);
+      // --all compares the whole table first: its progress (rows compared of the estimate, rate, ETA) on a terminal.
+      const started = Date.now();
+      const progress = terminalProgress(`repair ${opts.table}`, 'rows', { json: opts.json || !opts.all });
+      const session = await planRepairOf(config, opts.table, opts.all ? 'all' : (opts.key ?? []), childLogger('repair', { migration: config.migration }), undefined, {
+        onProgress: (rows, estimated) => progress.update(rows, estimated, `${Math.round(rows / Math.max(0.001, (Date.now() - started) / 1000)).toLocaleString('en')} rows/s compared`),
+      }).finally(() => progress.stop());
       try {
-        const spec = verifier.specs.get(opts.table);
-        if (!spec) throw new TandemError('TANDEM_USAGE', `cannot repair ${opts.table}: ${verifier.problems.map((p) => p.problem).join('; ')}`, { fix: 'fix the table problem first (tandem verify names it)' });
-        const keys = opts.all ? 'all' : (opts.key ?? []).map((k) => parseKeyArgument(spec, k));
-        const steps = await planRepair(verifier, spec, keys, config.verify.chunkRows);
-        const { active, shadow } = sidesOf(direction);
-        const plan = steps.map((s) => ({ key: keyObject(spec, s.key), action: s.action, columns: s.columns }));
-        if (!opts.json) printOut(renderPlan(opts.table, steps.length, plan, active, shadow));
-        if (opts.dryRun || steps.length === 0) {
-          if (opts.json) printJson({ table: opts.table, plan, dryRun: !!opts.dryRun, written: 0, stillDiffering: steps.length });
+        const { plan, active, shadow } = session;
+        if (!opts.json) printOut(renderPlan(opts.table, plan, active, shadow));
+        if (opts.dryRun || plan.length === 0) {
+          if (opts.json) printJson({ table: opts.table, plan, dryRun: !!opts.dryRun, written: 0, stillDiffering: plan.length });
           return;
         }
-        if (!opts.yes && !(await confirm(`apply these ${steps.length} change(s) to ${shadow}? [y/N] `))) {
+        if (!opts.yes && !(await confirm(`apply these ${plan.length} change(s) to ${shadow}? [y/N] `))) {
           printOut('nothing changed');
           process.exitCode = ExitCode.refused;
           return;
         }
-        const outcome = await applyRepair(config, direction, verifier, spec, steps);
-        // The repaired rows are equal now (unless they changed meanwhile): their drift records resolve.
-        updateVerification(config.state.dir, config.migration, direction, (state) => {
-          mergeFindings(tableEntry(state, opts.table), [], outcome.stillDiffering ? [] : steps.map((s: RepairStep) => keyObject(spec, s.key)), { complete: false, at: new Date().toISOString() });
-        });
+        const outcome = await session.apply();
         if (opts.json) printJson({ table: opts.table, plan, dryRun: false, ...outcome });
-        else printOut(`repaired ${outcome.written} row(s) on ${shadow}${outcome.stillDiffering ? `; ${outcome.stillDiffering} row(s) changed again meanwhile (in flight): run tandem verify --table ${opts.table}` : '; they now equal the active side'}`);
+        else printOut(renderOutcome(opts.table, shadow, outcome));
         if (outcome.stillDiffering) process.exitCode = ExitCode.checkFailed;
       } finally {
-        await verifier.close();
+        await session.close();
       }
     });
 }
 
-function renderPlan(table: string, count: number, plan: Array<{ key: Record<string, string>; action: string; columns: string[] }>, active: string, shadow: string): string {
-  if (count === 0) return `${table}: nothing to repair, the rows are equal on ${active} and ${shadow}`;
-  const lines = [`${table}: ${count} row(s) on ${shadow} will be made equal to ${active}:`];
+function renderOutcome(table: string, shadow: string, o: RepairResult): string {
+  const lines = [`repaired ${o.written} row(s) on ${shadow}${o.stillDiffering ? '' : '; they now equal the active side'}`];
+  if (o.changedMeanwhile) lines.push(`${o.changedMeanwhile} row(s) changed again on the active side meanwhile (in flight): run tandem verify --table ${table}`);
+  if (o.cannotHold.length) {
+    lines.push(`${o.cannotHold.length} row(s) still differ although the active side did not change: ${shadow} cannot hold them as they are (its column type or collation alters the value):`);
+    const show = (v: string | null) => (v === null ? 'NULL' : JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v));
+    for (const c of o.cannotHold.slice(0, 20)) lines.push(`  ${JSON.stringify(c.key)}: ${c.columns.map((x) => `${x.column} active ${show(x.active)}, ${shadow} ${show(x.shadow)}`).join('; ')}`);
+    lines.push(`  fix: change the column on ${shadow} so it holds the values exactly (tandem check names the mapping or collation at fault), then repair again`);
+  }
+  return lines.join('\n');
+}
+
+function renderPlan(table: string, plan: RepairPlanLine[], active: string, shadow: string): string {
+  if (plan.length === 0) return `${table}: nothing to repair, the rows are equal on ${active} and ${shadow}`;
+  const lines = [`${table}: ${plan.length} row(s) on ${shadow} will be made equal to ${active}:`];
   for (const p of plan) lines.push(`  ${p.action.padEnd(7)} ${JSON.stringify(p.key)}${p.columns.length ? `  columns: ${p.columns.join(', ')}` : ''}`);
   return lines.join('\n');
 }

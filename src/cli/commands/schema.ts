@@ -3,26 +3,24 @@ import type { TandemConfig } from '../../config/schema.js';
 import { TandemError } from '../../errors.js';
 import { sidesOf, type Direction } from '../../model/direction.js';
 import type { EngineKind } from '../../model/schema.js';
-import type { DdlTable } from '../../model/ddl.js';
-import type { SideName } from '../../engines/engine.js';
-import { engineOf } from '../../engines/open.js';
-import { mysqlDialect, openMysqlSchemaSide } from '../../engines/mysql/ddl.js';
-import { openPgSchemaSide, postgresDialect } from '../../engines/postgres/ddl.js';
-import { compareTableSchemas } from '../../control/schema-compat.js';
+import type { SideName } from '../../model/direction.js';
+import { engineForUrl } from '../../engines/registry.js';
+import type { EngineModule, SchemaDialect, SchemaSide } from '../../engines/engine.js';
+import type { ColumnProblem, DdlTable, TablePlan } from '../../model/ddl.js';
+import type { ColumnCheck } from '../../engines/shared/checks.js';
+import { compareTableSchemas } from '../../schema/compat.js';
 import {
   commentText,
   missingIndexes,
   renderTableScript,
   translateTable,
-  type ColumnProblem,
-  type SchemaDialect,
-  type SchemaSide,
-  type TablePlan,
-} from '../../control/schema-translate.js';
-import { replicatedTables } from '../../replicate/service.js';
+} from '../../schema/translate.js';
+import { replicatedTables } from '../../replicate/runner.js';
 import { confirm, printJson, printOut } from '../output.js';
 import { loadCliConfig } from '../context.js';
-import { directionOption } from './run.js';
+import { Option } from 'commander';
+import { StateStore } from '../../control/state-store.js';
+import { storedDirection } from '../../control/verification.js';
 
 interface TableReport {
   name: string;
@@ -37,6 +35,8 @@ interface Difference {
   status: 'fail' | 'warn';
   title: string;
   detail: string;
+  /** Per column, when the difference stands for several columns of the table (see CheckItem.columns). */
+  columns?: ColumnCheck[];
 }
 
 interface SchemaReport {
@@ -52,16 +52,31 @@ interface SchemaReport {
   applied?: { created: string[]; existed: string[]; differences: Difference[] };
 }
 
-const dialectOf = (engine: EngineKind): SchemaDialect => (engine === 'postgres' ? postgresDialect : mysqlDialect);
-const openSide = (side: SideName, url: string): Promise<SchemaSide> => (engineOf(url) === 'postgres' ? openPgSchemaSide(side, url) : openMysqlSchemaSide(side, url));
+
+/**
+ * The target server's own dialect (which collations it has decides how key columns are created); the engine's
+ * general one when the target cannot be reached, since printing the DDL for review needs no target.
+ */
+async function targetDialect(to: EngineModule, side: SideName, url: string): Promise<SchemaDialect> {
+  let target: SchemaSide;
+  try {
+    target = await to.openSchemaSide(side, url);
+  } catch {
+    return to.dialect;
+  }
+  await target.close();
+  return target.dialect;
+}
 
 async function translate(config: TandemConfig, direction: Direction): Promise<{ report: SchemaReport; plans: TablePlan[]; source: Map<string, DdlTable> }> {
   const { active, shadow } = sidesOf(direction);
-  const fromEngine = engineOf(config[active].url);
-  const toEngine = engineOf(config[shadow].url);
-  const dialect = dialectOf(toEngine);
+  const from = engineForUrl(config[active].url);
+  const to = engineForUrl(config[shadow].url);
+  const fromEngine = from.kind;
+  const toEngine = to.kind;
+  const dialect = await targetDialect(to, shadow, config[shadow].url);
   const names = await replicatedTables(config, direction);
-  const side = await openSide(active, config[active].url);
+  const side = await from.openSchemaSide(active, config[active].url);
   let described;
   try {
     described = await side.describe(names);
@@ -119,7 +134,7 @@ function problemsError(report: SchemaReport): TandemError {
 
 async function apply(config: TandemConfig, report: SchemaReport, plans: TablePlan[], source: Map<string, DdlTable>): Promise<void> {
   const { to, from } = report;
-  const target = await openSide(to.side, config[to.side].url);
+  const target = await engineForUrl(config[to.side].url).openSchemaSide(to.side, config[to.side].url);
   try {
     const { created, existed } = await target.createMissing(plans);
     const differences: Difference[] = [];
@@ -133,7 +148,8 @@ async function apply(config: TandemConfig, report: SchemaReport, plans: TablePla
       const tgtSide = { engine: to.engine, table: there };
       const [oldSide, newSide] = from.side === 'old' ? [srcSide, tgtSide] : [tgtSide, srcSide];
       for (const item of compareTableSchemas(name, oldSide, newSide)) {
-        if (item.status !== 'pass') differences.push({ table: name, status: item.status, title: item.title, detail: item.detail });
+        if (item.status === 'pass') continue;
+        differences.push({ table: name, status: item.status, title: item.title, detail: item.detail, ...(item.columns ? { columns: item.columns } : {}) });
       }
       for (const m of missingIndexes(plan, there)) differences.push({ table: name, status: 'warn', title: `index ${m.index}`, detail: m.detail });
     }
@@ -143,11 +159,23 @@ async function apply(config: TandemConfig, report: SchemaReport, plans: TablePla
   }
 }
 
+/** The stored direction; forward when the store cannot be read yet (schema translation comes before the first run). */
+async function directionOf(config: TandemConfig): Promise<Direction> {
+  const store = new StateStore(config);
+  try {
+    return await storedDirection(store);
+  } catch {
+    return 'forward';
+  } finally {
+    await store.close();
+  }
+}
+
 export function registerSchema(program: Command): void {
   program
     .command('schema')
     .description('print the DDL that creates the included tables on the shadow side, translated between engines; --apply creates the missing ones')
-    .addOption(directionOption())
+    .addOption(new Option('--direction <direction>', 'translate old → new (forward) or new → old (reverse); default: the migration\'s stored direction').choices(['forward', 'reverse']))
     .option('--apply', 'create the tables that do not exist on the shadow side (never drops or alters anything)')
     .option('--dry-run', 'only print the DDL (the default)')
     .option('--yes', 'do not ask for confirmation on a terminal')
@@ -155,7 +183,8 @@ export function registerSchema(program: Command): void {
     .action(async (opts: { direction: Direction; apply?: boolean; dryRun?: boolean; yes?: boolean; json?: boolean }, cmd: Command) => {
       if (opts.apply && opts.dryRun) throw new TandemError('TANDEM_USAGE', '--apply and --dry-run exclude each other', { fix: 'pass one of them' });
       const { config } = loadCliConfig(cmd);
-      const { report, plans, source } = await translate(config, opts.direction);
+      const direction = opts.direction ?? (await directionOf(config));
+      const { report, plans, source } = await translate(config, direction);
       const failed = report.errors.length > 0 || report.missing.length > 0;
       if (opts.apply && !failed) {
         // Creating missing tables is additive, so only an operator at a terminal is asked; scripts run without a prompt.

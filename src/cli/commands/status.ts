@@ -1,106 +1,38 @@
 import type { Command } from 'commander';
 import { loadCliConfig } from '../context.js';
 import { printJson, printOut } from '../output.js';
-import { processAlive, readStatus } from '../../control/status-file.js';
-import { sidesOf, type Direction } from '../../model/direction.js';
-import { openCaptureSource, openShadowWriter } from '../../engines/factory.js';
-import { errorMessage } from '../../errors.js';
-import type { BackfillStats } from '../../replicate/stats.js';
-import { driftCountOf, readVerification, type TableVerification } from '../../verify/store.js';
+import { childLogger } from '../../log.js';
+import { StateStore } from '../../control/state-store.js';
+import { readStatus, withLastKnown, type StatusReport } from '../../control/status.js';
+import { ExitCode } from '../../errors.js';
 
-export interface StatusReport {
-  migration: string;
-  phase: string;
-  direction: Direction;
-  activeSide: string;
-  running: boolean;
-  pid: number | null;
-  lag: { seconds: number | null; bytes: number | null };
-  checkpoint: { position: string; commitTime: string | null; updatedAt: string } | null;
-  appliedTransactions: number;
-  backfill: (BackfillStats & { tables: Array<{ table: string; rowsCopied: number; done: boolean }> }) | null;
-  slot: { exists: boolean; retainedWalBytes: number | null } | null;
-  /** Drift records and full-pass times (from `tandem run`'s continuous verification and `tandem verify`). */
-  verification: {
-    driftCount: number;
-    /** The oldest of the tables' last complete passes: every table has been fully compared since then. */
-    lastCompletePass: string | null;
-    tables: Array<Pick<TableVerification, 'table' | 'rowsCompared' | 'lastPassCompletedAt'> & { drift: Array<{ key: Record<string, string>; kind: string; columns: string[]; firstSeen: string; lastSeen: string }> }>;
-  } | null;
-  lastError: string | null;
-  errors: string[];
-}
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
-export async function collectStatus(cmd: Command, requested?: Direction): Promise<StatusReport> {
-  const { config } = loadCliConfig(cmd);
-  const published = readStatus(config.state.dir, config.migration);
-  const direction: Direction = requested ?? published?.direction ?? 'forward';
-  const { active, shadow } = sidesOf(direction);
-  const running = !!published && published.running && processAlive(published.pid);
-  const report: StatusReport = {
-    migration: config.migration,
-    phase: 'setup',
-    direction,
-    activeSide: active,
-    running,
-    pid: running ? (published?.pid ?? null) : null,
-    lag: { seconds: null, bytes: null },
-    checkpoint: null,
-    appliedTransactions: 0,
-    backfill: null,
-    slot: null,
-    verification: null,
-    lastError: published?.lastError ?? null,
-    errors: [],
-  };
-  const verified = readVerification(config.state.dir, config.migration);
-  if (verified && verified.direction === direction) {
-    const tables = Object.values(verified.tables);
-    const passes = tables.map((t) => t.lastPassCompletedAt);
-    report.verification = {
-      driftCount: driftCountOf(verified),
-      lastCompletePass: passes.length && passes.every((p) => p !== null) ? ([...passes].sort()[0] ?? null) : null,
-      tables: tables.map((t) => ({ table: t.table, rowsCompared: t.rowsCompared, lastPassCompletedAt: t.lastPassCompletedAt, drift: t.drift })),
-    };
+function renderService(s: StatusReport): string[] {
+  const svc = s.service;
+  const stop = s.lastStop;
+  const stopLines = stop
+    ? stop.clean
+      ? [`              last stopped cleanly at ${stop.at} (pid ${stop.pid} on ${stop.host})`]
+      : [
+          `              STOPPED BY AN ERROR at ${stop.at} (pid ${stop.pid} on ${stop.host}): ${stop.code ?? ''} ${stop.message ?? ''}`,
+          ...(stop.place && Object.keys(stop.place).length ? [`              where: ${JSON.stringify(stop.place)}`] : []),
+          ...(stop.fix ? [`              fix: ${stop.fix}`] : []),
+        ]
+    : [];
+  if (!svc) return ['not running (no instance has held the lease yet)', ...stopLines];
+  const renewed = `lease renewed ${seconds(svc.renewedAgoMs)} ago`;
+  switch (svc.state) {
+    case 'running':
+      if (svc.role !== 'service') return [`not running; ${svc.description} holds the lease (${renewed})`];
+      return [`running (pid ${svc.pid} on ${svc.host}, since ${svc.since}; ${renewed}, expires in ${seconds(Math.max(0, svc.expiresInMs))}${svc.api ? `; API ${svc.api}` : ''})`];
+    case 'not-responding':
+      return [`NOT RESPONDING: pid ${svc.pid} on ${svc.host} holds the lease but has not renewed it for ${seconds(svc.renewedAgoMs)} (paused, hung or cut off); its lease expires in ${seconds(Math.max(0, svc.expiresInMs))}, then a standby may take over`];
+    case 'gone':
+      return [`not running: pid ${svc.pid} on ${svc.host} is gone (killed or crashed) since about ${svc.renewedAgoMs ? new Date(Date.now() - svc.renewedAgoMs).toISOString() : 'its last renewal'}; start tandem run (it resumes from the checkpoint)`, ...stopLines];
+    case 'stopped':
+      return [`not running since ${new Date(Date.now() - svc.renewedAgoMs).toISOString()} (last: pid ${svc.pid} on ${svc.host})`, ...stopLines];
   }
-  // The checkpoint in the shadow database is the truth; the published file adds what only the service knows.
-  try {
-    const writer = await openShadowWriter(config[shadow].url, config.migration, direction, 1);
-    try {
-      const cp = await writer.readCheckpoint().catch(() => undefined);
-      if (cp) {
-        report.phase = cp.phase;
-        report.checkpoint = { position: cp.position, commitTime: cp.commitTime?.toISOString() ?? null, updatedAt: cp.updatedAt.toISOString() };
-        report.appliedTransactions = cp.appliedTransactions;
-        const progress = await writer.readBackfill().catch(() => []);
-        const live = running ? published?.backfill : null;
-        report.backfill = {
-          tablesTotal: progress.length,
-          tablesDone: progress.filter((p) => p.done).length,
-          rowsCopied: progress.reduce((n, p) => n + p.rowsCopied, 0),
-          rowsEstimated: live?.rowsEstimated ?? progress.reduce((n, p) => n + p.rowsCopied, 0),
-          rowsPerSecond: live?.rowsPerSecond ?? 0,
-          etaSeconds: cp.phase === 'shadowing' ? 0 : (live?.etaSeconds ?? null),
-          currentTable: live?.currentTable ?? null,
-          tables: progress.map((p) => ({ table: p.table, rowsCopied: p.rowsCopied, done: p.done })),
-        };
-        const source = openCaptureSource(config[active].url, config.migration);
-        const current = await source.currentPosition();
-        const applied = cp.idlePosition && source.comparePositions(cp.idlePosition, cp.position) > 0 ? cp.idlePosition : cp.position;
-        report.lag.bytes = source.distance(applied, current);
-        const slot = await source.slotState(cp.position);
-        report.slot = { exists: slot.exists, retainedWalBytes: slot.retainedBytes ?? null };
-      }
-    } finally {
-      await writer.close();
-    }
-  } catch (err) {
-    report.errors.push(errorMessage(err));
-  }
-  if (running && published) {
-    report.lag.seconds = published.pendingSince ? Math.max(0, (Date.now() - published.pendingSince) / 1000) : 0;
-  }
-  return report;
 }
 
 function renderStatus(s: StatusReport): string {
@@ -108,33 +40,80 @@ function renderStatus(s: StatusReport): string {
     `migration     ${s.migration}`,
     `phase         ${s.phase}`,
     `direction     ${s.direction} (active side: ${s.activeSide})`,
-    `service       ${s.running ? `running (pid ${s.pid})` : 'not running'}`,
-    `lag           ${s.lag.seconds === null ? '? s (service not running)' : `${s.lag.seconds.toFixed(1)} s`}, ${s.lag.bytes === null ? '?' : s.lag.bytes.toLocaleString('en')} bytes`,
+    ...(s.switch ? [`switch        ${s.switch.kind} ${s.switch.requestId} IN PROGRESS at step ${s.switch.step} (since ${s.switch.startedAt})`] : []),
+    ...(s.resyncRequired ? ['resync        REQUIRED: new must be copied again after the emergency rollback (stop tandem run, tandem backfill --yes, start it)'] : []),
+    ...(s.rollback ? [`rollback      ${s.rollback.ready ? 'READY' : 'NOT READY'}${s.rollback.reasons.length ? `: ${s.rollback.reasons.join('; ')}` : ''}`] : []),
+    ...renderService(s).map((l, i) => (i === 0 ? `service       ${l}` : l)),
+    `lag           ${s.lag.seconds === null ? `? s (${s.running ? 'not measured yet: backfill, or the active side\'s clock not read yet' : 'only the running service measures it'})` : `${s.lag.seconds.toFixed(1)} s`}, ${s.lag.bytes === null ? '?' : s.lag.bytes.toLocaleString('en')} bytes`,
     `checkpoint    ${s.checkpoint ? `${s.checkpoint.position} (committed ${s.checkpoint.commitTime ?? '—'})` : 'none'}`,
     `applied       ${s.appliedTransactions.toLocaleString('en')} transactions`,
   ];
   if (s.backfill) {
     lines.push(`backfill      ${s.backfill.tablesDone}/${s.backfill.tablesTotal} tables, ${s.backfill.rowsCopied.toLocaleString('en')} rows${s.backfill.rowsPerSecond ? `, ${s.backfill.rowsPerSecond.toLocaleString('en')} rows/s` : ''}${s.backfill.etaSeconds ? `, ETA ${s.backfill.etaSeconds} s` : ''}`);
   }
-  if (s.slot) lines.push(`slot          ${s.slot.exists ? `present, retains ${(s.slot.retainedWalBytes ?? 0).toLocaleString('en')} bytes of WAL` : 'MISSING'}`);
+  if (s.slot) {
+    const r = s.slot.logRetention;
+    const hours = (sec: number) => `${(sec / 3600).toFixed(sec < 36_000 ? 1 : 0)} h`;
+    lines.push(
+      !s.slot.exists
+        ? 'source log  MISSING at the checkpoint (slot gone or binlog purged)'
+        : r
+          ? `binlog        checkpoint's file kept, ${r.headroomBytes.toLocaleString('en')} bytes of binlog before it; retention ${r.retentionSeconds === null ? 'none (purged by hand)' : hours(r.retentionSeconds)}`
+          : `slot          present, retains ${(s.slot.retainedWalBytes ?? 0).toLocaleString('en')} bytes of WAL`,
+    );
+  }
   if (s.verification) {
     const v = s.verification;
-    lines.push(`verification  ${v.driftCount ? `${v.driftCount} drifted row(s)` : 'no drift'}; last complete pass ${v.lastCompletePass ?? 'not yet (some tables never fully compared)'}`);
-    for (const t of v.tables) for (const d of t.drift.slice(0, 20)) lines.push(`  drift       ${t.table} ${d.kind} ${JSON.stringify(d.key)}${d.columns.length ? ` columns: ${d.columns.join(', ')}` : ''} (since ${d.firstSeen})`);
+    const never = v.tables.filter((t) => t.state === 'never').map((t) => t.table);
+    lines.push(
+      `verification  ${v.driftCount ? `${v.driftCount} drifted row(s)` : 'no drift found'}${v.unconfirmedCount ? `, ${v.unconfirmedCount} row(s) differ UNCONFIRMED` : ''}; last complete pass of every table: ${v.lastCompletePass ?? `not yet (never compared: ${never.join(', ') || 'none'})`}`,
+    );
+    for (const t of v.tables) {
+      const detail =
+        t.state === 'verified'
+          ? `verified ${t.lastPassCompletedAt ?? ''} (${t.rowsCompared.toLocaleString('en')} rows${t.drift.length ? `, ${t.drift.length} drifted` : ', equal'})`
+          : t.state === 'unconfirmed'
+            ? `${t.unconfirmed?.rows ?? 0} row(s) differ, unconfirmed (${t.unconfirmed?.at ?? ''}): the shadow did not catch up in time`
+            : t.state === 'failed'
+              ? `last pass failed ${t.lastPassError?.at ?? ''}: ${t.lastPassError?.message ?? ''}`
+              : t.state === 'in-progress'
+                ? 'first pass in progress'
+                : 'never compared';
+      lines.push(`  ${t.table.padEnd(26)} ${detail}`);
+      for (const d of t.drift.slice(0, 20)) lines.push(`    drift     ${d.kind} ${JSON.stringify(d.key)}${d.columns.length ? ` columns: ${d.columns.join(', ')}` : ''} (since ${d.firstSeen})`);
+    }
   } else lines.push('verification  never run (tandem run verifies continuously; tandem verify runs a pass now)');
+  if (s.tables) {
+    const t = s.tables;
+    lines.push(`tables        ${t.replicated.length} replicated${t.joining.length ? `, ${t.joining.length} joining (${t.joining.join(', ')})` : ''}${t.pending.length ? `, ${t.pending.length} NOT REPLICATED YET` : ''}${t.notReplicated.length ? `; left out by tables: ${t.notReplicated.join(', ')}` : ''}`);
+    for (const p of t.pending) lines.push(`  pending     ${p.table}: ${p.reason}\n              fix: ${p.fix}`);
+  }
+  const r = s.planReview;
+  lines.push(`plan review   ${r ? `by ${r.by} at ${r.at}; ${r.changedSince ? `CHANGED SINCE: ${r.changes.join('; ')}` : 'nothing material changed since'}` : 'never reviewed (tandem plan, then tandem plan --approve)'}`);
   if (s.lastError) lines.push(`last error    ${s.lastError}`);
   for (const e of s.errors) lines.push(`unavailable   ${e}`);
+  if (s.lastKnownAt) lines.push(`last known    figures above from ${s.lastKnownAt} (cached on this host: the databases could not all be read now)`);
   return lines.join('\n');
 }
 
 export function registerStatus(program: Command): void {
   program
     .command('status')
-    .description('phase, direction, lag, checkpoint and backfill progress (works whether or not tandem run is running)')
+    .description('phase, direction, the running service, lag, checkpoint and backfill progress (asks the running service, or reads the databases)')
     .option('--json', 'print a machine-readable report')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const report = await collectStatus(cmd);
-      if (opts.json) printJson(report);
-      else printOut(renderStatus(report));
+      const { config } = loadCliConfig(cmd);
+      const store = new StateStore(config, childLogger('status', { migration: config.migration }));
+      try {
+        const report = withLastKnown(config, await readStatus(config, store));
+        if (opts.json) printJson(report);
+        else printOut(renderStatus(report));
+        // Scripts and monitors read the exit code: the truth could not be read, or replication stopped on an error.
+        const stoppedByError = !report.running && !!report.lastStop && !report.lastStop.clean;
+        const gone = report.service?.state === 'gone' || report.service?.state === 'not-responding';
+        if (!report.readable || stoppedByError || gone) process.exitCode = ExitCode.runtime;
+      } finally {
+        await store.close();
+      }
     });
 }

@@ -1,24 +1,12 @@
 import type { Command } from 'commander';
-import { Option } from 'commander';
 import { loadCliConfig } from '../context.js';
 import { printErr, printJson, printOut } from '../output.js';
-import { readStatus } from '../../control/status-file.js';
-import type { Direction } from '../../model/direction.js';
-import { replicatedTables } from '../../replicate/service.js';
+import { childLogger } from '../../log.js';
+import { verifyNow } from '../../control/verification.js';
+import { terminalProgress } from '../terminal-progress.js';
 import { ExitCode, TandemError } from '../../errors.js';
 import { parseDuration } from '../../config/duration.js';
-import { Verifier, type TableResult } from '../../verify/verifier.js';
-import type { ScanResult } from '../../verify/compare.js';
-import { RowRateLimiter } from '../../verify/rate-limit.js';
-import { buildReport, recordPass, UNCONFIRMED_KEYS_SHOWN, type VerificationReport } from '../../verify/report.js';
-
-export const directionOverride = () =>
-  new Option('--direction <direction>', 'which side is active (default: the direction tandem run last used, else forward)').choices(['forward', 'reverse']);
-
-/** The direction a command works in: as given, else as the service last published it, else forward. */
-export function resolveDirection(stateDir: string, migration: string, given?: Direction): Direction {
-  return given ?? readStatus(stateDir, migration)?.direction ?? 'forward';
-}
+import { UNCONFIRMED_KEYS_SHOWN, type VerificationReport } from '../../verify/report.js';
 
 function parseRate(text: string): number {
   const n = Number(text);
@@ -49,42 +37,24 @@ export function registerVerify(program: Command): void {
     .option('--json', 'print a machine-readable report')
     .option('--rows-per-second <n>', 'read at most this many rows per second from each side (default: verify.rowsPerSecond; 0: no limit)')
     .option('--settle <duration>', 'how long a differing row may wait for the shadow to catch up (default: verify.settleTimeout)')
-    .addOption(directionOverride())
-    .action(async (opts: { table?: string[]; json?: boolean; rowsPerSecond?: string; settle?: string; direction?: Direction }, cmd: Command) => {
+    .action(async (opts: { table?: string[]; json?: boolean; rowsPerSecond?: string; settle?: string }, cmd: Command) => {
       const { config } = loadCliConfig(cmd);
-      const direction = resolveDirection(config.state.dir, config.migration, opts.direction);
-      const all = await replicatedTables(config, direction);
-      const unknown = (opts.table ?? []).filter((t) => !all.includes(t));
-      if (unknown.length) {
-        throw new TandemError('TANDEM_USAGE', `--table ${unknown.join(', ')}: not replicated by migration ${config.migration}`, { fix: `choose among: ${all.join(', ')}` });
-      }
       const settleMs = opts.settle === undefined ? config.verify.settleTimeout : parseDuration(opts.settle);
       if (settleMs === undefined) throw new TandemError('TANDEM_USAGE', `--settle ${opts.settle} is not a duration`, { fix: 'write it as 500ms, 30s or 2m' });
       const rate = opts.rowsPerSecond === undefined ? config.verify.rowsPerSecond : parseRate(opts.rowsPerSecond);
-      const tables = opts.table ?? all;
-      const startedAt = new Date().toISOString();
-      const verifier = await Verifier.open(config, direction, tables);
-      let results: TableResult[] = [];
-      try {
-        // Scan every table first, then confirm all suspects at once: their waits for the checkpoint overlap.
-        const limiter = new RowRateLimiter(rate);
-        const scans: Array<{ table: string; startedAt: string; scan: ScanResult }> = [];
-        for (const table of tables) {
-          if (!verifier.specs.has(table)) continue;
-          const startedAt = new Date().toISOString();
-          scans.push({ table, startedAt, scan: await verifier.scan(table, { limiter, chunkRows: config.verify.chunkRows, settleMs }) });
-        }
-        results = await Promise.all(
-          scans.map(async ({ table, startedAt, scan }) => {
-            const result = await verifier.confirm(table, scan, { settleMs });
-            recordPass(config.state.dir, config.migration, direction, verifier, result, startedAt);
-            return result;
-          }),
-        );
-      } finally {
-        await verifier.close();
-      }
-      const report = buildReport(verifier, results, verifier.problems, startedAt);
+      const started = Date.now();
+      const progress = terminalProgress('verify', 'tables', { json: opts.json });
+      const run = verifyNow(config, {
+        tables: opts.table,
+        rowsPerSecond: rate,
+        settleMs,
+        log: childLogger('verify', { migration: config.migration }),
+        onProgress: (p) => {
+          const perSecond = Math.round(p.rowsCompared / Math.max(0.001, (Date.now() - started) / 1000));
+          progress.update(p.tablesDone, p.tablesTotal, `${p.rowsCompared.toLocaleString('en')} rows compared, ${perSecond.toLocaleString('en')} rows/s${p.table ? `, ${p.table}` : ', confirming'}`);
+        },
+      });
+      const { report } = await run.finally(() => progress.stop());
       if (opts.json) printJson(report);
       else printOut(renderReport(report));
       if (report.driftCount > 0 || report.problems.length > 0) {

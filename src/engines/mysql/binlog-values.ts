@@ -12,6 +12,8 @@ import type { Value } from '../../model/change.js';
  *   integer prints exactly, so `String(n)` loses nothing. tinyint(1) stays `0`/`1`/… (PostgreSQL's boolean input
  *   accepts `1`/`0`; any other value is refused there rather than folded to true).
  * - DECIMAL: exact text from both (zongji's decoder builds digits as text unless decimalNumbers is set; it is not).
+ * - ZEROFILL: a query prints DECIMAL and BIGINT values padded with zeros (`00000012.50`), the binlog does not; the
+ *   padding is dropped (`12.50`), as every engine reads the value anyway.
  * - FLOAT / DOUBLE: numbers from both, rewritten as the shortest text that reads back to the same float32 /
  *   float64. A FLOAT arrives from the binlog as the widened float32 (0.10000000149011612) and from a query as the
  *   server's short text (0.1): both become `0.1`.
@@ -44,6 +46,8 @@ export interface ColumnType {
  */
 export interface ValuePolicy {
   zeroDates: 'keep' | 'refuse' | 'null';
+  /** Told each time a value is written other than it was (a zero date as NULL): rollback readiness counts them. */
+  onLossy?: (table: string, column: string) => void;
 }
 
 export const KEEP_VALUES: ValuePolicy = { zeroDates: 'keep' };
@@ -58,11 +62,17 @@ export function toNeutral(table: string, col: ColumnType, value: unknown, policy
   if (value === null || value === undefined) return null;
   const type = col.columnType;
   if (policy.zeroDates !== 'keep' && typeof value === 'string' && /^(date|datetime|timestamp)\b/.test(type) && isZeroDate(value)) {
-    if (policy.zeroDates === 'null') return null;
+    if (policy.zeroDates === 'null') {
+      policy.onLossy?.(table, col.name);
+      return null;
+    }
     throw new TandemError(
       'TANDEM_VALUE_UNSUPPORTED',
       `${table}.${col.name} (${col.columnType}) holds the zero date ${value}, which PostgreSQL cannot store; replication stopped before applying it`,
-      { fix: `set values.zeroDates: null in tandem.yaml (TANDEM_VALUES_ZERO_DATES=null) to write NULL instead (the shadow column must be nullable), or fix the rows on the active side (UPDATE ${table} SET ${col.name} = NULL WHERE MONTH(${col.name}) = 0 OR DAYOFMONTH(${col.name}) = 0), then restart` },
+      {
+        fix: `set values.zeroDates: null in tandem.yaml (TANDEM_VALUES_ZERO_DATES=null) and restart: zero dates are then written as NULL (the shadow column must be nullable). That is the only way past a zero date already in the binlog: fixing the rows on the active side (UPDATE ${table} SET ${col.name} = NULL WHERE MONTH(${col.name}) = 0 OR DAYOFMONTH(${col.name}) = 0) keeps new ones out, but the change already logged is applied as it was written`,
+        place: { table, column: col.name },
+      },
     );
   }
   if (Buffer.isBuffer(value)) {
@@ -74,7 +84,7 @@ export function toNeutral(table: string, col: ColumnType, value: unknown, policy
     const n = typeof value === 'number' ? value : Number(String(value));
     return /^float/.test(type) && !/^float\(\s*(2[5-9]|[3-5]\d)/.test(type) ? shortestFloat32(n) : shortestDouble(n);
   }
-  if (typeof value === 'string') return value;
+  if (typeof value === 'string') return / zerofill/.test(type) ? unpadded(value) : value;
   // zongji decodes YEAR as 1900 + the stored byte, so the zero year (stored 0) arrives as 1900, which YEAR cannot
   // hold otherwise (1901..2155); a query returns it as 0.
   if (value === 1900 && /^year/.test(type)) return '0';
@@ -84,6 +94,11 @@ export function toNeutral(table: string, col: ColumnType, value: unknown, policy
   }
   if (typeof value === 'bigint') return value.toString();
   throw unsupported(table, col, Object.prototype.toString.call(value));
+}
+
+/** A ZEROFILL value's text without its padding: `00000012.50` → `12.50`, `0000` → `0` (ZEROFILL is unsigned). */
+export function unpadded(text: string): string {
+  return text.replace(/^0+(?=\d)/, '');
 }
 
 function unsupported(table: string, col: ColumnType, what: string): TandemError {

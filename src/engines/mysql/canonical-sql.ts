@@ -8,8 +8,9 @@
  * No REGEXP_REPLACE: its back-references are spelt differently in MySQL (ICU) and MariaDB (PCRE).
  */
 import type { ColumnSchema } from '../../model/schema.js';
-import { parseNativeType, type LogicalType } from '../../model/type-mapping.js';
-import { HASH_SLICE_HEX_DIGITS, type CanonicalColumnSql, type HashPart } from '../verify-sql.js';
+import type { LogicalType } from '../../model/types.js';
+import { mysqlNativeTypes } from './native-types.js';
+import { HASH_SLICE_HEX_DIGITS, LONG_VALUE_LENGTH, type CanonicalColumnSql, type ColumnForm, type HashPart, type LongValueSql } from '../shared/verify-sql.js';
 import { quoteMysqlIdent } from './quote.js';
 
 export interface MysqlCanonicalContext {
@@ -60,9 +61,17 @@ function floatValue(c: string, bits: 32 | 64, single: boolean): string {
   return single ? `IF(ABS(${c}) < ${FLOAT32_LIMIT}, CAST(CAST(${c} AS FLOAT) AS DOUBLE), ${c})` : c;
 }
 
-/** canonicalDecimal: DECIMAL text with trailing fractional zeros and a bare point removed; -0 is 0. */
-function mysqlDecimal(c: string): string {
-  const t = `CAST(${c} AS CHAR)`;
+type DecimalType = Extract<LogicalType, { kind: 'decimal' }>;
+
+/** The column's own precision and scale: every value of it fits, and comparisons stay DECIMAL. */
+const decimalOf = (type: DecimalType) => `DECIMAL(${type.precision ?? 65},${type.scale ?? 0})`;
+
+/**
+ * canonicalDecimal: DECIMAL text with trailing fractional zeros and a bare point removed; -0 is 0. A ZEROFILL
+ * column prints its padding (`00000012.50`): cast to the same DECIMAL first, which drops it.
+ */
+function mysqlDecimal(c: string, type: DecimalType, zerofill: boolean): string {
+  const t = zerofill ? `CAST(CAST(${c} AS ${decimalOf(type)}) AS CHAR)` : `CAST(${c} AS CHAR)`;
   return `IF(${c} = 0, '0', IF(LOCATE('.', ${t}) > 0, TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM ${t})), ${t}))`;
 }
 
@@ -71,13 +80,13 @@ function zeroDate(c: string, text: string, ctx: MysqlCanonicalContext): string {
   return ctx.zeroDates === 'null' ? `IF(MONTH(${c}) = 0 OR DAYOFMONTH(${c}) = 0, NULL, ${text})` : text;
 }
 
-function canonicalText(c: string, type: LogicalType | undefined, single: boolean, ctx: MysqlCanonicalContext): string {
+function canonicalText(c: string, type: LogicalType | undefined, single: boolean, zerofill: boolean, ctx: MysqlCanonicalContext): string {
   switch (type?.kind) {
     case 'integer':
       // Through a number: drops ZEROFILL padding, and YEAR's zero year prints 0 rather than 0000.
       return `CAST(CAST(${c} AS ${type.min < 0n ? 'SIGNED' : 'UNSIGNED'}) AS CHAR)`;
     case 'decimal':
-      return mysqlDecimal(c);
+      return mysqlDecimal(c, type, zerofill);
     case 'float':
       return mysqlFloat(c, type.bits, single);
     case 'boolean':
@@ -101,15 +110,17 @@ function canonicalText(c: string, type: LogicalType | undefined, single: boolean
     case 'text':
     case 'enum':
     case 'set':
-      return `CONVERT(${c} USING utf8mb4)`;
+      // As it is: utf8() converts it (once; a second CONVERT cost MariaDB about 4% of a pass over a text column).
+      return c;
     default:
       // Types Tandem cannot map (INET6, GEOMETRY, ...) are only compared with MySQL/MariaDB: their bytes will do.
       return `LOWER(HEX(${c}))`;
   }
 }
 
+/** The column's own text; utf8() converts it. */
 function rawText(c: string, type: LogicalType | undefined, ctx: MysqlCanonicalContext): string {
-  return type?.kind === 'json' && !ctx.mariadb ? `CAST(${c} AS CHAR)` : `CONVERT(${c} USING utf8mb4)`;
+  return type?.kind === 'json' && !ctx.mariadb ? `CAST(${c} AS CHAR)` : c;
 }
 
 function ordering(c: string, text: string, type: LogicalType | undefined, single: boolean): { order: string; param: (p: string) => string } {
@@ -117,8 +128,7 @@ function ordering(c: string, text: string, type: LogicalType | undefined, single
     case 'integer':
       return { order: c, param: (p) => `CAST(${p} AS ${type.min < 0n ? 'SIGNED' : 'UNSIGNED'})` };
     case 'decimal':
-      // The column's own precision and scale: a key value always fits, and the comparison stays DECIMAL.
-      return { order: c, param: (p) => `CAST(${p} AS DECIMAL(${type.precision ?? 65},${type.scale ?? 0}))` };
+      return { order: c, param: (p) => `CAST(${p} AS ${decimalOf(type)})` };
     case 'float':
       if (type.bits === 32) return { order: c, param: (p) => `CAST(${p} AS FLOAT)` };
       return single ? { order: floatValue(c, 64, true), param: (p) => `CAST(CAST(${p} AS FLOAT) AS DOUBLE)` } : { order: c, param: (p) => `CAST(${p} AS DOUBLE)` };
@@ -139,22 +149,53 @@ function ordering(c: string, text: string, type: LogicalType | undefined, single
   }
 }
 
-/** `single`: a float column compared at float32 precision (VerifyTable.singlePrecision). */
-export function mysqlCanonicalColumn(col: ColumnSchema, single: boolean, ctx: MysqlCanonicalContext): CanonicalColumnSql {
-  const c = quoteMysqlIdent(col.name);
-  const parsed = parseNativeType('mysql', col.nativeType);
-  const type = parsed.ok ? parsed.type : undefined;
-  const text = utf8(canonicalText(c, type, single, ctx));
-  const order = ordering(c, text, type, single);
-  return { name: col.name, json: type?.kind === 'json', text, raw: utf8(rawText(c, type, ctx)), ...order };
+/**
+ * A digest column (VerifyTable.digest). The hashing subquery selects the column itself; the derived table is merged,
+ * so the canonical text is computed only where the row hash or canonicalRows asks for it, after the digest. The
+ * length is tested on the column, which costs next to nothing (LENGTH counts bytes in the column's character set,
+ * never fewer than its characters), and characters are counted only past that; the conversion sits inside the IF,
+ * so a short value costs nothing more.
+ */
+function mysqlLongValue(c: string, type: LogicalType | undefined, canonical: (x: string) => string): LongValueSql {
+  if (type?.kind === 'binary') return { select: c, text: canonical, digest: (x) => `IF(LENGTH(${x}) > ${LONG_VALUE_LENGTH}, ${utf8(`MD5(${x})`)}, NULL)` };
+  // Text, ENUM and SET: the canonical text has the column's characters. Anything else: measure the text itself.
+  const measured = type?.kind === 'text' || type?.kind === 'enum' || type?.kind === 'set' ? (x: string) => x : canonical;
+  return {
+    select: c,
+    text: canonical,
+    digest: (x) => `IF(LENGTH(${measured(x)}) > ${LONG_VALUE_LENGTH} AND CHAR_LENGTH(${measured(x)}) > ${LONG_VALUE_LENGTH}, ${utf8(`MD5(${canonical(x)})`)}, NULL)`,
+  };
 }
 
-/** MD5 over the canonical texts in order: `<octet length>:<text>` (`N` for NULL), or `<text>|` (`N|`) for plain parts. */
+/** The column's SQL in the form the spec asks for (VerifyTable: singlePrecision, asInteger, digest). */
+export function mysqlCanonicalColumn(col: ColumnSchema, form: ColumnForm, ctx: MysqlCanonicalContext): CanonicalColumnSql {
+  const c = quoteMysqlIdent(col.name);
+  const parsed = mysqlNativeTypes.parse(col.nativeType);
+  // A tinyint(1) against a column that is not boolean is the integer it stores (DESIGN.md "Canonical values").
+  const type = parsed.ok ? (form.asInteger && parsed.integer) || parsed.type : undefined;
+  const json = type?.kind === 'json';
+  const zerofill = /\bzerofill\b/i.test(col.nativeType);
+  const canonical = (x: string) => utf8(canonicalText(x, type, form.single, zerofill, ctx));
+  const text = canonical(c);
+  const raw = utf8(rawText(c, type, ctx));
+  const base = { name: col.name, json, text, raw, ...ordering(c, text, type, form.single) };
+  if (!form.digest || json) return { ...base, compared: json ? raw : text };
+  const long = mysqlLongValue(c, type, canonical);
+  return { ...base, long, compared: `COALESCE(CONCAT('#', ${long.digest(c)}), ${text})` };
+}
+
+/**
+ * MD5 over the canonical texts in order: `<octet length>:<text>` (`N` for NULL), or `<text>|` (`N|`) for plain
+ * parts; `#<md5>` for a long value of a digest column (its text is then never built).
+ */
 export function mysqlRowHash(parts: HashPart[]): string {
   // LENGTH counts bytes; CONCAT is NULL when any argument is, which COALESCE turns into the NULL marker. A derived
   // column named twice (LENGTH and text) is computed twice, since MariaDB merges the derived table: plain parts
-  // name it once.
-  const encoded = parts.map(({ text: x, plain }) => (plain ? `COALESCE(${x}, 'N'), '|'` : `COALESCE(CONCAT(LENGTH(${x}), ':', ${x}), 'N')`));
+  // name it once. COALESCE stops at its first value that is not NULL, so a digest leaves the text alone.
+  const encoded = parts.map(({ text: x, plain, digest }) => {
+    if (digest) return plain ? `COALESCE(CONCAT('#', ${digest}), CONCAT(COALESCE(${x}, 'N'), '|'))` : `COALESCE(CONCAT('#', ${digest}), CONCAT(LENGTH(${x}), ':', ${x}), 'N')`;
+    return plain ? `COALESCE(${x}, 'N'), '|'` : `COALESCE(CONCAT(LENGTH(${x}), ':', ${x}), 'N')`;
+  });
   return `MD5(${encoded.length ? `CONCAT(${encoded.join(', ')})` : `''`})`;
 }
 

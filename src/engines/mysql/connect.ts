@@ -1,6 +1,7 @@
 import mysqlCallbacks from 'mysql2';
 import type mysql from 'mysql2/promise';
-import { TandemError, errorMessage } from '../../errors.js';
+import { TandemError } from '../../errors.js';
+import { mapMysqlError } from './errors.js';
 import { redactUrl } from '../../config/redact.js';
 
 /**
@@ -37,8 +38,11 @@ export async function connectMysql(url: string, purpose: string, extra: Partial<
     return conn;
   } catch (err) {
     core.destroy();
-    throw new TandemError('TANDEM_CONNECT_FAILED', `cannot connect to MySQL/MariaDB at ${redactUrl(url)} (${purpose}): ${errorMessage(err)}`, {
-      fix: 'check that the server is running and reachable, and the user, password and database in the URL',
+    const mapped = mapMysqlError(err, `cannot connect to MySQL/MariaDB at ${redactUrl(url)} (${purpose})`);
+    // A refusal (wrong password, unknown database, missing privilege) is final; anything else may pass.
+    if (!mapped.retriable && mapped.code !== 'TANDEM_INTERNAL') throw mapped;
+    throw new TandemError('TANDEM_CONNECT_FAILED', mapped.message, {
+      fix: 'check that the server is running and reachable, and the host and port in the URL',
       retriable: true,
       cause: err,
     });

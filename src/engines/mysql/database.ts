@@ -1,9 +1,10 @@
 import type mysql from 'mysql2/promise';
-import type { CheckContext, Database, SideName, ValueCheckContext } from '../engine.js';
+import type { CheckContext, Database, ValueCheckContext } from '../engine.js';
+import type { SideName } from '../../model/direction.js';
 import type { TableSchema } from '../../model/schema.js';
 import { connectMysql } from './connect.js';
 import { describeMysqlTables, listMysqlTables } from './introspect.js';
-import { checkMysqlApply, checkMysqlCapture, checkMysqlZeroDates } from './checks.js';
+import { checkMysqlApply, checkMysqlBooleans, checkMysqlCapture, checkMysqlEnumLabels, checkMysqlFence, checkMysqlZeroDates } from './checks.js';
 
 export class MysqlDatabase implements Database {
   readonly engine = 'mysql' as const;
@@ -29,12 +30,14 @@ export class MysqlDatabase implements Database {
     return checkMysqlCapture(this.conn, ctx, await describeMysqlTables(this.conn, ctx.tables));
   }
 
+  /** Applying while this side is the shadow, and fencing it: the shadow is always fenced. */
   async checkApply(ctx: CheckContext) {
-    return checkMysqlApply(this.conn, ctx, await describeMysqlTables(this.conn, ctx.tables));
+    return [...(await checkMysqlApply(this.conn, ctx, await describeMysqlTables(this.conn, ctx.tables))), ...(await checkMysqlFence(this.conn, ctx))];
   }
 
   async checkValues(ctx: ValueCheckContext) {
-    return checkMysqlZeroDates(this.conn, ctx, await describeMysqlTables(this.conn, ctx.tables));
+    const tables = await describeMysqlTables(this.conn, ctx.tables);
+    return [...(await checkMysqlZeroDates(this.conn, ctx, tables)), ...(await checkMysqlBooleans(this.conn, ctx, tables)), ...(await checkMysqlEnumLabels(this.conn, ctx, tables))];
   }
 
   async close(): Promise<void> {

@@ -6,12 +6,16 @@
 import mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
 import type { ColumnDefault, DdlIndex, DdlTable } from '../../model/ddl.js';
-import type { PlannedColumn, PlannedStatement, SchemaDialect, SchemaSide, TablePlan } from '../../control/schema-translate.js';
-import type { SideName } from '../engine.js';
+import type { PlannedColumn, PlannedStatement, TablePlan } from '../../model/ddl.js';
+import type { SchemaDialect, SchemaSide } from '../engine.js';
+import type { SideName } from '../../model/direction.js';
 import { connectMysql } from './connect.js';
 import { TandemError, errorMessage } from '../../errors.js';
 import { describeMysqlTables, listMysqlTables } from './introspect.js';
 import { quoteMysqlIdent as q } from './quote.js';
+import { collationPads, exactCollation, hasCollation, readMysqlServer, type MysqlServer } from './collations.js';
+import type { ColumnSchema } from '../../model/schema.js';
+import type { LogicalType } from '../../model/types.js';
 
 /** Types MySQL cannot index without a prefix length, nor give a plain literal default. */
 const LOB_TYPE = /^(tiny|medium|long)?(text|blob)$/;
@@ -55,7 +59,7 @@ export async function describeMysqlDdl(conn: mysql.Connection, names: string[]):
   const base = await describeMysqlTables(conn, names);
   const out = new Map<string, DdlTable>();
   for (const [name, t] of base) {
-    out.set(name, { name, primaryKey: t.primaryKey, indexes: [], columns: t.columns.map((c) => ({ ...c, default: undefined, autoIncrement: false })) });
+    out.set(name, { name, primaryKey: t.primaryKey, uniqueKeys: t.uniqueKeys, indexes: [], columns: t.columns.map((c) => ({ ...c, default: undefined, autoIncrement: false })) });
   }
   if (out.size === 0) return out;
   const [[version]] = await conn.query<RowDataPacket[]>(`SELECT VERSION() AS v`);
@@ -113,7 +117,40 @@ function isLob(type: string): boolean {
   return LOB_TYPE.test(baseOf(type));
 }
 
-export const mysqlDialect: SchemaDialect = {
+/**
+ * The collation of a key or unique-index text column, so that it collides exactly when the source's does: a
+ * MySQL/MariaDB source's own collation (when this server has it), and for a PostgreSQL source, whose collations tell
+ * every code point apart, the server's exact NO PAD one. The table's default (`utf8mb4_general_ci`, say) would
+ * merge `'a'`, `'A'` and `'a '` into one row.
+ */
+function keyCollation(plan: TablePlan, col: PlannedColumn, server: MysqlServer | undefined): void {
+  const source = col.sourceCollation;
+  if (plan.from === 'mysql' && source) {
+    if (!server || hasCollation(server, source.name, source.charset)) {
+      col.collation = { name: source.name, charset: source.charset };
+      return;
+    }
+    if (source.equality !== 'exact') {
+      plan.warnings.push(`column ${col.name}: collation ${source.name} does not exist on this server; the column gets the table's default, which may treat other values as equal: choose one that compares as ${source.name} does`);
+      return;
+    }
+  }
+  const charset = plan.from === 'mysql' ? (source?.charset ?? 'utf8mb4') : 'utf8mb4';
+  const exact = exactCollation(charset, server);
+  const name = exact ?? `${charset}_bin`;
+  col.collation = { name, charset };
+  const why = plan.from === 'mysql' ? `${source?.name ?? 'its collation'} does not exist on this server` : `${plan.from} tells apart keys that differ only in letter case or trailing spaces, which the table's default collation would merge`;
+  if (!server) {
+    plan.warnings.push(`column ${col.name}: ${name}, since ${why}; the server could not be asked for its NO PAD binary collation, and ${name} ignores trailing spaces: use utf8mb4_nopad_bin on MariaDB 10.2+, utf8mb4_0900_bin on MySQL 8.0.17+`);
+  } else if (collationPads(name, server)) {
+    plan.warnings.push(`column ${col.name}: ${name}, since ${why}; this server has no NO PAD binary collation, so values differing only in trailing spaces still collide`);
+  } else {
+    plan.warnings.push(`column ${col.name}: ${name} (exact, no padding), since ${why}`);
+  }
+}
+
+/** The MySQL/MariaDB dialect, without the key collations that depend on the server (mysqlDialectFor). */
+const baseDialect: SchemaDialect = {
   engine: 'mysql',
   quoteIdent: q,
 
@@ -205,7 +242,7 @@ export const mysqlDialect: SchemaDialect = {
 
   render(plan: TablePlan): PlannedStatement[] {
     const defs = plan.columns.map((col) => {
-      let line = `  ${q(col.name)} ${col.type}${col.notNull ? ' NOT NULL' : ' NULL'}`;
+      let line = `  ${q(col.name)} ${col.type}${collate(col.collation)}${col.notNull ? ' NOT NULL' : ' NULL'}`;
       if (col.defaultSql !== undefined && !col.autoIncrement) line += ` DEFAULT ${col.defaultSql}`;
       if (col.onUpdateCurrentTimestamp) line += ` ON UPDATE ${fsp(col) === 0 ? 'CURRENT_TIMESTAMP' : `CURRENT_TIMESTAMP(${fsp(col)})`}`;
       if (col.autoIncrement) line += ' AUTO_INCREMENT';
@@ -218,7 +255,37 @@ export const mysqlDialect: SchemaDialect = {
     }
     return [{ sql: `CREATE TABLE ${q(plan.name)} (\n${defs.join(',\n')}\n) DEFAULT CHARSET=utf8mb4` }];
   },
+
+  exactComparisonSql(table: string, column: ColumnSchema, logical: LogicalType | undefined): string {
+    // CHAR strips trailing spaces whatever its collation: only VARCHAR keeps them.
+    const type = logical?.kind === 'text' && logical.fixed ? `varchar(${logical.maxLength ?? 1})` : column.nativeType;
+    const charset = column.collation?.charset ?? 'utf8mb4';
+    const collation = column.collation?.exactAlternative ?? `${charset}_bin`;
+    return `ALTER TABLE ${q(table)} MODIFY ${q(column.name)} ${type}${collate({ name: collation, charset })} ${column.nullable ? 'NULL' : 'NOT NULL'};`;
+  },
+
+  // MariaDB cannot index expressions (MySQL 8 can, but not both): no folded index is offered.
+  foldedUniqueIndexSql: () => undefined,
 };
+
+/**
+ * The MySQL/MariaDB dialect for one server, whose collations decide how key columns are created; `undefined`: no
+ * server to ask (`tandem schema` with the target unreachable).
+ */
+export function mysqlDialectFor(server: MysqlServer | undefined): SchemaDialect {
+  return {
+    ...baseDialect,
+    adjust(plan: TablePlan): void {
+      for (const col of plan.columns) if (col.unique && col.logical?.kind === 'text') keyCollation(plan, col, server);
+      baseDialect.adjust(plan);
+    },
+  };
+}
+
+const collate = (c: PlannedColumn['collation']): string => (c ? ` CHARACTER SET ${c.charset ?? c.name.split('_')[0]} COLLATE ${c.name}` : '');
+
+/** The dialect without a server to ask (a key collation then is `utf8mb4_bin`, with a warning). */
+export const mysqlDialect: SchemaDialect = mysqlDialectFor(undefined);
 
 export interface CreateResult {
   created: string[];
@@ -250,8 +317,15 @@ export async function createMissingMysqlTables(conn: mysql.Connection, plans: Ta
 
 export async function openMysqlSchemaSide(side: SideName, url: string): Promise<SchemaSide> {
   const conn = await connectMysql(url, `${side} side (schema)`);
+  let server: MysqlServer;
+  try {
+    server = await readMysqlServer(conn);
+  } catch (err) {
+    await conn.end().catch(() => undefined);
+    throw err;
+  }
   return {
-    dialect: mysqlDialect,
+    dialect: mysqlDialectFor(server),
     listTables: () => listMysqlTables(conn),
     describe: (names) => describeMysqlDdl(conn, names),
     createMissing: (plans) => createMissingMysqlTables(conn, plans),

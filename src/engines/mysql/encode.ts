@@ -10,6 +10,7 @@ export function encodeForMysql(table: string, column: string, nativeType: string
   const refuse = (why: string) =>
     new TandemError('TANDEM_VALUE_UNSUPPORTED', `${table}.${column}: the value ${JSON.stringify(value.slice(0, 40))} cannot be stored in MySQL ${nativeType}: ${why}`, {
       fix: `the transaction holding it stays in the source's log, so a restart stops here again: exclude ${table} (tandem.yaml exclude), or change ${table}.${column} on the shadow to a type that holds the value; then run \`tandem backfill --yes\` so the shadow starts from a clean copy`,
+      place: { table, column },
     });
   if (/^(tinyint\(1\)|bool|boolean)(\s|$)/.test(nativeType)) {
     if (value === 't' || value === 'true') return 1;
@@ -18,6 +19,13 @@ export function encodeForMysql(table: string, column: string, nativeType: string
   }
   if (/^(decimal|numeric|float|double|real)/.test(nativeType) && /^(nan|-?infinity)$/i.test(value)) {
     throw refuse('MySQL has no NaN or infinity');
+  }
+  if (/^float(\s|$)/.test(nativeType) && /^[-+]?[\d.]+(e[-+]?\d+)?$/i.test(value)) {
+    // The shortest text of a single-precision value (PostgreSQL real prints its largest as 3.4028235e+38) can lie
+    // beyond the float range once MySQL reads it as a double, and is refused as out of range; the float's exact value
+    // as a double reads back as the same float.
+    const single = Math.fround(Number(value));
+    if (Number.isFinite(single)) return String(single);
   }
   if (/^(datetime|timestamp|date)/.test(nativeType)) {
     if (/infinity/i.test(value)) throw refuse('MySQL has no infinite dates');

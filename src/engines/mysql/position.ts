@@ -2,31 +2,10 @@ import { TandemError } from '../../errors.js';
 
 /**
  * A place in one MySQL/MariaDB server's binary log, serialized as `file:offset[#gtid]`, e.g.
- * `binlog.000003:1234#0-1-10,1-2-5`.
+ * `binlog.000003:1234#0-1-10,1-2-5`: file:offset orders every transaction of every GTID domain (H8); the GTID list is
+ * informational and never compared.
  *
- * - `file:offset` orders positions totally on one server: files compare by their numeric extension (the server
- *   numbers them in creation order), offsets as integers. Tandem's positions always point at a transaction boundary
- *   (the end of an XID / COMMIT event, or the start of the next transaction's GTID event), which is also where a
- *   binlog dump can be restarted.
- * - the optional `#gtid` suffix is the MariaDB GTID position (`domain-server-seq` per domain) after the same point:
- *   informational (status, a future failover-aware resume with `@slave_connect_state`), never used to compare.
- *
- * Several MariaDB GTID domains (H8): a server that logs transactions of domains 0 and 1 interleaved (sessions with
- * different `gtid_domain_id`, or multi-source replication into it) still writes them to one binary log, one after
- * another. The file:offset of a commit therefore orders every transaction of every domain totally, and "this
- * transaction is covered by the checkpoint" is simply `commit ≤ checkpoint` by file:offset — no per-domain
- * comparison is needed, and no hole can be flattened, because a transaction's place in the file is never
- * summarized into a range. The suffix carries the whole GTID list, one `domain-server-seq` per domain sorted by
- * domain (`binlog.000003:1234#0-1-10,1-1-5`): it starts as BINLOG_GTID_POS(file, offset) and each committed
- * transaction replaces its own domain's entry (advanceGtidPosition), so the list always equals the server's
- * gtid_binlog_pos at that offset. Tested with two domains written interleaved, a checkpoint taken while both
- * advance, and kill -9 (test/integration/replicate-mysql-hazards.test.ts).
- *
- * MySQL `uuid:n` GTID sets (design only): the suffix would carry the executed GTID set (`uuid:1-7:9-10,...`,
- * intervals kept exactly as the server prints them — a hole such as 8 must never be flattened, H8). Resuming on
- * another server of the same topology would then use COM_BINLOG_DUMP_GTID with that set instead of file:offset,
- * and comparing two positions from different servers would compare GTID sets by inclusion (a partial order), not
- * file:offset. Within one server, file:offset stays the total order Tandem's skip logic needs.
+ * Replication spec: docs/engines/mysql.md
  */
 export interface BinlogPosition {
   file: string;

@@ -78,7 +78,7 @@ export async function masterPosition(conn: mysql.Connection): Promise<string> {
     [rows] = await conn.query<RowDataPacket[]>('SHOW BINARY LOG STATUS');
   }
   const row = rows[0];
-  if (!row) throw new TandemError('TANDEM_SCHEMA_UNSUPPORTED', 'binary logging is off on the active side', { fix: 'enable log_bin (see tandem check)' });
+  if (!row) throw new TandemError('TANDEM_SOURCE_MISCONFIGURED', 'binary logging is off on the active side', { fix: 'enable log_bin (see tandem check)' });
   const file = String(row.File);
   const offset = Number(row.Position);
   return formatPosition({ file, offset, gtid: await gtidAt(conn, file, offset) });

@@ -1,66 +1,115 @@
 import type mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
-import { TandemError, errorMessage } from '../../errors.js';
+import { TandemError } from '../../errors.js';
 import mysqlDriver from 'mysql2/promise';
 import type { Change, Row, Value } from '../../model/change.js';
-import type { Direction } from '../../model/direction.js';
 import type { TableSchema } from '../../model/schema.js';
-import { planChanges, type ApplyOp } from '../../replicate/apply-plan.js';
-import { StatementBatch } from '../../replicate/statement-batch.js';
+import { planChanges, regroupByTable, type ApplyOp } from '../shared/apply-plan.js';
+import { StatementBatch } from '../shared/statement-batch.js';
 import { decodeKey, encodeKey } from '../../model/key-json.js';
-import type { BackfillProgress, Checkpoint, ShadowWriter } from '../engine.js';
+import type { BackfillProgress, Checkpoint, CheckpointStage, ShadowWriter, ShadowWriterOptions } from '../engine.js';
+import { MYSQL_STATE_DDL, mysqlLeaseGuardSql } from './state.js';
 import { connectMysql } from './connect.js';
 import { describeMysqlTables } from './introspect.js';
 import { quoteMysqlIdent as q } from './quote.js';
 import { encodeForMysql } from './encode.js';
+import { isTransientMysqlError } from './errors.js';
+import { changesForShadow, shadowTableRules, type ShadowTableRules } from '../shared/value-fit.js';
+import { mysqlNativeTypes } from './native-types.js';
 
 const escape = (value: Value | number): string => mysqlDriver.escape(value);
 
 /** Characters per round trip (at most 4 bytes each), well below MariaDB's default max_allowed_packet (16 MiB). */
 const MAX_STATEMENT_BYTES = 2 * 1024 * 1024;
 
-export function isTransientMysqlError(err: unknown): boolean {
-  const code = (err as { code?: string }).code ?? '';
-  return /^(PROTOCOL_CONNECTION_LOST|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|ER_SERVER_SHUTDOWN|ER_CON_COUNT_ERROR|ER_LOCK_DEADLOCK|ER_LOCK_WAIT_TIMEOUT)$/.test(code) || /closed state|Connection lost/i.test(errorMessage(err));
-}
-
 /** Applies changes to a MySQL/MariaDB shadow; the checkpoint row lives in the same database, same transaction. */
 export class MysqlShadowWriter implements ShadowWriter {
   readonly engine = 'mysql' as const;
   private tables = new Map<string, TableSchema>();
+  private rules = new Map<string, ShadowTableRules>();
+  /** Tables with triggers, which fire for Tandem's writes too (MySQL has no replica role). */
+  private triggered = new Set<string>();
 
   private constructor(
     private readonly conn: mysql.Connection,
-    private readonly migration: string,
-    private readonly direction: Direction,
-    private readonly maxRows: number,
+    private readonly opts: ShadowWriterOptions,
   ) {}
 
-  static async open(url: string, migration: string, direction: Direction, maxRows = 1000): Promise<MysqlShadowWriter> {
-    const conn = await connectMysql(url, 'apply', { multipleStatements: true });
+  private get migration(): string {
+    return this.opts.migration;
+  }
+
+  private get direction(): string {
+    return this.opts.direction;
+  }
+
+  static async open(opts: ShadowWriterOptions): Promise<MysqlShadowWriter> {
+    const conn = await connectMysql(opts.url, 'apply', { multipleStatements: true });
     // Strict mode refuses a value the column cannot hold instead of truncating it; foreign keys stay quiet on the
-    // shadow because the source already enforced them and apply order inside a batch follows the source.
+    // shadow because the source already enforced them (apply regroups a batch table by table: regroupByTable).
     await conn.query(`SET SESSION foreign_key_checks = 0, sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO', time_zone = '+00:00'`);
-    return new MysqlShadowWriter(conn, migration, direction, maxRows);
+    return new MysqlShadowWriter(conn, opts);
   }
 
   async prepare(tables: string[]): Promise<void> {
     // Positions are text: a MariaDB source's position carries one GTID per domain (`file:offset#0-1-9,1-1-5,…`),
     // which outgrows any short varchar once a server has logged many domains (H8).
     await this.conn.query(`CREATE TABLE IF NOT EXISTS tandem_checkpoint (
-      migration varchar(64) NOT NULL, direction varchar(16) NOT NULL, position text NOT NULL, commit_time datetime(6) NULL,
-      applied_transactions bigint NOT NULL DEFAULT 0, phase varchar(16) NOT NULL, idle_position text NULL,
+      migration varchar(64) NOT NULL, direction varchar(16) NOT NULL, position text NOT NULL, transport_offset text NULL, commit_time datetime(6) NULL,
+      applied_transactions bigint NOT NULL DEFAULT 0, stage varchar(16) NOT NULL, idle_position text NULL,
       updated_at datetime(6) NOT NULL, PRIMARY KEY (migration, direction)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`);
+    await this.upgradeCheckpointTable();
     await this.conn.query(`CREATE TABLE IF NOT EXISTS tandem_backfill (
       migration varchar(64) NOT NULL, direction varchar(16) NOT NULL, table_name varchar(64) NOT NULL, last_key longtext NULL,
       rows_copied bigint NOT NULL DEFAULT 0, done tinyint(1) NOT NULL DEFAULT 0, PRIMARY KEY (migration, direction, table_name)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`);
+    // The lease row guards every commit (ShadowWriterOptions.epoch).
+    for (const sql of MYSQL_STATE_DDL) await this.conn.query(sql);
     this.tables = await describeMysqlTables(this.conn, tables);
+    this.learnRules(this.tables);
+    await this.readTriggers(tables);
     const missing = tables.filter((t) => !this.tables.has(t));
     if (missing.length) throw new TandemError('TANDEM_SCHEMA_UNSUPPORTED', `shadow (MySQL) lacks table(s) ${missing.join(', ')}`, { fix: 'create them on the shadow (see tandem check)' });
   }
 
+  /** Checkpoint tables written by Tandem 0.1 called the stage `phase` (values backfill/shadowing) and had no transport offset. */
+  private async upgradeCheckpointTable(): Promise<void> {
+    const [rows] = await this.conn.query<RowDataPacket[]>(
+      `SELECT column_name AS c FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'tandem_checkpoint' AND column_name IN ('phase', 'transport_offset')`,
+    );
+    const have = new Set(rows.map((r) => String(r.c)));
+    if (have.has('phase')) {
+      await this.conn.query(`ALTER TABLE tandem_checkpoint CHANGE COLUMN phase stage varchar(16) NOT NULL`);
+      await this.conn.query(`UPDATE tandem_checkpoint SET stage = 'streaming' WHERE stage = 'shadowing'`);
+    }
+    if (!have.has('transport_offset')) await this.conn.query(`ALTER TABLE tandem_checkpoint ADD COLUMN transport_offset text NULL AFTER position`);
+  }
+
   async reloadSchema(tables: string[]): Promise<void> {
-    for (const [name, info] of await describeMysqlTables(this.conn, tables)) this.tables.set(name, info);
+    const described = await describeMysqlTables(this.conn, tables);
+    for (const [name, info] of described) this.tables.set(name, info);
+    this.learnRules(described);
+    await this.readTriggers(tables);
+  }
+
+  /** MySQL triggers fire for every session, Tandem's apply included: those tables keep the source's order (regroupByTable). */
+  private async readTriggers(tables: string[]): Promise<void> {
+    if (tables.length === 0) return;
+    const [rows] = await this.conn.query<RowDataPacket[]>(
+      `SELECT DISTINCT EVENT_OBJECT_TABLE AS t FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE IN (?)`,
+      [tables],
+    );
+    for (const t of tables) this.triggered.delete(t);
+    for (const r of rows) this.triggered.add(String(r.t));
+  }
+
+  /** MySQL's boolean is tinyint(1), which holds other small numbers: only decimals and fractional seconds are checked. */
+  private learnRules(tables: Map<string, TableSchema>): void {
+    for (const [name, info] of tables) {
+      this.rules.set(name, shadowTableRules(name, info.columns, (native) => {
+        const parsed = mysqlNativeTypes.parse(native);
+        return parsed.ok ? parsed.type : undefined;
+      }, { strictBoolean: false, limits: { decimalPrecision: 65, decimalScale: 30, secondDigits: 6 } }));
+    }
   }
 
   columnsOf(table: string): string[] | undefined {
@@ -73,26 +122,38 @@ export class MysqlShadowWriter implements ShadowWriter {
     return key;
   }
 
+  /** Before the first prepare() there are no checkpoint tables: that reads as no checkpoint, not as an error. */
+  private async rowsBeforeFirstPrepare(sql: string, params: unknown[]): Promise<RowDataPacket[]> {
+    try {
+      const [rows] = await this.conn.query<RowDataPacket[]>(sql, params);
+      return rows;
+    } catch (err) {
+      if ((err as { errno?: number }).errno === 1146) return [];
+      throw err;
+    }
+  }
+
   async readCheckpoint(): Promise<Checkpoint | undefined> {
-    const [rows] = await this.conn.query<RowDataPacket[]>(
-      `SELECT position, commit_time, applied_transactions, phase, idle_position, updated_at FROM tandem_checkpoint WHERE migration = ? AND direction = ?`,
+    const rows = await this.rowsBeforeFirstPrepare(
+      `SELECT position, transport_offset, commit_time, applied_transactions, stage, idle_position, updated_at FROM tandem_checkpoint WHERE migration = ? AND direction = ?`,
       [this.migration, this.direction],
     );
     const row = rows[0];
     if (!row) return undefined;
     const date = (v: unknown) => (v ? new Date(`${String(v).replace(' ', 'T')}Z`) : null);
     return {
-      position: String(row.position),
+      sourcePosition: String(row.position),
+      transportOffset: row.transport_offset ? String(row.transport_offset) : null,
       commitTime: date(row.commit_time),
       appliedTransactions: Number(row.applied_transactions),
-      phase: row.phase as Checkpoint['phase'],
+      stage: row.stage as CheckpointStage,
       idlePosition: row.idle_position ? String(row.idle_position) : null,
       updatedAt: date(row.updated_at) ?? new Date(0),
     };
   }
 
   async readBackfill(): Promise<BackfillProgress[]> {
-    const [rows] = await this.conn.query<RowDataPacket[]>(
+    const rows = await this.rowsBeforeFirstPrepare(
       `SELECT table_name, last_key, rows_copied, done FROM tandem_backfill WHERE migration = ? AND direction = ? ORDER BY table_name`,
       [this.migration, this.direction],
     );
@@ -104,9 +165,11 @@ export class MysqlShadowWriter implements ShadowWriter {
   }
 
   /** Values are client-escaped; this connection alone allows multiple statements per round trip. */
-  async apply(changes: Change[]): Promise<void> {
+  async apply(incoming: Change[]): Promise<void> {
+    const triggered = (t: string) => this.triggered.has(t) || !this.tables.has(t);
+    const changes = regroupByTable(changesForShadow(incoming, (t) => this.rules.get(t)), triggered);
     const batch = new StatementBatch((sql) => this.conn.query(sql), MAX_STATEMENT_BYTES, isTransientMysqlError);
-    for (const op of planChanges(changes, (t) => this.primaryKeyOf(t), this.maxRows)) {
+    for (const op of planChanges(changes, (t) => this.primaryKeyOf(t), this.opts.maxRows, triggered)) {
       const tables = op.kind === 'truncate' ? op.tables : [op.table];
       for (const sql of this.statements(op)) await batch.add(sql, tables);
     }
@@ -165,21 +228,29 @@ export class MysqlShadowWriter implements ShadowWriter {
 
   async commit(cp: Omit<Checkpoint, 'updatedAt'>, backfill?: BackfillProgress[]): Promise<void> {
     const ts = (d: Date | null) => (d ? d.toISOString().replace('T', ' ').replace('Z', '') : null);
-    await this.conn.query(
-      `INSERT INTO tandem_checkpoint (migration, direction, position, commit_time, applied_transactions, phase, idle_position, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))
-       ON DUPLICATE KEY UPDATE position = VALUES(position), commit_time = VALUES(commit_time), applied_transactions = VALUES(applied_transactions),
-         phase = VALUES(phase), idle_position = VALUES(idle_position), updated_at = VALUES(updated_at)`,
-      [this.migration, this.direction, cp.position, ts(cp.commitTime), cp.appliedTransactions, cp.phase, cp.idlePosition],
+    // The lease guard, the checkpoint, backfill progress and COMMIT travel in one round trip.
+    const statements: string[] = [];
+    if (this.opts.epoch !== undefined) statements.push(mysqlLeaseGuardSql(this.migration, this.opts.epoch, escape));
+    statements.push(
+      mysqlDriver.format(
+        `INSERT INTO tandem_checkpoint (migration, direction, position, transport_offset, commit_time, applied_transactions, stage, idle_position, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))
+         ON DUPLICATE KEY UPDATE position = VALUES(position), transport_offset = VALUES(transport_offset), commit_time = VALUES(commit_time),
+           applied_transactions = VALUES(applied_transactions), stage = VALUES(stage), idle_position = VALUES(idle_position), updated_at = VALUES(updated_at)`,
+        [this.migration, this.direction, cp.sourcePosition, cp.transportOffset, ts(cp.commitTime), cp.appliedTransactions, cp.stage, cp.idlePosition],
+      ),
     );
     for (const b of backfill ?? []) {
-      await this.conn.query(
-        `INSERT INTO tandem_backfill (migration, direction, table_name, last_key, rows_copied, done) VALUES (?, ?, ?, ?, ?, ?)
-         ON DUPLICATE KEY UPDATE last_key = VALUES(last_key), rows_copied = VALUES(rows_copied), done = VALUES(done)`,
-        [this.migration, this.direction, b.table, b.lastKey ? encodeKey(b.lastKey) : null, b.rowsCopied, b.done ? 1 : 0],
+      statements.push(
+        mysqlDriver.format(
+          `INSERT INTO tandem_backfill (migration, direction, table_name, last_key, rows_copied, done) VALUES (?, ?, ?, ?, ?, ?)
+           ON DUPLICATE KEY UPDATE last_key = VALUES(last_key), rows_copied = VALUES(rows_copied), done = VALUES(done)`,
+          [this.migration, this.direction, b.table, b.lastKey ? encodeKey(b.lastKey) : null, b.rowsCopied, b.done ? 1 : 0],
+        ),
       );
     }
-    await this.conn.query('COMMIT');
+    statements.push('COMMIT');
+    await this.conn.query(statements.join(';\n'));
   }
 
   async lockRows(table: string, keys: Row[]): Promise<void> {

@@ -2,16 +2,17 @@ import type mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
 import type { Row } from '../../model/change.js';
 import type { ColumnSchema } from '../../model/schema.js';
-import { parseNativeType } from '../../model/type-mapping.js';
+import { mysqlNativeTypes } from './native-types.js';
 import type { VerifyReaderOptions } from '../engine.js';
-import type { CanonicalColumnSql, HashPart } from '../verify-sql.js';
-import { SqlVerifyReader, type TablePlan, type TextRow } from '../verify-reader-base.js';
+import type { CanonicalColumnSql, ColumnForm, HashPart } from '../shared/verify-sql.js';
+import { SqlVerifyReader, type TablePlan, type TextRow } from '../shared/verify-reader-base.js';
 import { toNeutral, type ValuePolicy } from './binlog-values.js';
 import { mysqlCanonicalColumn, mysqlRowHash, mysqlSummaryColumns, type MysqlCanonicalContext } from './canonical-sql.js';
 import { connectMysql } from './connect.js';
 import { describeMysqlTables } from './introspect.js';
 import { quoteMysqlIdent as q } from './quote.js';
 import { masterPosition } from './reader.js';
+import { oneQueryAtATime } from '../shared/one-query-at-a-time.js';
 
 /** VerifyReader for MySQL/MariaDB: one autocommit session with Tandem's settings (UTC, utf8mb4, exact numbers). */
 export class MysqlVerifyReader extends SqlVerifyReader {
@@ -30,7 +31,7 @@ export class MysqlVerifyReader extends SqlVerifyReader {
 
   static async open(url: string, opts: VerifyReaderOptions): Promise<MysqlVerifyReader> {
     // JSON as text (MySQL's binary JSON), as the backfill reader reads it.
-    const conn = await connectMysql(url, 'verify', { jsonStrings: true } as Partial<mysql.ConnectionOptions>);
+    const conn = oneQueryAtATime(await connectMysql(url, 'verify', { jsonStrings: true } as Partial<mysql.ConnectionOptions>));
     try {
       const [rows] = await conn.query<RowDataPacket[]>('SELECT VERSION() AS v');
       const mariadb = /mariadb/i.test(String(rows[0]?.v ?? ''));
@@ -46,8 +47,8 @@ export class MysqlVerifyReader extends SqlVerifyReader {
     return new Map((info?.columns ?? []).map((c) => [c.name, c]));
   }
 
-  protected canonical(col: ColumnSchema, single: boolean): CanonicalColumnSql {
-    return mysqlCanonicalColumn(col, single, this.ctx);
+  protected canonical(col: ColumnSchema, form: ColumnForm): CanonicalColumnSql {
+    return mysqlCanonicalColumn(col, form, this.ctx);
   }
 
   protected quote(name: string): string {
@@ -78,7 +79,7 @@ export class MysqlVerifyReader extends SqlVerifyReader {
     // FLOAT read widened to DOUBLE, exactly as backfill reads it (src/engines/mysql/reader.ts), so toNeutral
     // turns it into the same shortest float32 text.
     const list = names.map((name) => {
-      const type = parseNativeType('mysql', plan.schema.get(name)?.nativeType ?? '');
+      const type = mysqlNativeTypes.parse(plan.schema.get(name)?.nativeType ?? '');
       const isFloat = type.ok && type.type.kind === 'float' && type.type.bits === 32;
       return isFloat ? `CAST(${q(name)} AS DOUBLE) AS ${q(name)}` : q(name);
     });

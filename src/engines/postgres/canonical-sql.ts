@@ -8,8 +8,9 @@
  */
 import pg from 'pg';
 import type { ColumnSchema } from '../../model/schema.js';
-import { parseNativeType, type LogicalType } from '../../model/type-mapping.js';
-import { HASH_SLICE_HEX_DIGITS, type CanonicalColumnSql, type HashPart } from '../verify-sql.js';
+import type { LogicalType } from '../../model/types.js';
+import { postgresNativeTypes } from './native-types.js';
+import { HASH_SLICE_HEX_DIGITS, LONG_VALUE_LENGTH, type CanonicalColumnSql, type ColumnForm, type HashPart, type LongValueSql } from '../shared/verify-sql.js';
 
 export interface PgCanonicalContext {
   /** The peer is PostgreSQL too: JSON is hashed in jsonb's own normal form. */
@@ -175,21 +176,49 @@ function ordering(c: string, text: string, type: LogicalType | undefined, single
   }
 }
 
-/** `single`: a float column compared at float32 precision (VerifyTable.singlePrecision). */
-export function pgCanonicalColumn(col: ColumnSchema, single: boolean, ctx: PgCanonicalContext): CanonicalColumnSql {
-  const c = pg.escapeIdentifier(col.name);
-  const parsed = parseNativeType('postgres', col.nativeType, { isEnum: col.isEnum });
-  const type = parsed.ok ? parsed.type : undefined;
-  const text = canonicalText(c, type, single, ctx);
-  return { name: col.name, json: type?.kind === 'json', text, raw: `${c}::text`, ...ordering(c, text, type, single, ctx) };
+const utf8Bytes = (x: string, ctx: PgCanonicalContext) => (ctx.utf8 ? x : `convert_to(${x}, 'UTF8')`);
+
+/**
+ * A digest column (VerifyTable.digest). The hashing subquery selects the bytea itself, or the canonical text of a
+ * text (the column as it is): a CASE or an encode() there would make each chunk's projection dearer and tip the
+ * planner into parallel plans, which cost more CPU. octet_length needs no detoasting, and a text has at least as
+ * many bytes as characters, so a short value costs one comparison.
+ */
+function pgLongValue(c: string, text: string, type: LogicalType | undefined, ctx: PgCanonicalContext): LongValueSql {
+  if (type?.kind === 'binary') {
+    return { select: c, text: (x) => `encode(${x}, 'hex')`, digest: (x) => `CASE WHEN octet_length(${x}) > ${LONG_VALUE_LENGTH} THEN md5(${x}) END` };
+  }
+  return {
+    select: text,
+    text: (x) => x,
+    digest: (x) => `CASE WHEN octet_length(${x}) > ${LONG_VALUE_LENGTH} AND char_length(${x}) > ${LONG_VALUE_LENGTH} THEN md5(${utf8Bytes(x, ctx)}) END`,
+  };
 }
 
-/** md5 over the canonical texts in order: `<octet length>:<text>` (`N` for NULL), or `<text>|` (`N|`) for plain parts. */
+/** The column's SQL in the form the spec asks for (VerifyTable: singlePrecision, asInteger, digest). */
+export function pgCanonicalColumn(col: ColumnSchema, form: ColumnForm, ctx: PgCanonicalContext): CanonicalColumnSql {
+  const c = pg.escapeIdentifier(col.name);
+  const parsed = postgresNativeTypes.parse(col.nativeType, { isEnum: col.isEnum });
+  const type = parsed.ok ? (form.asInteger && parsed.integer) || parsed.type : undefined;
+  const json = type?.kind === 'json';
+  const text = canonicalText(c, type, form.single, ctx);
+  const base = { name: col.name, json, text, raw: `${c}::text`, ...ordering(c, text, type, form.single, ctx) };
+  if (!form.digest || json) return { ...base, compared: json ? base.raw : text };
+  const long = pgLongValue(c, text, type, ctx);
+  return { ...base, long, compared: `coalesce('#' || ${long.digest(long.select)}, ${long.text(long.select)})` };
+}
+
+/**
+ * md5 over the canonical texts in order: `<octet length>:<text>` (`N` for NULL), or `<text>|` (`N|`) for plain
+ * parts; `#<md5>` for a long value of a digest column.
+ */
 export function pgRowHash(parts: HashPart[], ctx: PgCanonicalContext): string {
-  const bytes = (x: string) => (ctx.utf8 ? x : `convert_to(${x}, 'UTF8')`);
-  const encoded = parts.map(({ text: x, plain }) => (plain ? `coalesce(${x}, 'N') || '|'` : `coalesce(octet_length(${bytes(x)})::text || ':' || ${x}, 'N')`));
+  const encoded = parts.map(({ text: x, plain, digest }) => {
+    const part = plain ? `coalesce(${x}, 'N') || '|'` : `coalesce(octet_length(${utf8Bytes(x, ctx)})::text || ':' || ${x}, 'N')`;
+    return digest ? `coalesce('#' || ${digest}, ${part})` : part;
+  });
   const row = encoded.length ? encoded.join(' || ') : `''`;
-  return `md5(${bytes(row)})`;
+  return `md5(${utf8Bytes(row, ctx)})`;
 }
 
 /** Count and the sum of the row hashes' first 60 bits (HASH_SLICE_HEX_DIGITS; a numeric sum: exact however many rows). */

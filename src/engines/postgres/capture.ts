@@ -1,14 +1,18 @@
+// Replication spec: docs/engines/postgres.md
 import pg from 'pg';
 import { TandemError, errorMessage } from '../../errors.js';
 import { redactUrl } from '../../config/redact.js';
 import { UNCHANGED, type CaptureEvent, type RowImage, type Row } from '../../model/change.js';
+import type { SideName } from '../../model/direction.js';
 import { publicationName, slotName } from '../../model/names.js';
+import { MARKER_PREFIX } from './marker.js';
 import { connectPostgres } from './connect.js';
 import { createTextPgoutputParser, type PgoutputMessage } from './pgoutput.js';
 import { decodePgText } from './values.js';
 import { bigIntToLsn, compareLsn, currentLsn, lsnToBigInt } from './lsn.js';
 import type { CaptureSink, CaptureSource, CaptureStream, SlotState, SnapshotHandle, TableReader } from '../engine.js';
 import { openPgReader } from './reader.js';
+import { isTransientPgError } from './errors.js';
 
 const q = (name: string) => pg.escapeIdentifier(name);
 /** Microseconds between 1970-01-01 and 2000-01-01, PostgreSQL's epoch. */
@@ -19,22 +23,15 @@ const PG_EPOCH_OFFSET_US = 946_684_800_000_000n;
  * quiet database. One small message a second.
  */
 const STATUS_INTERVAL_MS = 1_000;
+/**
+ * Type OIDs below this are assigned by hand to PostgreSQL's built-in types (pg_type.dat), none of them a domain.
+ * Any other type in a relation message may be a domain (information_schema's own domains included) and is looked up.
+ */
+const FIRST_NON_BUILTIN_OID = 10_000;
 
 interface RelationColumn {
   name: string;
   typeOid: number;
-}
-
-/** Is this a lost connection (worth retrying) rather than a refusal? */
-export function isTransientPgError(err: unknown): boolean {
-  const code = (err as { code?: string }).code ?? '';
-  const msg = errorMessage(err);
-  return (
-    /^(08|57P0[1-3]|53|55006|40001|40P01)/.test(code) ||
-    /Connection terminated|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|the database system is (starting up|shutting down)|terminating connection|Client has encountered a connection error/i.test(msg) ||
-    code === 'ECONNREFUSED' ||
-    code === 'ECONNRESET'
-  );
 }
 
 /** Capture from PostgreSQL through a logical replication slot with pgoutput. */
@@ -42,19 +39,28 @@ export class PgCapture implements CaptureSource {
   readonly engine = 'postgres' as const;
   readonly slot: string;
   readonly publication: string;
+  /**
+   * The base type of every non-built-in type OID met in relation messages (itself when it is no domain). pgoutput
+   * names a domain column by the domain's OID, and values are decoded by their base type (a domain over bytea is
+   * bytes, not the text `\x0102`). A domain's base type never changes (ALTER DOMAIN cannot change it), so the map
+   * lives as long as the capture, across reconnections.
+   */
+  private readonly baseTypes = new Map<number, number>();
 
   constructor(
     private readonly url: string,
     migration: string,
+    side: SideName,
   ) {
-    this.slot = slotName(migration);
+    this.slot = slotName(migration, side);
     this.publication = publicationName(migration);
   }
 
   /** Creates the publication, or sets its table list to exactly `tables`. Must exist before the slot. */
-  async prepare(tables: string[]): Promise<void> {
+  async prepare(tables: string[], opts: { lockTimeoutMs?: number } = {}): Promise<void> {
     const c = await connectPostgres(this.url, 'publication');
     try {
+      if (opts.lockTimeoutMs) await c.query(`SET lock_timeout = ${Math.max(1, Math.floor(opts.lockTimeoutMs))}`);
       const exists = (await c.query(`select 1 from pg_publication where pubname = $1`, [this.publication])).rowCount === 1;
       const list = tables.map(q).join(', ');
       if (!exists) await c.query(`CREATE PUBLICATION ${q(this.publication)} FOR TABLE ${list}`);
@@ -66,6 +72,10 @@ export class PgCapture implements CaptureSource {
     } finally {
       await c.end();
     }
+  }
+
+  joinStatement(table: string): string {
+    return `ALTER PUBLICATION ${q(this.publication)} ADD TABLE ${q(table)};`;
   }
 
   comparePositions(a: string, b: string): number {
@@ -102,10 +112,44 @@ export class PgCapture implements CaptureSource {
     }
   }
 
+  async ensureSlot(opts: { timeoutMs?: number } = {}): Promise<void> {
+    const c = await connectPostgres(this.url, 'slot');
+    try {
+      // Creating a logical slot waits for every transaction of the cluster that holds a transaction id.
+      if (opts.timeoutMs) await c.query(`SET statement_timeout = ${Math.max(1, Math.floor(opts.timeoutMs))}`);
+      await c.query(
+        `select pg_create_logical_replication_slot($1, 'pgoutput') where not exists (select 1 from pg_replication_slots where slot_name = $1)`,
+        [this.slot],
+      );
+    } finally {
+      await c.end();
+    }
+  }
+
+  async removeCaptureObjects(): Promise<void> {
+    await this.releaseStaleConsumer();
+    await this.dropSlot();
+    const c = await connectPostgres(this.url, 'publication');
+    try {
+      await c.query(`DROP PUBLICATION IF EXISTS ${q(this.publication)}`);
+    } finally {
+      await c.end();
+    }
+  }
+
   async dropSlot(): Promise<void> {
     const c = await connectPostgres(this.url, 'slot');
     try {
       await c.query(`select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1`, [this.slot]);
+    } finally {
+      await c.end();
+    }
+  }
+
+  async clock(): Promise<Date> {
+    const c = await connectPostgres(this.url, 'clock');
+    try {
+      return (await c.query<{ now: Date }>(`select clock_timestamp() as now`)).rows[0]?.now as Date;
     } finally {
       await c.end();
     }
@@ -139,7 +183,48 @@ export class PgCapture implements CaptureSource {
   }
 
   /** Streams committed transactions after `from` into `sink`, until stopped or failed. */
+  /**
+   * A slot serves one consumer at a time. Only the lease holder streams, so a consumer still attached is a previous
+   * holder that lost its lease (paused, partitioned: its connection lingers until wal_sender_timeout): end its
+   * session so the slot is free now. Its epoch is superseded, so nothing it might still do commits on the shadow.
+   */
+  private async releaseStaleConsumer(): Promise<void> {
+    const c = await connectPostgres(this.url, 'slot');
+    try {
+      for (let attempt = 0; attempt < 50; attempt++) {
+        const r = await c.query<{ pid: number | null }>(`select active_pid as pid from pg_replication_slots where slot_name = $1`, [this.slot]);
+        const pid = r.rows[0]?.pid;
+        if (!pid) return;
+        if (attempt === 0) await c.query(`select pg_terminate_backend($1)`, [pid]);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    } finally {
+      await c.end();
+    }
+  }
+
+  /** Looks up the base types of `oids` (through domains over domains) on a connection of its own, into baseTypes. */
+  private async resolveBaseTypes(oids: number[]): Promise<void> {
+    const c = await connectPostgres(this.url, 'capture types');
+    try {
+      const r = await c.query<{ oid: string; base: string }>(
+        `with recursive chain(oid, cur) as (
+           select t.oid, t.oid from pg_type t where t.oid = any($1::oid[])
+           union all
+           select chain.oid, t.typbasetype from chain join pg_type t on t.oid = chain.cur where t.typtype = 'd')
+         select chain.oid::text as oid, chain.cur::text as base from chain join pg_type t on t.oid = chain.cur where t.typtype <> 'd'`,
+        [oids],
+      );
+      for (const row of r.rows) this.baseTypes.set(Number(row.oid), Number(row.base));
+      // A type gone meanwhile (dropped after the change was written) decodes as what the stream names.
+      for (const oid of oids) if (!this.baseTypes.has(oid)) this.baseTypes.set(oid, oid);
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+  }
+
   async start(from: string, sink: CaptureSink): Promise<CaptureStream> {
+    await this.releaseStaleConsumer();
     const client = await connectPostgres(this.url, 'capture', { replication: 'database' } as Partial<pg.ClientConfig>);
     const connection = (client as unknown as { connection: PgConnection }).connection;
     const parser = createTextPgoutputParser(this.publication);
@@ -176,12 +261,13 @@ export class PgCapture implements CaptureSource {
       switch (msg.tag) {
         case 'begin':
           inTransaction = true;
-          return { kind: 'begin', position: normalizeLsn(msg.commitLsn) };
+          return { kind: 'begin', position: normalizeLsn(msg.commitLsn), commitTime: new Date(Number(BigInt(msg.commitTime.toString()) / 1000n)) };
         case 'commit':
           inTransaction = false;
           return { kind: 'commit', position: normalizeLsn(msg.commitEndLsn), commitTime: new Date(Number(BigInt(msg.commitTime.toString()) / 1000n)) };
         case 'relation': {
-          const columns = msg.columns.map((c) => ({ name: c.name, typeOid: c.typeOid }));
+          // Decoded by base type: the message names a domain column by the domain (resolved before it got here).
+          const columns = msg.columns.map((c) => ({ name: c.name, typeOid: this.baseTypes.get(c.typeOid) ?? c.typeOid }));
           relations.set(msg.relationOid, { table: msg.name, columns });
           return { kind: 'relation', table: msg.name, columns: columns.map((c) => c.name) };
         }
@@ -197,8 +283,11 @@ export class PgCapture implements CaptureSource {
         }
         case 'truncate':
           return { kind: 'change', change: { op: 'truncate', tables: msg.relations.map((r) => r.name) } };
+        case 'message':
+          // The switch's drain marker (fence.ts writeMarker): a transactional logical message.
+          return msg.transactional && msg.prefix === MARKER_PREFIX ? { kind: 'marker', id: Buffer.from(msg.content).toString('utf8') } : undefined;
         default:
-          return undefined; // origin, type and logical messages carry nothing to apply
+          return undefined; // origin and type messages carry nothing to apply
       }
     };
 
@@ -206,29 +295,73 @@ export class PgCapture implements CaptureSource {
     const failed = new Promise<never>((_, reject) => (fail = reject));
     failed.catch(() => undefined);
 
+    const deliver = (msg: PgoutputMessage) => {
+      const event = toEvent(msg);
+      if (event) sink.push(event);
+      if (sink.isFull()) {
+        connection.stream.pause();
+        void sink.waitForRoom().then(() => connection.stream.resume());
+      }
+    };
+
+    /**
+     * Messages that arrive while a relation's types are looked up wait here, in order, and so do the messages the
+     * socket had already read when it was paused: nothing reaches the sink before the relation it depends on.
+     */
+    const held: Buffer[] = [];
+    let resolving = false;
+
+    const receive = (chunk: Buffer) => {
+      if (chunk[0] === 0x77) {
+        const msg = parser.parse(chunk.subarray(25));
+        const unknown = msg.tag === 'relation' ? [...new Set(msg.columns.map((c) => c.typeOid))].filter((oid) => oid >= FIRST_NON_BUILTIN_OID && !this.baseTypes.has(oid)) : [];
+        if (unknown.length) awaitTypes(msg, unknown);
+        else deliver(msg);
+      } else if (chunk[0] === 0x6b) {
+        const walEnd = chunk.readBigUInt64BE(1);
+        // Outside a transaction, everything before walEnd has been sent: the pipeline may acknowledge it once applied.
+        if (!inTransaction) sink.push({ kind: 'idle', position: bigIntToLsn(walEnd) });
+        if (chunk.readUInt8(17) === 1) sendStatus(false);
+      }
+    };
+
+    const awaitTypes = (relation: PgoutputMessage, oids: number[]) => {
+      resolving = true;
+      connection.stream.pause();
+      this.resolveBaseTypes(oids).then(
+        () => {
+          resolving = false;
+          if (stopped) return;
+          try {
+            deliver(relation);
+            while (!resolving && !stopped && held.length) receive(held.shift() as Buffer);
+          } catch (err) {
+            fail(err);
+            return;
+          }
+          // Still paused while the sink is full: its waitForRoom resumes the socket then.
+          if (!resolving && !stopped && !sink.isFull()) connection.stream.resume();
+        },
+        (err: unknown) => fail(err),
+      );
+    };
+
     connection.on('copyData', ({ chunk }: { chunk: Buffer }) => {
       if (stopped) return;
+      if (resolving) {
+        // A copy: the chunk is a view of the protocol parser's buffer, which it reuses for the next packets.
+        held.push(Buffer.from(chunk));
+        return;
+      }
       try {
-        if (chunk[0] === 0x77) {
-          const event = toEvent(parser.parse(chunk.subarray(25)));
-          if (event) sink.push(event);
-          if (sink.isFull()) {
-            connection.stream.pause();
-            void sink.waitForRoom().then(() => connection.stream.resume());
-          }
-        } else if (chunk[0] === 0x6b) {
-          const walEnd = chunk.readBigUInt64BE(1);
-          // Outside a transaction, everything before walEnd has been sent: the pipeline may acknowledge it once applied.
-          if (!inTransaction) sink.push({ kind: 'idle', position: bigIntToLsn(walEnd) });
-          if (chunk.readUInt8(17) === 1) sendStatus(false);
-        }
+        receive(chunk);
       } catch (err) {
         fail(err);
       }
     });
 
     const timer = setInterval(() => sendStatus(!inTransaction), STATUS_INTERVAL_MS);
-    const query = client.query(`START_REPLICATION SLOT ${q(this.slot)} LOGICAL ${from} (proto_version '1', publication_names ${pg.escapeLiteral(this.publication)})`);
+    const query = client.query(`START_REPLICATION SLOT ${q(this.slot)} LOGICAL ${from} (proto_version '1', publication_names ${pg.escapeLiteral(this.publication)}, messages 'true')`);
     const done = Promise.race([query.then(() => undefined), failed])
       .catch((err: unknown) => {
         if (stopped) return;

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { fail, pass, warn, type CheckItem } from '../checks.js';
+import { fail, pass, warn, type CheckItem } from '../shared/checks.js';
 import type { CheckContext } from '../engine.js';
 import { publicationName, slotName } from '../../model/names.js';
 import type { PgTableInfo } from './introspect.js';
@@ -33,7 +33,7 @@ export async function checkPgCapture(client: pg.Client, ctx: CheckContext, table
       : fail('postgres.wal_level', side, 'wal_level must be logical', `wal_level = ${walLevel}; logical decoding needs logical`, `ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL`),
   );
 
-  const slot = slotName(ctx.migration);
+  const slot = slotName(ctx.migration, side);
   const slots = await client.query<{ used: string; mine: string }>(
     `select count(*)::text as used, count(*) filter (where slot_name = $1)::text as mine from pg_replication_slots`,
     [slot],
@@ -65,6 +65,22 @@ export async function checkPgCapture(client: pg.Client, ctx: CheckContext, table
   const pubExists = (await client.query(`select 1 from pg_publication where pubname = $1`, [publication])).rowCount === 1;
   if (pubExists) {
     items.push(pass('postgres.publication', side, 'the publication exists', `publication ${publication} exists`));
+    // Tables the publication lacks join it when Tandem adds them, which needs their owner (or a superuser).
+    const published = new Set(
+      (await client.query<{ t: string }>(`select tablename as t from pg_publication_tables where pubname = $1 and schemaname = current_schema()`, [publication])).rows.map((r) => r.t),
+    );
+    const blocked: string[] = [];
+    for (const t of tables.values()) {
+      if (published.has(t.name) || role.superuser) continue;
+      const owned = (await client.query<{ ok: boolean }>(`select pg_has_role(current_user, $1, 'USAGE') as ok`, [t.owner])).rows[0]?.ok ?? false;
+      if (!owned) blocked.push(t.name);
+    }
+    if (blocked.length) {
+      items.push(
+        fail('postgres.publication_tables', side, `Tandem cannot add ${blocked.length} table(s) to its publication`, `${blocked.join(', ')} ${blocked.length > 1 ? 'are' : 'is'} not in publication ${publication} and ${role.user} does not own ${blocked.length > 1 ? 'them' : 'it'}, so ${blocked.length > 1 ? 'their' : 'its'} changes would not be captured`,
+          `as the tables' owner or a superuser run: ${blocked.map((t) => `ALTER PUBLICATION ${q(publication)} ADD TABLE ${q(t)};`).join(' ')}`),
+      );
+    }
   } else {
     const canCreate = (await client.query<{ ok: boolean }>(`select has_database_privilege(current_database(), 'CREATE') as ok`)).rows[0]?.ok ?? false;
     const notOwned: string[] = [];
@@ -172,5 +188,83 @@ export async function checkPgApply(client: pg.Client, ctx: CheckContext, tables:
       );
     }
   }
+  return items;
+}
+
+/**
+ * Fencing (docs/fencing.md): either side is fenced at some point of a migration, so both must allow it. Tandem puts
+ * a fence up with CREATE TRIGGER (the TRIGGER privilege) and enables and disables it with ALTER TABLE (the tables'
+ * owner): with TRIGGER alone a fence could go up and never come down. Roles that can write through the fence, and
+ * whether Tandem can end application sessions that hold a fence off, are warnings.
+ */
+export async function checkPgFence(client: pg.Client, ctx: CheckContext, tables: Map<string, PgTableInfo>): Promise<CheckItem[]> {
+  const side = ctx.side;
+  const items: CheckItem[] = [];
+  const role = await roleInfo(client);
+  const names = [...tables.keys()];
+
+  if (names.length > 0) {
+    // Every table and every partition below it carries a trigger.
+    const rels = await client.query<{ rel: string; owner: string; owned: boolean; trigger: boolean }>(
+      `with recursive rels(oid) as (
+         select c.oid from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = current_schema() and c.relname = any($1)
+         union all select i.inhrelid from pg_inherits i join rels on i.inhparent = rels.oid)
+       select c.relname as rel, pg_get_userbyid(c.relowner) as owner, pg_has_role(current_user, c.relowner, 'USAGE') as owned,
+              has_table_privilege(c.oid, 'TRIGGER') as trigger
+         from rels join pg_class c on c.oid = rels.oid order by 1`,
+      [names],
+    );
+    const blocked = role.superuser ? [] : rels.rows.filter((r) => !r.owned || !r.trigger);
+    if (blocked.length === 0) {
+      items.push(pass('postgres.fence', side, 'Tandem can fence this side', `${role.user} ${role.superuser ? 'is a superuser' : `owns ${rels.rows.length} table(s) and partition(s) (or is a member of their owner's role)`}: it can put its triggers up and take them down`));
+    } else {
+      const owners = [...new Set(blocked.map((r) => r.owner))];
+      const triggerOnly = blocked.filter((r) => r.trigger && !r.owned).map((r) => r.rel);
+      const list = blocked.map((r) => `${r.rel} (owner ${r.owner})`).join(', ');
+      items.push(
+        fail('postgres.fence', side, `Tandem cannot fence ${blocked.length} table(s)`,
+          `${role.user} does not own ${list}${triggerOnly.length ? `; the TRIGGER privilege on ${triggerOnly.join(', ')} would put a fence up that it could not take down (ALTER TABLE ... DISABLE TRIGGER needs the owner)` : ''}, so the switch could not stop application writes there`,
+          `${owners.map((o) => `GRANT ${q(o)} TO ${q(role.user)};`).join(' ')} (membership of the owner's role), or ${blocked.map((r) => `ALTER TABLE ${q(r.rel)} OWNER TO ${q(role.user)};`).join(' ')}`),
+      );
+    }
+  }
+
+  // Who writes through the fence: superusers (they may SET session_replication_role = replica, which silences the
+  // triggers, and may drop them), and roles granted SET on that parameter (PostgreSQL 15 and later).
+  const superRows = (await client.query<{ r: string; bootstrap: boolean }>(`select rolname as r, oid = 10 as bootstrap from pg_roles where rolsuper and rolname <> current_user order by 1`)).rows;
+  const supers = superRows.map((r) => r.r);
+  const hasParamAcl = (await client.query<{ ok: boolean }>(`select to_regclass('pg_catalog.pg_parameter_acl') is not null as ok`)).rows[0]?.ok ?? false;
+  const setters = hasParamAcl
+    ? (
+        await client.query<{ r: string }>(
+          `select distinct case when a.grantee = 0 then 'PUBLIC' else pg_get_userbyid(a.grantee) end as r
+             from pg_parameter_acl p cross join lateral aclexplode(p.paracl) a
+            where p.parname = 'session_replication_role' and a.privilege_type = 'SET' and a.grantee <> (select oid from pg_roles where rolname = current_user)
+            order by 1`,
+        )
+      ).rows.map((r) => r.r)
+    : [];
+  if (supers.length === 0 && setters.length === 0) {
+    items.push(pass('postgres.fence_bypass', side, 'only Tandem writes through the fence', `no other superuser, and no other role may SET session_replication_role`));
+  } else {
+    const who = [...supers.map((r) => `${r} (superuser)`), ...setters.map((r) => `${r} (SET on session_replication_role)`)];
+    // The bootstrap superuser cannot lose SUPERUSER: keeping the application off it is the only remedy.
+    const fixes = [...superRows.filter((r) => !r.bootstrap).map((r) => `ALTER ROLE ${q(r.r)} NOSUPERUSER;`), ...setters.map((r) => `REVOKE SET ON PARAMETER session_replication_role FROM ${r === 'PUBLIC' ? 'PUBLIC' : q(r)};`)];
+    items.push(
+      warn('postgres.fence_bypass', side, `${who.length} role(s) can write through the fence`,
+        `${who.join(', ')}: with session_replication_role = replica the fence's triggers do not fire for them, so a session of theirs can write to a fenced side`,
+        `never let the application connect as these roles${fixes.length ? `, or: ${fixes.join(' ')}` : ''}`),
+    );
+  }
+
+  // Past the timeout, the fence ends application sessions that hold write locks (pg_terminate_backend).
+  const signal = role.superuser || ((await client.query<{ ok: boolean }>(`select pg_has_role(current_user, 'pg_signal_backend', 'USAGE') as ok`)).rows[0]?.ok ?? false);
+  items.push(
+    signal
+      ? pass('postgres.fence_end_sessions', side, 'Tandem can end transactions that hold a fence off', `${role.user} ${role.superuser ? 'is a superuser' : 'is a member of pg_signal_backend'}`)
+      : warn('postgres.fence_end_sessions', side, 'Tandem cannot end transactions that hold a fence off',
+          `${role.user} may not end other roles' sessions, so an application transaction holding a write lock past the fence's timeout makes the fence (and the switch) fail`,
+          `GRANT pg_signal_backend TO ${q(role.user)};`),
+  );
   return items;
 }

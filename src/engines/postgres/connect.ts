@@ -1,5 +1,6 @@
 import pg from 'pg';
-import { TandemError, errorMessage } from '../../errors.js';
+import { TandemError } from '../../errors.js';
+import { mapPgError } from './errors.js';
 import { redactUrl } from '../../config/redact.js';
 import { PG_SESSION_OPTIONS } from './values.js';
 
@@ -13,8 +14,11 @@ export async function connectPostgres(url: string, purpose: string, extra: Parti
     await client.connect();
   } catch (err) {
     await client.end().catch(() => undefined);
-    throw new TandemError('TANDEM_CONNECT_FAILED', `cannot connect to PostgreSQL at ${redactUrl(url)} (${purpose}): ${errorMessage(err)}`, {
-      fix: 'check that the server is running and reachable, and the user, password and database in the URL',
+    const mapped = mapPgError(err, `cannot connect to PostgreSQL at ${redactUrl(url)} (${purpose})`);
+    // A refusal (wrong password, unknown database, missing privilege) is final; anything else may pass.
+    if (!mapped.retriable && mapped.code !== 'TANDEM_INTERNAL') throw mapped;
+    throw new TandemError('TANDEM_CONNECT_FAILED', mapped.message, {
+      fix: 'check that the server is running and reachable, and the host and port in the URL',
       retriable: true,
       cause: err,
     });

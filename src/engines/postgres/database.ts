@@ -1,9 +1,10 @@
 import type pg from 'pg';
-import type { CheckContext, Database, SideName } from '../engine.js';
+import type { CheckContext, Database } from '../engine.js';
+import type { SideName } from '../../model/direction.js';
 import type { TableSchema } from '../../model/schema.js';
 import { connectPostgres } from './connect.js';
 import { describePgTables, listPgTables } from './introspect.js';
-import { checkPgApply, checkPgCapture } from './checks.js';
+import { checkPgApply, checkPgCapture, checkPgFence } from './checks.js';
 
 export class PostgresDatabase implements Database {
   readonly engine = 'postgres' as const;
@@ -29,8 +30,10 @@ export class PostgresDatabase implements Database {
     return checkPgCapture(this.client, ctx, await describePgTables(this.client, ctx.tables));
   }
 
+  /** Applying while this side is the shadow, and fencing it: the shadow is always fenced. */
   async checkApply(ctx: CheckContext) {
-    return checkPgApply(this.client, ctx, await describePgTables(this.client, ctx.tables));
+    const tables = await describePgTables(this.client, ctx.tables);
+    return [...(await checkPgApply(this.client, ctx, tables)), ...(await checkPgFence(this.client, ctx, tables))];
   }
 
   async close(): Promise<void> {

@@ -3,9 +3,12 @@
  * PostgreSQL spelling of a planned table, and creating missing tables in one transaction.
  */
 import pg from 'pg';
-import type { ColumnDefault, DdlIndex, DdlTable } from '../../model/ddl.js';
-import type { PlannedColumn, PlannedStatement, SchemaDialect, SchemaSide, TablePlan } from '../../control/schema-translate.js';
-import type { SideName } from '../engine.js';
+import type { ColumnDefault, DdlIndex, DdlTable, DomainType } from '../../model/ddl.js';
+import type { ColumnSchema } from '../../model/schema.js';
+import type { LogicalType } from '../../model/types.js';
+import type { PlannedColumn, PlannedStatement, TablePlan } from '../../model/ddl.js';
+import type { FoldedPart, SchemaDialect, SchemaSide } from '../engine.js';
+import type { SideName } from '../../model/direction.js';
 import { connectPostgres } from './connect.js';
 import { TandemError, errorMessage } from '../../errors.js';
 import { describePgTables, listPgTables } from './introspect.js';
@@ -69,17 +72,32 @@ export async function describePgDdl(client: pg.Client, names: string[]): Promise
   const base = await describePgTables(client, names);
   const out = new Map<string, DdlTable>();
   for (const [name, t] of base) {
-    out.set(name, { name, primaryKey: t.primaryKey, indexes: [], columns: t.columns.map((c) => ({ ...c, default: undefined, autoIncrement: false })) });
+    out.set(name, { name, primaryKey: t.primaryKey, uniqueKeys: t.uniqueKeys, indexes: [], columns: t.columns.map((c) => ({ ...c, default: undefined, autoIncrement: false })) });
   }
   if (out.size === 0) return out;
-  const cols = await client.query<{ relname: string; attname: string; def: string | null; attidentity: string; attgenerated: string; enum_name: string | null; enum_labels: string[] | null }>(
+  const cols = await client.query<{
+    relname: string;
+    attname: string;
+    def: string | null;
+    attidentity: string;
+    attgenerated: string;
+    enum_name: string | null;
+    enum_labels: string[] | null;
+    domain: DomainType | null;
+  }>(
     `select c.relname, a.attname, pg_get_expr(d.adbin, d.adrelid) as def, a.attidentity::text as attidentity, a.attgenerated::text as attgenerated,
             case when t.typtype = 'e' then t.typname::text end as enum_name,
-            case when t.typtype = 'e' then array(select e.enumlabel::text from pg_enum e where e.enumtypid = t.oid order by e.enumsortorder) end as enum_labels
+            case when t.typtype = 'e' then array(select e.enumlabel::text from pg_enum e where e.enumtypid = t.oid order by e.enumsortorder) end as enum_labels,
+            -- A domain directly over a base type (not over another domain) can be created on a PostgreSQL target as it is.
+            case when t.typtype = 'd' and bt.typtype <> 'd' then json_build_object(
+              'name', t.typname::text, 'base', format_type(t.typbasetype, t.typtypmod), 'notNull', t.typnotnull, 'default', t.typdefault,
+              'checks', coalesce((select json_agg(json_build_object('name', con.conname::text, 'sql', pg_get_constraintdef(con.oid)) order by con.conname)
+                                    from pg_constraint con where con.contypid = t.oid and con.contype = 'c'), '[]'::json)) end as domain
        from pg_class c
        join pg_namespace n on n.oid = c.relnamespace
        join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
        join pg_type t on t.oid = a.atttypid
+       left join pg_type bt on bt.oid = t.typbasetype
        left join pg_attrdef d on d.adrelid = c.oid and d.adnum = a.attnum
       where n.nspname = current_schema() and c.relname = any($1)`,
     [names],
@@ -88,6 +106,7 @@ export async function describePgDdl(client: pg.Client, names: string[]): Promise
     const col = out.get(r.relname)?.columns.find((c) => c.name === r.attname);
     if (!col) continue;
     if (r.enum_name !== null) col.enumType = { name: r.enum_name, labels: r.enum_labels ?? [] };
+    if (r.domain !== null) col.domainType = { ...r.domain, default: r.domain.default ?? undefined };
     if (r.attidentity === 'a' || r.attidentity === 'd') {
       col.autoIncrement = true;
       col.identityAlways = r.attidentity === 'a';
@@ -160,6 +179,7 @@ export const postgresDialect: SchemaDialect = {
         plan.warnings.push(`column ${col.name}: ${col.type} cannot be an identity column; its values come from a sequence owned by the column instead`);
       }
     }
+    foldedKeys(plan);
     const used = new Set<string>();
     for (const idx of plan.indexes) {
       let name = truncateIdent(idx.name);
@@ -179,8 +199,16 @@ export const postgresDialect: SchemaDialect = {
       out.push({ sql: `CREATE TYPE ${q(col.enumType.name)} AS ENUM (${col.enumType.labels.map((l) => pg.escapeLiteral(l)).join(', ')})`, createsType: col.enumType.name });
     }
     const sequences: Array<{ column: string; sequence: string }> = [];
+    for (const col of plan.columns) {
+      const domain = col.domainType;
+      if (!domain || seenTypes.has(domain.name)) continue;
+      seenTypes.add(domain.name);
+      const parts = [`CREATE DOMAIN ${q(domain.name)} AS ${domain.base}`, ...(domain.notNull ? ['NOT NULL'] : []), ...(domain.default !== undefined ? [`DEFAULT ${domain.default}`] : [])];
+      for (const check of domain.checks) parts.push(`CONSTRAINT ${q(check.name)} ${check.sql}`);
+      out.push({ sql: parts.join(' '), createsType: domain.name });
+    }
     const defs = plan.columns.map((col) => {
-      const type = col.enumType ? q(col.enumType.name) : col.type;
+      const type = col.enumType ? q(col.enumType.name) : col.domainType ? q(col.domainType.name) : col.type;
       let line = `  ${q(col.name)} ${type}`;
       if (col.autoIncrement && col.logical?.kind === 'integer') line += ' GENERATED BY DEFAULT AS IDENTITY';
       else if (col.autoIncrement) {
@@ -204,7 +232,57 @@ export const postgresDialect: SchemaDialect = {
     }
     return out;
   },
+
+  exactComparisonSql(table: string, column: ColumnSchema, logical: LogicalType | undefined): string {
+    // character(n) ignores trailing spaces whatever its collation: only a varying type keeps them.
+    const type = logical?.kind === 'text' && logical.fixed ? `character varying${logical.maxLength === null ? '' : `(${logical.maxLength})`}` : column.nativeType;
+    return `ALTER TABLE ${q(table)} ALTER COLUMN ${q(column.name)} TYPE ${type} COLLATE "default";`;
+  },
+
+  foldedUniqueIndexSql(table: string, name: string, parts: FoldedPart[]): string {
+    return `CREATE UNIQUE INDEX ${q(truncateIdent(name))} ON ${q(table)} (${parts.map(foldExpression).join(', ')});`;
+  },
 };
+
+/** `lower(rtrim("c"))`: the column with what the part ignores folded away (PostgreSQL's rtrim strips spaces only). */
+function foldExpression(part: FoldedPart): string {
+  let e = q(part.column);
+  if (part.ignoresTrailingSpaces) e = `rtrim(${e})`;
+  if (part.ignoresCase) e = `lower(${e})`;
+  return e;
+}
+
+/**
+ * PostgreSQL compares keys exactly. A source key column whose collation ignores letter case or trailing spaces
+ * (MySQL/MariaDB `_ci`, PAD SPACE) kept such values from coexisting there; after cutover new would accept them, and
+ * they would merge rows when replayed into old. A unique index over the folded columns keeps them out of new too.
+ */
+function foldedKeys(plan: TablePlan): void {
+  if (plan.from === 'postgres') return;
+  const byName = new Map(plan.columns.map((c) => [c.name, c]));
+  const sets = [
+    { name: `${plan.name}_pkey`, columns: plan.primaryKey },
+    ...plan.indexes.filter((i) => i.unique && i.predicate === undefined).map((i) => ({ name: i.name, columns: i.parts.map((p) => ('column' in p ? p.column : '')) })),
+  ];
+  for (const set of sets) {
+    if (set.columns.length === 0 || set.columns.includes('')) continue;
+    const parts = set.columns.map((column): FoldedPart => {
+      const col = byName.get(column);
+      const source = col?.logical?.kind === 'text' ? col.sourceCollation : undefined;
+      const fixed = col?.logical?.kind === 'text' && col.logical.fixed;
+      return { column, ignoresCase: source?.equality === 'case-insensitive', ignoresTrailingSpaces: source?.padSpace === true && !fixed };
+    });
+    const folded = parts.filter((p) => p.ignoresCase || p.ignoresTrailingSpaces);
+    if (folded.length === 0) continue;
+    const name = `${set.name}_fold`;
+    plan.indexes.push({ name, unique: true, parts: parts.map((p) => (p.ignoresCase || p.ignoresTrailingSpaces ? { expression: foldExpression(p) } : { column: p.column })) });
+    const what = [folded.some((p) => p.ignoresCase) ? 'letter case' : '', folded.some((p) => p.ignoresTrailingSpaces) ? 'trailing spaces' : ''].filter(Boolean).join(' or ');
+    const collations = [...new Set(folded.map((p) => byName.get(p.column)?.sourceCollation?.name))].join(', ');
+    plan.warnings.push(
+      `index ${name}: added, unique over ${parts.map(foldExpression).join(', ')}: ${plan.from}'s ${collations} treats values differing only in ${what} as one key, so new refuses them too (after cutover they would merge rows in old)`,
+    );
+  }
+}
 
 export interface CreateResult {
   created: string[];

@@ -1,3 +1,4 @@
+// Replication spec: docs/engines/postgres.md
 import { PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 
 export type PgoutputMessage = Pgoutput.Message;

@@ -1,25 +1,34 @@
+// Replication spec: docs/engines/postgres.md
 import pg from 'pg';
 import { TandemError, errorMessage } from '../../errors.js';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
-import type { Change, Row, Value } from '../../model/change.js';
+import type { Change, Row, RowChange, Value } from '../../model/change.js';
 import { copyLine } from './copy-text.js';
-import type { Direction } from '../../model/direction.js';
-import { planChanges, type ApplyOp } from '../../replicate/apply-plan.js';
-import { StatementBatch, applyFailed } from '../../replicate/statement-batch.js';
-import type { BackfillProgress, Checkpoint, ShadowWriter } from '../engine.js';
+import { planChanges, regroupByTable, type ApplyOp } from '../shared/apply-plan.js';
+import { StatementBatch, applyFailed } from '../shared/statement-batch.js';
+import type { BackfillProgress, BulkLoader, Checkpoint, CheckpointStage, ShadowWriter, ShadowWriterOptions } from '../engine.js';
+import { PG_COPY_TEXT, pgBulkType } from './reader.js';
+import { createTablesLocked, PG_STATE_DDL, pgLeaseGuardSql } from './state.js';
+import { changesForShadow, shadowTableRules, type ShadowTableRules } from '../shared/value-fit.js';
+import { postgresNativeTypes } from './native-types.js';
 import { connectPostgres } from './connect.js';
 import { describePgTables, type PgTableInfo } from './introspect.js';
-import { isTransientPgError } from './capture.js';
+import { isTransientPgError } from './errors.js';
 import { decodeKey, encodeKey } from '../../model/key-json.js';
 
 const q = (name: string) => pg.escapeIdentifier(name);
 /** Runs of at least this many rows are loaded with COPY instead of VALUES lists. */
 const COPY_THRESHOLD = 500;
 
-function* chunked(lines: string[]): Generator<string> {
-  for (let i = 0; i < lines.length; i += 500) yield lines.slice(i, i + 500).join('');
+/** Rows as COPY text, 500 lines a chunk. */
+function copyText(rows: Row[], columns: string[]): Readable {
+  return Readable.from(
+    (function* () {
+      for (let i = 0; i < rows.length; i += 500) yield rows.slice(i, i + 500).map((row) => copyLine(columns.map((c) => row[c] ?? null))).join('');
+    })(),
+  );
 }
 
 /** Statements are sent together up to about this many characters per round trip. */
@@ -37,54 +46,106 @@ function literal(value: Value): string {
 export class PgShadowWriter implements ShadowWriter {
   readonly engine = 'postgres' as const;
   private tables = new Map<string, PgTableInfo>();
+  private rules = new Map<string, ShadowTableRules>();
   /** Staging tables for COPY, by target table; temporary, so they live as long as this session. */
   private staging = new Map<string, string>();
   private stagingCount = 0;
 
   private constructor(
     private readonly client: pg.Client,
-    private readonly migration: string,
-    private readonly direction: Direction,
-    private readonly maxRows: number,
+    private readonly opts: ShadowWriterOptions,
   ) {}
 
-  static async open(url: string, migration: string, direction: Direction, maxRows = 1000): Promise<PgShadowWriter> {
-    const client = await connectPostgres(url, 'apply');
+  private get migration(): string {
+    return this.opts.migration;
+  }
+
+  private get direction(): string {
+    return this.opts.direction;
+  }
+
+  static async open(opts: ShadowWriterOptions): Promise<PgShadowWriter> {
+    const client = await connectPostgres(opts.url, 'apply');
     try {
       // This connection is Tandem's alone (never pooled), so the setting cannot leak into application sessions.
       await client.query(`SET session_replication_role = replica`);
     } catch (err) {
       await client.end();
-      throw new TandemError('TANDEM_APPLY_FAILED', `cannot SET session_replication_role on the shadow: ${errorMessage(err)}`, {
+      throw new TandemError('TANDEM_PRIVILEGE_MISSING', `cannot SET session_replication_role on the shadow: ${errorMessage(err)}`, {
         fix: 'GRANT SET ON PARAMETER session_replication_role TO <tandem user>; (see tandem check)',
       });
     }
-    return new PgShadowWriter(client, migration, direction, maxRows);
+    return new PgShadowWriter(client, opts);
   }
 
   async prepare(tables: string[]): Promise<void> {
-    await this.client.query(`CREATE SCHEMA IF NOT EXISTS tandem`);
-    await this.client.query(`CREATE TABLE IF NOT EXISTS tandem.checkpoint (
-      migration text NOT NULL, direction text NOT NULL, position text NOT NULL, commit_time timestamptz,
-      applied_transactions bigint NOT NULL DEFAULT 0, phase text NOT NULL, idle_position text,
-      updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (migration, direction))`);
-    await this.client.query(`CREATE TABLE IF NOT EXISTS tandem.backfill (
-      migration text NOT NULL, direction text NOT NULL, table_name text NOT NULL, last_key text,
-      rows_copied bigint NOT NULL DEFAULT 0, done boolean NOT NULL DEFAULT false, PRIMARY KEY (migration, direction, table_name))`);
+    // The lease row guards every commit (ShadowWriterOptions.epoch); it lives in the same schema as the checkpoint.
+    await createTablesLocked(this.client, [
+      ...PG_STATE_DDL,
+      `CREATE TABLE IF NOT EXISTS tandem.checkpoint (
+        migration text NOT NULL, direction text NOT NULL, position text NOT NULL, transport_offset text, commit_time timestamptz,
+        applied_transactions bigint NOT NULL DEFAULT 0, stage text NOT NULL, idle_position text,
+        updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (migration, direction))`,
+      `CREATE TABLE IF NOT EXISTS tandem.backfill (
+        migration text NOT NULL, direction text NOT NULL, table_name text NOT NULL, last_key text,
+        rows_copied bigint NOT NULL DEFAULT 0, done boolean NOT NULL DEFAULT false, PRIMARY KEY (migration, direction, table_name))`,
+    ]);
+    await this.upgradeCheckpointTable();
     this.tables = await describePgTables(this.client, tables);
+    this.learnRules(this.tables);
     const missing = tables.filter((t) => !this.tables.has(t));
     if (missing.length) {
-      throw new TandemError('TANDEM_SCHEMA_UNSUPPORTED', `shadow (PostgreSQL) lacks table(s) ${missing.join(', ')}`, { fix: 'create them on the shadow (see tandem check)' });
+      throw new TandemError('TANDEM_SCHEMA_UNSUPPORTED', `shadow (PostgreSQL) lacks table(s) ${missing.join(', ')}`, { fix: 'create them on the shadow (tandem schema --apply), see tandem check' });
     }
   }
 
+  /** Checkpoint tables written by Tandem 0.1 called the stage `phase` (values backfill/shadowing) and had no transport offset. */
+  private async upgradeCheckpointTable(): Promise<void> {
+    const r = await this.client.query<{ column_name: string }>(
+      `select column_name from information_schema.columns where table_schema = 'tandem' and table_name = 'checkpoint' and column_name in ('phase', 'transport_offset')`,
+    );
+    const have = new Set(r.rows.map((row) => row.column_name));
+    if (have.has('phase')) {
+      await this.client.query(`ALTER TABLE tandem.checkpoint RENAME COLUMN phase TO stage`);
+      await this.client.query(`UPDATE tandem.checkpoint SET stage = 'streaming' WHERE stage = 'shadowing'`);
+    }
+    if (!have.has('transport_offset')) await this.client.query(`ALTER TABLE tandem.checkpoint ADD COLUMN IF NOT EXISTS transport_offset text`);
+  }
+
   async reloadSchema(tables: string[]): Promise<void> {
-    for (const [name, info] of await describePgTables(this.client, tables)) this.tables.set(name, info);
+    const described = await describePgTables(this.client, tables);
+    for (const [name, info] of described) this.tables.set(name, info);
+    this.learnRules(described);
+  }
+
+  private learnRules(tables: Map<string, PgTableInfo>): void {
+    for (const [name, info] of tables) {
+      this.rules.set(name, shadowTableRules(name, info.columns, (native) => {
+        const parsed = postgresNativeTypes.parse(native);
+        return parsed.ok ? parsed.type : undefined;
+      }, { strictBoolean: true, limits: { decimalPrecision: 1000, decimalScale: 1000, secondDigits: 6, timeOfDay: true, jsonb: true } }));
+    }
   }
 
   columnsOf(table: string): string[] | undefined {
     return this.tables.get(table)?.columns.map((c) => c.name);
   }
+
+  /** Backfill from a PostgreSQL source with identical column types: COPY straight into the table (BulkLoader). */
+  readonly bulk: BulkLoader = {
+    format: PG_COPY_TEXT,
+    columnTypes: (table) => {
+      const info = this.tables.get(table);
+      return info && new Map(info.columns.filter((c) => !c.isGenerated).map((c) => [c.name, pgBulkType(c)]));
+    },
+    load: async (table, columns, data) => {
+      try {
+        await this.copyInto(q(table), columns, data);
+      } catch (err) {
+        throw applyFailed([table], err, isTransientPgError(err));
+      }
+    },
+  };
 
   primaryKeyOf(table: string): string[] {
     const key = this.tables.get(table)?.primaryKey;
@@ -92,21 +153,50 @@ export class PgShadowWriter implements ShadowWriter {
     return key;
   }
 
+  /** Before the first prepare() there are no checkpoint tables: that reads as no checkpoint, not as an error. */
+  private async beforeFirstPrepare<T>(read: Promise<T>): Promise<T | undefined> {
+    try {
+      return await read;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === '42P01' || code === '3F000') return undefined;
+      throw err;
+    }
+  }
+
   async readCheckpoint(): Promise<Checkpoint | undefined> {
-    const r = await this.client.query<{ position: string; commit_time: Date | null; applied_transactions: string; phase: Checkpoint['phase']; idle_position: string | null; updated_at: Date }>(
-      `select position, commit_time, applied_transactions::text, phase, idle_position, updated_at from tandem.checkpoint where migration = $1 and direction = $2`,
+    const r = await this.beforeFirstPrepare(this.client.query<{
+      position: string;
+      transport_offset: string | null;
+      commit_time: Date | null;
+      applied_transactions: string;
+      stage: CheckpointStage;
+      idle_position: string | null;
+      updated_at: Date;
+    }>(
+      `select position, transport_offset, commit_time, applied_transactions::text, stage, idle_position, updated_at from tandem.checkpoint where migration = $1 and direction = $2`,
       [this.migration, this.direction],
-    );
+    ));
+    if (!r) return undefined;
     const row = r.rows[0];
     if (!row) return undefined;
-    return { position: row.position, commitTime: row.commit_time, appliedTransactions: Number(row.applied_transactions), phase: row.phase, idlePosition: row.idle_position, updatedAt: row.updated_at };
+    return {
+      sourcePosition: row.position,
+      transportOffset: row.transport_offset,
+      commitTime: row.commit_time,
+      appliedTransactions: Number(row.applied_transactions),
+      stage: row.stage,
+      idlePosition: row.idle_position,
+      updatedAt: row.updated_at,
+    };
   }
 
   async readBackfill(): Promise<BackfillProgress[]> {
-    const r = await this.client.query<{ table_name: string; last_key: string | null; rows_copied: string; done: boolean }>(
+    const r = await this.beforeFirstPrepare(this.client.query<{ table_name: string; last_key: string | null; rows_copied: string; done: boolean }>(
       `select table_name, last_key, rows_copied::text, done from tandem.backfill where migration = $1 and direction = $2 order by table_name`,
       [this.migration, this.direction],
-    );
+    ));
+    if (!r) return [];
     return r.rows.map((row) => ({ table: row.table_name, lastKey: row.last_key ? decodeKey(row.last_key) : null, rowsCopied: Number(row.rows_copied), done: row.done }));
   }
 
@@ -115,9 +205,11 @@ export class PgShadowWriter implements ShadowWriter {
   }
 
   /** Values travel as escaped literals, so many statements share a round trip (see StatementBatch). */
-  async apply(changes: Change[]): Promise<void> {
+  async apply(incoming: Change[]): Promise<void> {
+    const triggered = (t: string) => (this.tables.get(t)?.applyTriggers.length ?? 1) > 0;
+    const changes = regroupByTable(changesForShadow(incoming, (t) => this.rules.get(t)), triggered);
     const batch = new StatementBatch((sql) => this.client.query(sql), MAX_BATCH_CHARS, isTransientPgError);
-    for (const op of planChanges(changes, (t) => this.primaryKeyOf(t), this.maxRows)) {
+    for (const op of planChanges(changes, (t) => this.primaryKeyOf(t), this.opts.maxRows, triggered)) {
       if (op.kind === 'upsert' && op.rows.length >= COPY_THRESHOLD) {
         await batch.flush();
         await this.upsertByCopy(op.table, op.columns, op.rows, op.insertsOnly);
@@ -129,38 +221,56 @@ export class PgShadowWriter implements ShadowWriter {
     await batch.flush();
   }
 
+  /** COPY straight into the table: the initial copy's rows are new, so no staging table and no conflict handling. */
+  async insertNew(table: string, rows: Row[]): Promise<void> {
+    if (rows.length === 0) return;
+    // Checked as apply checks them, without the columns the shadow computes itself.
+    const checked = changesForShadow(rows.map((after): Change => ({ op: 'insert', table, after })), (t) => this.rules.get(t)).map((c) => (c as RowChange).after as Row);
+    const columns = Object.keys(checked[0] as Row);
+    try {
+      await this.copyInto(q(table), columns, copyText(checked, columns));
+    } catch (err) {
+      throw applyFailed([table], err, isTransientPgError(err));
+    }
+  }
+
   /**
    * Large runs of rows go through COPY into a session-local staging table and one INSERT … SELECT … ON CONFLICT:
    * the server parses COPY text far faster than literal VALUES lists. The staging table is emptied each time.
    */
   private async upsertByCopy(table: string, columns: string[], rows: Row[], insertsOnly: boolean): Promise<void> {
+    if (insertsOnly) {
+      // Rows from INSERTs are new on a shadow in step: COPY them straight into the table, each row written once.
+      // Where one exists after all (a replay over a resumed backfill), the savepoint falls back to the upsert.
+      await this.client.query('SAVEPOINT tandem_copy');
+      try {
+        await this.copyInto(q(table), columns, copyText(rows, columns));
+        await this.client.query('RELEASE SAVEPOINT tandem_copy');
+        return;
+      } catch (err) {
+        if ((err as { code?: string }).code !== '23505') throw applyFailed([table], err, isTransientPgError(err));
+        await this.client.query('ROLLBACK TO SAVEPOINT tandem_copy; RELEASE SAVEPOINT tandem_copy');
+      }
+    }
     const stage = await this.stagingTable(table, columns);
     const key = this.primaryKeyOf(table);
     const nonKey = columns.filter((c) => !key.includes(c));
     const cols = columns.map(q).join(', ');
     try {
-      const stream = this.client.query(copyFrom(`COPY ${stage} (${cols}) FROM STDIN`));
-      const lines = rows.map((row) => copyLine(columns.map((c) => row[c] ?? null)));
-      await pipeline(Readable.from(chunked(lines)), stream);
+      await this.copyInto(stage, columns, copyText(rows, columns));
       const conflict = nonKey.length
         ? `ON CONFLICT (${key.map(q).join(', ')}) DO UPDATE SET ${nonKey.map((c) => `${q(c)} = EXCLUDED.${q(c)}`).join(', ')}`
         : `ON CONFLICT (${key.map(q).join(', ')}) DO NOTHING`;
       const insert = `INSERT INTO ${q(table)} (${cols}) OVERRIDING SYSTEM VALUE SELECT ${cols} FROM ${stage}`;
-      if (insertsOnly) {
-        // Rows from INSERTs are new on a shadow in step, and a plain insert costs half an upsert. Where one
-        // exists after all (a replay over a resumed backfill), the savepoint falls back to the upsert.
-        try {
-          await this.client.query(`SAVEPOINT tandem_copy;\n${insert};\nRELEASE SAVEPOINT tandem_copy;\nTRUNCATE ${stage}`);
-          return;
-        } catch (err) {
-          if ((err as { code?: string }).code !== '23505') throw err;
-          await this.client.query('ROLLBACK TO SAVEPOINT tandem_copy; RELEASE SAVEPOINT tandem_copy');
-        }
-      }
       await this.client.query(`${insert} ${conflict};\nTRUNCATE ${stage}`);
     } catch (err) {
       throw applyFailed([table], err, isTransientPgError(err));
     }
+  }
+
+  /** Streams COPY text into `target` (already quoted) on the apply session, inside its open transaction. */
+  private async copyInto(target: string, columns: string[], data: Readable): Promise<void> {
+    await pipeline(data, this.client.query(copyFrom(`COPY ${target} (${columns.map(q).join(', ')}) FROM STDIN`)));
   }
 
   private async stagingTable(table: string, columns: string[]): Promise<string> {
@@ -202,12 +312,13 @@ export class PgShadowWriter implements ShadowWriter {
   }
 
   async commit(cp: Omit<Checkpoint, 'updatedAt'>, backfill?: BackfillProgress[]): Promise<void> {
-    const values = [this.migration, this.direction, cp.position, cp.commitTime?.toISOString() ?? null, String(cp.appliedTransactions), cp.phase, cp.idlePosition].map(literal);
-    // The checkpoint and COMMIT go in one round trip when there is no backfill progress to record.
-    const checkpointSql = `INSERT INTO tandem.checkpoint (migration, direction, position, commit_time, applied_transactions, phase, idle_position, updated_at)
+    const values = [this.migration, this.direction, cp.sourcePosition, cp.transportOffset, cp.commitTime?.toISOString() ?? null, String(cp.appliedTransactions), cp.stage, cp.idlePosition].map(literal);
+    // The lease guard, the checkpoint and COMMIT go in one round trip when there is no backfill progress to record.
+    const guard = this.opts.epoch === undefined ? '' : `${pgLeaseGuardSql(this.migration, this.opts.epoch, literal)};\n`;
+    const checkpointSql = `${guard}INSERT INTO tandem.checkpoint (migration, direction, position, transport_offset, commit_time, applied_transactions, stage, idle_position, updated_at)
        VALUES (${values.join(', ')}, now())
-       ON CONFLICT (migration, direction) DO UPDATE SET position = EXCLUDED.position, commit_time = EXCLUDED.commit_time,
-         applied_transactions = EXCLUDED.applied_transactions, phase = EXCLUDED.phase, idle_position = EXCLUDED.idle_position, updated_at = now()`;
+       ON CONFLICT (migration, direction) DO UPDATE SET position = EXCLUDED.position, transport_offset = EXCLUDED.transport_offset, commit_time = EXCLUDED.commit_time,
+         applied_transactions = EXCLUDED.applied_transactions, stage = EXCLUDED.stage, idle_position = EXCLUDED.idle_position, updated_at = now()`;
     if (!backfill?.length) {
       await this.client.query(`${checkpointSql};\nCOMMIT`);
       return;

@@ -1,3 +1,4 @@
+// Replication spec: docs/engines/postgres.md
 import type { Value } from '../../model/change.js';
 
 const BYTEA = 17;

@@ -2,13 +2,14 @@ import pg from 'pg';
 import type { Row } from '../../model/change.js';
 import type { ColumnSchema } from '../../model/schema.js';
 import type { VerifyReaderOptions } from '../engine.js';
-import type { CanonicalColumnSql, HashPart } from '../verify-sql.js';
-import { SqlVerifyReader, type TablePlan, type TextRow } from '../verify-reader-base.js';
+import type { CanonicalColumnSql, ColumnForm, HashPart } from '../shared/verify-sql.js';
+import { SqlVerifyReader, type TablePlan, type TextRow } from '../shared/verify-reader-base.js';
 import { pgCanonicalColumn, pgRowHash, pgSummaryColumns, type PgCanonicalContext } from './canonical-sql.js';
 import { connectPostgres } from './connect.js';
 import { describePgTables } from './introspect.js';
 import { decodePgText, textTypes } from './values.js';
 import { currentLsn } from './lsn.js';
+import { oneQueryAtATime } from '../shared/one-query-at-a-time.js';
 
 /** VerifyReader for PostgreSQL: one autocommit session with Tandem's settings (UTC, shortest float text). */
 export class PgVerifyReader extends SqlVerifyReader {
@@ -23,7 +24,7 @@ export class PgVerifyReader extends SqlVerifyReader {
   }
 
   static async open(url: string, opts: VerifyReaderOptions): Promise<PgVerifyReader> {
-    const client = await connectPostgres(url, 'verify');
+    const client = oneQueryAtATime(await connectPostgres(url, 'verify'));
     try {
       const r = await client.query<{ server_encoding: string }>('SHOW server_encoding');
       const utf8 = r.rows[0]?.server_encoding === 'UTF8';
@@ -39,8 +40,8 @@ export class PgVerifyReader extends SqlVerifyReader {
     return new Map((info?.columns ?? []).map((c) => [c.name, c]));
   }
 
-  protected canonical(col: ColumnSchema, single: boolean): CanonicalColumnSql {
-    return pgCanonicalColumn(col, single, this.ctx);
+  protected canonical(col: ColumnSchema, form: ColumnForm): CanonicalColumnSql {
+    return pgCanonicalColumn(col, form, this.ctx);
   }
 
   protected quote(name: string): string {

@@ -1,0 +1,206 @@
+/**
+ * What the PostgreSQL and MySQL verify readers share: the statements of VerifyReader, written once over the SQL
+ * pieces each engine supplies (canonical text, verification order, parameters, row hash, summary sums).
+ */
+import { TandemError } from '../../errors.js';
+import { canonicalJson } from '../../model/canonical.js';
+import type { Row } from '../../model/change.js';
+import type { ColumnSchema, EngineKind } from '../../model/schema.js';
+import type { CanonicalKey, CanonicalRow, ChunkSummary, KeyRange, RowHash, VerifyReader, VerifyReaderOptions, VerifyTable } from '../engine.js';
+import { batches, DEFAULT_FORM, keyId, keyListCondition, rangeConditions, SqlParams, whereClause, type CanonicalColumnSql, type ColumnForm, type HashPart } from './verify-sql.js';
+
+/** A result row as text, column by column (SQL NULL as null). */
+export type TextRow = (string | null)[];
+
+/** The columns of one VerifyTable as this side's SQL sees them. */
+export interface TablePlan {
+  table: VerifyTable;
+  from: string;
+  key: CanonicalColumnSql[];
+  columns: CanonicalColumnSql[];
+  /** What the row hash covers: every column, less JSON when the peer is another engine. */
+  hashed: CanonicalColumnSql[];
+  schema: Map<string, ColumnSchema>;
+}
+
+/** Canonical JSON of a column's text; text that is not JSON is kept as it is (it cannot equal canonical JSON of anything else). */
+function jsonValue(raw: string | null): string | null {
+  if (raw === null) return null;
+  try {
+    return canonicalJson(raw);
+  } catch {
+    return raw;
+  }
+}
+
+export abstract class SqlVerifyReader implements VerifyReader {
+  abstract readonly engine: EngineKind;
+  readonly jsonInHash: boolean;
+  private readonly schemas = new Map<string, Map<string, ColumnSchema>>();
+
+  protected constructor(protected readonly opts: VerifyReaderOptions, engine: EngineKind) {
+    this.jsonInHash = opts.peer === engine;
+  }
+
+  /** Column schemas of a table on this side; an empty map when it does not exist. */
+  protected abstract describe(table: string): Promise<Map<string, ColumnSchema>>;
+  /** The column's SQL in the form the spec asks for (VerifyTable: singlePrecision, asInteger, digest). */
+  protected abstract canonical(col: ColumnSchema, form: ColumnForm): CanonicalColumnSql;
+  protected abstract quote(name: string): string;
+  protected abstract placeholder(position: number): string;
+  protected abstract rowHash(parts: HashPart[]): string;
+  /** Row count and the hash sum (see HASH_SLICE_HEX_DIGITS) of the row hashes `hash`, as text. */
+  protected abstract summaryColumns(hash: string): string[];
+  protected abstract queryText(sql: string, params: string[]): Promise<TextRow[]>;
+  /**
+   * Ends the subquery that computes canonical texts, so that each is computed once per row although the row hash
+   * names it twice (length and text). PostgreSQL would otherwise inline the subquery (`OFFSET 0` prevents it).
+   */
+  protected abstract readonly fence: string;
+  /** The rows matching `where` as backfill reads them (neutral values). */
+  protected abstract readNeutral(plan: TablePlan, where: string, params: string[]): Promise<Row[]>;
+  abstract currentPosition(): Promise<string>;
+  abstract close(): Promise<void>;
+
+  protected async plan(table: VerifyTable): Promise<TablePlan> {
+    let schema = this.schemas.get(table.name);
+    // Read again when a column is not known: the table may have changed since (DDL during verification).
+    if (!schema || [...table.columns, ...table.key].some((c) => !schema?.has(c))) {
+      schema = await this.describe(table.name);
+      this.schemas.set(table.name, schema);
+    }
+    const found = schema;
+    const column = (name: string, form: ColumnForm): CanonicalColumnSql => {
+      const col = found.get(name);
+      if (!col) {
+        throw new TandemError('TANDEM_SCHEMA_UNSUPPORTED', `column ${name} of table ${table.name} does not exist on the ${this.engine} side`, {
+          fix: 'check that the table has the same columns on both sides (tandem check), then verify again',
+        });
+      }
+      return this.canonical(col, form);
+    };
+    const has = (list: string[] | undefined, name: string) => list?.includes(name) ?? false;
+    const columns = table.columns.map((name) =>
+      column(name, { single: has(table.singlePrecision, name), asInteger: has(table.asInteger, name), digest: has(table.digest, name) && !table.key.includes(name) }),
+    );
+    // Keys are compared, ordered and bound by their canonical text: never a digest.
+    const key = table.key.map((name) => column(name, { ...DEFAULT_FORM, single: has(table.singlePrecision, name), asInteger: has(table.asInteger, name) }));
+    const hashed = columns.filter((c) => this.jsonInHash || !c.json);
+    return { table, from: this.quote(table.name), key, columns, hashed, schema: found };
+  }
+
+  protected params(): SqlParams {
+    return new SqlParams((n) => this.placeholder(n));
+  }
+
+  /**
+   * Key texts (k0…), then `extra`, then order expressions (o0…), all under generated names, sorted by the o's. A bare
+   * column name in ORDER BY would otherwise mean an output column of that name: `"id"::text` is output `id`, and
+   * PostgreSQL would sort by the text.
+   */
+  private orderedSelect(plan: TablePlan, extra: string[], rest: string): string {
+    const select = [...plan.key.map((k, i) => `${k.text} AS k${i}`), ...extra.map((x, i) => `${x} AS x${i}`), ...plan.key.map((k, i) => `${k.order} AS o${i}`)];
+    return `SELECT ${select.join(', ')} FROM ${plan.from} ${rest} ORDER BY ${plan.key.map((_, i) => `o${i}`).join(', ')}`;
+  }
+
+  private keyOf(row: TextRow, plan: TablePlan): CanonicalKey {
+    return plan.key.map((_, i) => row[i] ?? '');
+  }
+
+  async jsonColumns(table: VerifyTable): Promise<string[]> {
+    const plan = await this.plan(table);
+    return plan.columns.filter((c) => c.json).map((c) => c.name);
+  }
+
+  /** Canonical key texts (k0…), hashed texts (c0…; a digest column's selection) and order expressions (o0…) of the rows in `range`. */
+  private texts(plan: TablePlan, range: KeyRange, params: SqlParams): string {
+    const where = whereClause(rangeConditions(plan.key, range, params));
+    const select = [
+      ...plan.key.map((k, i) => `${k.text} AS k${i}`),
+      ...plan.hashed.map((c, i) => `${c.long?.select ?? c.text} AS c${i}`),
+      ...plan.key.map((k, i) => `${k.order} AS o${i}`),
+    ];
+    return `(SELECT ${select.join(', ')} FROM ${plan.from} ${where} ${this.fence}) s`;
+  }
+
+  private hashOf(plan: TablePlan): string {
+    return this.rowHash(
+      plan.hashed.map((c, i): HashPart => {
+        const plain = plan.table.plain?.includes(c.name) ?? false;
+        return c.long ? { text: c.long.text(`c${i}`), plain, digest: c.long.digest(`c${i}`) } : { text: `c${i}`, plain };
+      }),
+    );
+  }
+
+  async summarize(table: VerifyTable, range: KeyRange): Promise<ChunkSummary> {
+    const plan = await this.plan(table);
+    const params = this.params();
+    const rows = await this.queryText(`SELECT ${this.summaryColumns('h').join(', ')} FROM (SELECT ${this.hashOf(plan)} AS h FROM ${this.texts(plan, range, params)}) h`, params.values);
+    const [count, sum] = rows[0] ?? [];
+    return { rows: Number(count ?? 0), hash: sum ?? '0' };
+  }
+
+  async keyAfter(table: VerifyTable, after: CanonicalKey | undefined, n: number): Promise<CanonicalKey | undefined> {
+    if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`keyAfter: n must be a positive integer, got ${n}`);
+    const plan = await this.plan(table);
+    const params = this.params();
+    const where = whereClause(rangeConditions(plan.key, { after }, params));
+    const sql = `${this.orderedSelect(plan, [], where)} LIMIT 1 OFFSET ${n - 1}`;
+    const rows = await this.queryText(sql, params.values);
+    return rows[0] ? this.keyOf(rows[0], plan) : undefined;
+  }
+
+  async rowHashes(table: VerifyTable, range: KeyRange): Promise<RowHash[]> {
+    const plan = await this.plan(table);
+    const params = this.params();
+    const keys = plan.key.map((_, i) => `k${i}`);
+    const order = plan.key.map((_, i) => `o${i}`);
+    const rows = await this.queryText(`SELECT ${[...keys, this.hashOf(plan)].join(', ')} FROM ${this.texts(plan, range, params)} ORDER BY ${order.join(', ')}`, params.values);
+    return rows.map((r) => ({ key: this.keyOf(r, plan), hash: r[plan.key.length] ?? '' }));
+  }
+
+  async jsonRows(table: VerifyTable, columns: string[], range: KeyRange): Promise<CanonicalRow[]> {
+    const plan = await this.plan(table);
+    const raw = await this.plan({ ...table, columns });
+    const params = this.params();
+    const where = whereClause(rangeConditions(plan.key, range, params));
+    const rows = await this.queryText(this.orderedSelect(plan, raw.columns.map((c) => c.raw), where), params.values);
+    return rows.map((r) => ({
+      key: this.keyOf(r, plan),
+      values: Object.fromEntries(columns.map((c, i) => [c, jsonValue(r[plan.key.length + i] ?? null)])),
+    }));
+  }
+
+  async canonicalRows(table: VerifyTable, keys: CanonicalKey[]): Promise<Map<string, CanonicalRow>> {
+    const plan = await this.plan(table);
+    const out = new Map<string, CanonicalRow>();
+    // JSON always canonicalised here, so both sides give the same text whatever engine holds it; a long value in a
+    // digest column is read as its digest.
+    const select = [...plan.key.map((k) => k.text), ...plan.columns.map((c) => c.compared)];
+    for (const batch of batches(keys)) {
+      const params = this.params();
+      const where = whereClause([keyListCondition(plan.key, batch, params)]);
+      for (const r of await this.queryText(`SELECT ${select.join(', ')} FROM ${plan.from} ${where}`, params.values)) {
+        const key = this.keyOf(r, plan);
+        const values: Record<string, string | null> = {};
+        plan.columns.forEach((c, i) => {
+          const v = r[plan.key.length + i] ?? null;
+          values[c.name] = c.json ? jsonValue(v) : v;
+        });
+        out.set(keyId(key), { key, values });
+      }
+    }
+    return out;
+  }
+
+  async readRows(table: VerifyTable, keys: CanonicalKey[]): Promise<Row[]> {
+    const plan = await this.plan(table);
+    const out: Row[] = [];
+    for (const batch of batches(keys)) {
+      const params = this.params();
+      const where = whereClause([keyListCondition(plan.key, batch, params)]);
+      out.push(...(await this.readNeutral(plan, where, params.values)));
+    }
+    return out;
+  }
+}

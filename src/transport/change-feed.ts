@@ -1,0 +1,29 @@
+/**
+ * The port the replication pipeline reads from: source transactions in commit order, whatever carries them (the
+ * embedded in-process queue fed by Tandem's own capture, or Kafka topics written by Debezium). The pipeline knows
+ * nothing else about the transport, so a new one plugs in here without touching src/replicate.
+ */
+import type { CaptureEvent } from '../model/change.js';
+import type { Checkpoint } from '../engines/engine.js';
+
+export interface ChangeFeed {
+  /**
+   * Starts delivering every transaction after the checkpoint (its source position, or its transport offset where the
+   * transport has one). Refuses, naming what is missing, when the feed cannot continue exactly there: a transaction
+   * it cannot deliver any more would be silently skipped. `onRead` sees every event as soon as the transport has it,
+   * before it is queued for the pipeline (lag counts transactions from there).
+   */
+  open(from: Checkpoint, hooks?: { onRead?(event: CaptureEvent): void }): Promise<FeedSubscription>;
+}
+
+export interface FeedSubscription {
+  /** The next event, waiting for one; undefined once the feed is closed and drained. */
+  next(): Promise<CaptureEvent | undefined>;
+  /** Events delivered and not yet read: 0 means the pipeline has everything the feed has for now. */
+  readonly backlog: number;
+  /** Everything up to `sourcePosition` (and `transportOffset`) is committed on the shadow: the feed may release it. */
+  acknowledge(sourcePosition: string, transportOffset?: string | null): void;
+  /** Settles when the feed ends: resolves after close(), rejects when the source or transport failed. */
+  readonly done: Promise<void>;
+  close(): Promise<void>;
+}

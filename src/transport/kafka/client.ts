@@ -1,0 +1,133 @@
+/**
+ * The small interface the Kafka feed reads a topic through, so the client library can be replaced (issue 15: kafkajs
+ * is the chosen client, pure JavaScript, last released in 2023). Offsets are decimal text (Kafka offsets are 64-bit).
+ */
+import { randomBytes } from 'node:crypto';
+import { Kafka, logLevel, type Consumer, type Admin } from 'kafkajs';
+import { TandemError } from '../../errors.js';
+
+export interface TopicRecord {
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+}
+
+export interface TopicReader {
+  /** The topic exists (Connect creates it with the connector's first record). */
+  topicExists(topic: string): Promise<boolean>;
+  /** The first offset still held (retention deletes older ones) and the next offset to be written. */
+  offsets(topic: string): Promise<{ low: string; high: string }>;
+  /** Starts fetching partition 0 of `topic` at `offset`; each batch is handed to `onBatch` in offset order. */
+  subscribe(topic: string, offset: string, onBatch: (records: TopicRecord[]) => Promise<void>): Promise<void>;
+  /** Stops fetching (backpressure) until resume(); records already fetched are still delivered. */
+  pause(): void;
+  resume(): void;
+  /** Settles when the reader stops: resolves after close(), rejects when the client gave up. */
+  readonly done: Promise<void>;
+  close(): Promise<void>;
+}
+
+/** kafkajs behind TopicReader. Each reader uses a group of its own: Tandem keeps its offset in the shadow, not in Kafka. */
+export class KafkajsReader implements TopicReader {
+  private readonly kafka: Kafka;
+  private consumer: Consumer | undefined;
+  private admin: Admin | undefined;
+  private topic = '';
+  private settle!: { resolve: () => void; reject: (err: unknown) => void };
+  readonly done: Promise<void>;
+  private closed = false;
+
+  constructor(brokers: string[], clientId: string) {
+    this.kafka = new Kafka({ brokers, clientId, logLevel: logLevel.NOTHING, retry: { retries: 8 } });
+    this.done = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
+    this.done.catch(() => undefined);
+  }
+
+  private async adminClient(): Promise<Admin> {
+    if (!this.admin) {
+      const admin = this.kafka.admin();
+      await admin.connect().catch((err: unknown) => {
+        throw unreachable(err);
+      });
+      this.admin = admin;
+    }
+    return this.admin;
+  }
+
+  async topicExists(topic: string): Promise<boolean> {
+    const admin = await this.adminClient();
+    return (await admin.listTopics()).includes(topic);
+  }
+
+  async offsets(topic: string): Promise<{ low: string; high: string }> {
+    const admin = await this.adminClient();
+    const parts = await admin.fetchTopicOffsets(topic);
+    const p0 = parts.find((p) => p.partition === 0);
+    if (!p0) throw new TandemError('TANDEM_STATE', `topic ${topic} has no partition 0`, { fix: 'the change topic must have exactly one partition; delete it and apply the connector again' });
+    return { low: p0.low, high: p0.high };
+  }
+
+  async subscribe(topic: string, offset: string, onBatch: (records: TopicRecord[]) => Promise<void>): Promise<void> {
+    this.topic = topic;
+    // kafkajs restarts a crashed consumer by itself from the group's committed offset (none: Tandem keeps its offset
+    // in the shadow), so it would read the topic again from its start. Tandem reopens the feed from the checkpoint instead.
+    const consumer = this.kafka.consumer({
+      groupId: `tandem-feed-${randomBytes(6).toString('hex')}`,
+      maxWaitTimeInMs: 100,
+      retry: { retries: 5, maxRetryTime: 5_000, restartOnFailure: async () => false },
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.CRASH, (event) => {
+      if (this.closed) return;
+      const err = event.payload.error;
+      this.settle.reject(new TandemError('TANDEM_CONNECT_FAILED', `the Kafka consumer stopped: ${err.message}`, { retriable: true, cause: err }));
+    });
+    // Where to go on: the group has no committed offset, so after a rejoin (a broker restart ends the member's session)
+    // kafkajs would start the partition from its beginning again.
+    let nextOffset = offset;
+    let joins = 0;
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      if (joins++ > 0 && !this.closed) consumer.seek({ topic, partition: 0, offset: nextOffset });
+    });
+    await consumer.connect().catch((err: unknown) => {
+      throw unreachable(err);
+    });
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: true,
+      eachBatch: async ({ batch, heartbeat }) => {
+        const records: TopicRecord[] = [];
+        for (const m of batch.messages) records.push({ offset: m.offset, key: m.key, value: m.value });
+        await onBatch(records);
+        const last = records[records.length - 1];
+        if (last) nextOffset = String(BigInt(last.offset) + 1n);
+        await heartbeat();
+      },
+    });
+    consumer.seek({ topic, partition: 0, offset });
+  }
+
+  pause(): void {
+    this.consumer?.pause([{ topic: this.topic }]);
+  }
+
+  resume(): void {
+    this.consumer?.resume([{ topic: this.topic }]);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([this.consumer?.disconnect(), this.admin?.disconnect()]);
+    this.settle.resolve();
+  }
+}
+
+function unreachable(err: unknown): TandemError {
+  return new TandemError('TANDEM_CONNECT_FAILED', `Kafka brokers unreachable: ${(err as Error).message}`, {
+    retriable: true,
+    fix: 'start Kafka (npm run kafka:up for the local stack) or set transport.kafka.brokers in tandem.yaml',
+    cause: err,
+  });
+}

@@ -1,0 +1,26 @@
+/**
+ * The Kafka transport's entry point for the pipeline: the connector of the current direction registered (or left as
+ * it is), then a feed on its change topic.
+ */
+import type { Logger } from 'pino';
+import type { TandemConfig } from '../../config/schema.js';
+import type { Direction } from '../../model/direction.js';
+import type { Checkpoint } from '../../engines/engine.js';
+import { renderConnector } from './connectors.js';
+import { applyConnector, waitRunning } from './manage.js';
+import { KafkaFeed } from './feed.js';
+
+export async function openKafkaFeed(
+  config: TandemConfig,
+  direction: Direction,
+  tables: readonly string[],
+  checkpoint: Checkpoint | undefined,
+  comparePositions: (a: string, b: string) => number,
+  log: Logger,
+): Promise<KafkaFeed> {
+  const applied = await applyConnector(config, direction, tables, checkpoint?.sourcePosition);
+  if (applied.action !== 'unchanged') log.info({ connector: applied.name, action: applied.action }, 'Debezium connector registered with Kafka Connect');
+  await waitRunning(config, applied.name);
+  const rendered = renderConnector(config, direction, tables);
+  return new KafkaFeed({ brokers: config.transport.kafka.brokers, topic: rendered.topic, source: rendered.source, comparePositions, queueChanges: config.transport.queueChanges, log });
+}
