@@ -120,7 +120,9 @@ describe('H25: kill -9 in the middle of a backfill while the source keeps changi
   const total = 300_000;
   let s: Scenario;
   beforeAll(async () => {
-    s = await makeScenario({ pgUrl, shadow: { kind: 'pg', serverUrl: pgUrl }, config: { apply: { batchRows: 2000 } } });
+    // The same-engine copy commits 100k-row chunks; a rate of 60k rows/s makes them 60k rows, so both kill targets
+    // below land on a chunk boundary short of the whole table (with 100k chunks the second could only land at 300k).
+    s = await makeScenario({ pgUrl, shadow: { kind: 'pg', serverUrl: pgUrl }, config: { apply: { batchRows: 2000 }, backfill: { rowsPerSecond: 60_000 } } });
     await s.source.admin.query(`INSERT INTO items SELECT g, 0, g, 'row ' || g FROM generate_series(1, ${total}) g`);
     await s.source.admin.query(`ANALYZE items`);
   });
