@@ -6,7 +6,7 @@
  * emergency rollback is rehearsed with new's server stopped by drill.stopNew (its own throwaway server), what it
  * lost is counted and named, new is started again by drill.startNew, and the operator's steps from the report
  * (stop the service, tandem backfill --yes, start it) make the pair whole again. The report is kept (`tandem plan`
- * shows the last drill) and announced to a webhook, as is the plan's review.
+ * shows the last drill), announced to a webhook and sent as a live event of the service, as is the plan's review.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +17,7 @@ import { startPostgres } from '../harness/servers.js';
 import { untilTandem, suiteResources, type TandemProcess } from '../harness/tandem-process.js';
 import { createShopDb, queryOnce, type ShopDb } from '../harness/switch.js';
 import { webhookReceiver } from '../harness/webhook.js';
+import { openEvents, type ReceivedEvent } from '../harness/events.js';
 import type { DrillReport } from '../../src/control/plan-review.js';
 import { renderDrillMarkdown } from '../../src/drill/drill.js';
 import type { RollbackPlan } from '../../src/control/plan.js';
@@ -73,6 +74,15 @@ describe('tandem drill, PostgreSQL → PostgreSQL', () => {
 
   it('three cycles under load, then an emergency rollback with new stopped: measured, the loss named, the pair made whole; plan and webhook told', { timeout: 900_000 }, async () => {
     await untilTandem(service, 'phase shadowing', async () => JSON.parse((await runTandem(['status', '--json', '--config', staging])).stdout).phase === 'shadowing', 120_000);
+    // The service's live events, as the dashboard reads them: the drill's audit entries must show up there.
+    const eventsOf = async () => {
+      const live = openEvents(`http://${(await readLeaseRow(oldDb.url, migration))?.api ?? ''}`, { authorization: `Bearer ${OPERATE}` });
+      res.cleanups.push(() => live.close());
+      await live.ready;
+      return live;
+    };
+    const auditEvent = (action: string, event: string) => (e: ReceivedEvent) => e.type === 'audit' && (e.data.entry as { action?: string; event?: string } | undefined)?.action === action && (e.data.entry as { event?: string }).event === event;
+    let live = await eventsOf();
     const r = await runTandem(['drill', '--json', '--config', staging], { timeoutMs: 780_000 });
     expect(r.code, r.stderr + r.stdout).toBe(0);
     const report = JSON.parse(r.stdout) as DrillReport;
@@ -114,6 +124,9 @@ describe('tandem drill, PostgreSQL → PostgreSQL', () => {
     const status = async () => JSON.parse((await runTandem(['status', '--json', '--config', staging])).stdout) as { phase: string; activeSide: string; resyncRequired: boolean };
     expect(await status()).toMatchObject({ phase: 'shadowing', activeSide: 'old', resyncRequired: true });
 
+    await live.waitFor('the drill\'s audit entry as a live event', auditEvent('drill', 'done'));
+    live.close();
+
     // The operator's steps from the report make the pair whole again.
     service.kill('SIGTERM');
     expect(await service.exited).toBe(0);
@@ -142,8 +155,10 @@ describe('tandem drill, PostgreSQL → PostgreSQL', () => {
     const told = hook.got.find((g) => g.body.event === 'drill.finished');
     expect(told?.body).toMatchObject({ migration, detail: { verdict: 'pass', reasons: [], cycles: expect.arrayContaining([expect.objectContaining({ switch: 'emergency-rollback' })]) } });
     expect(String(told?.body.text)).toContain('rollback drill PASSED');
+    live = await eventsOf();
     const approve = await runTandem(['plan', '--approve', '--by', 'alice', '--json', '--config', staging], { timeoutMs: 120_000 });
     expect(approve.code, approve.stderr).toBe(0);
+    await live.waitFor('the review\'s audit entry as a live event', auditEvent('plan-review', 'done'));
     const reviewed = hook.got.find((g) => g.body.event === 'plan.reviewed');
     expect(reviewed?.body).toMatchObject({ migration, detail: { by: 'alice', hash: expect.stringMatching(/^sha256:/) } });
     expect(String(reviewed?.body.text)).toContain('rollback plan reviewed by alice');

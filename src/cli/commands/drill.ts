@@ -14,7 +14,7 @@ import { renderDrillMarkdown, runDrill } from '../../drill/drill.js';
 import { ensureDrillTable } from '../../drill/load.js';
 import { LineQueue, runGuided } from '../../drill/guided.js';
 import { loadCliConfig } from '../context.js';
-import { announce } from '../announce.js';
+import { announce, auditAndAnnounce } from '../announce.js';
 import { printErr, printJson, printOut } from '../output.js';
 import { apiError, connectService } from '../service-client.js';
 
@@ -55,7 +55,7 @@ export function registerDrill(program: Command): void {
       const requestId = randomUUID();
       const audit = async (event: 'requested' | 'refused' | 'done' | 'failed', detail: Record<string, unknown>) => {
         const control = (await store.readControl())?.state;
-        await store.appendAudit({ at: new Date().toISOString(), action: 'drill', event, requestId, actor, phase: control?.phase ?? 'setup', activeSide: control?.activeSide ?? 'old', detail });
+        await auditAndAnnounce(store, { at: new Date().toISOString(), action: 'drill', event, requestId, actor, phase: control?.phase ?? 'setup', activeSide: control?.activeSide ?? 'old', detail });
       };
       try {
         if (!config.drill.staging) {

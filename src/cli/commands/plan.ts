@@ -17,7 +17,7 @@ import { StateStore } from '../../control/state-store.js';
 import { askService } from '../../control/status.js';
 import type { TandemConfig } from '../../config/schema.js';
 import { loadCliConfig } from '../context.js';
-import { announce } from '../announce.js';
+import { announce, auditAndAnnounce } from '../announce.js';
 import { printErr, printJson, printOut } from '../output.js';
 
 interface PlanCliOptions {
@@ -70,7 +70,7 @@ export function registerPlan(program: Command): void {
           const at = new Date().toISOString();
           const changedBefore = plan.review?.changedSince ? plan.review.changes : [];
           const record: ReviewRecord = { by: opts.by ?? actor, at, hash: materialHash(plan.material), material: plan.material };
-          await store.appendAudit({ at, action: 'plan-review', event: 'done', requestId: randomUUID(), actor, phase: plan.phase, activeSide: plan.activeSide, detail: record as unknown as Record<string, unknown> });
+          await auditAndAnnounce(store, { at, action: 'plan-review', event: 'done', requestId: randomUUID(), actor, phase: plan.phase, activeSide: plan.activeSide, detail: record as unknown as Record<string, unknown> });
           plan.review = { by: record.by, at, hash: record.hash, currentHash: record.hash, changedSince: false, changes: [] };
           printErr(`plan of ${config.migration} approved by ${record.by} (${record.hash}); tandem status and the dashboard now say whether it changes`);
           await announce(config, (n) => n.planReviewed(record, changedBefore));
