@@ -2,7 +2,8 @@
 /**
  * Tandem's layering (DESIGN.md "Layout"), enforced by `npm run lint`:
  *   model ← engines ← (transport, replicate, backfill, verify, schema) ← control ← (server, cli)
- * `router` is the library applications import: it stands apart and imports only `model`. The base modules
+ * `router` is the library applications import: it stands apart and imports only `model` (the drill's load, src/drill,
+ * is such an application and writes through it). The base modules
  * (errors, log, version, config) may be used by every layer except `model` and `router`. Each engine's code stays
  * under its engine; upper layers reach engines only through src/engines/registry.ts and the EngineModule interface.
  */

@@ -19,6 +19,11 @@ export interface ServiceResponse<T> {
 export interface ServiceClient {
   /** Who the service audits this caller as. */
   actor: string;
+  /**
+   * The service's base URL and the bearer this client presents (the token given, or the service's per-start secret
+   * for a local operator): for an in-process client of the API, such as the drill's router. Never printed.
+   */
+  endpoint: { url: string; token: string };
   request<T>(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs?: number): Promise<ServiceResponse<T>>;
   close(): Promise<void>;
 }
@@ -44,6 +49,7 @@ export async function connectService(config: TandemConfig, opts: { token?: strin
     const base = apiBase(lease.api ?? '');
     return {
       actor,
+      endpoint: { url: base, token: token ?? lease.secret ?? '' },
       async request<T>(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 10_000): Promise<ServiceResponse<T>> {
         let res: Response;
         try {

@@ -27,6 +27,11 @@ const side = z.strictObject({
 
 const identifier = z.string().min(1, 'expected a table name');
 
+/** A shell command line, run with /bin/sh -c (drill.stopNew, drill.startNew). */
+const shellCommand = z
+  .string({ error: 'expected a shell command line as a string, e.g. "pg_ctl -D /var/lib/postgresql/data stop -m immediate"' })
+  .refine((c) => c.trim().length > 0, { message: 'expected a shell command line, e.g. "systemctl stop postgresql"; it is empty' });
+
 /**
  * A command (argv, the event as JSON on stdin and in TANDEM_EVENT) or a webhook (POST of the event as JSON). Header
  * values are secrets: they are redacted wherever Tandem prints or logs.
@@ -42,7 +47,7 @@ const hook = z
   .refine((h) => (h.command === undefined) !== (h.url === undefined), { message: 'a hook has either command or url, not both and not neither' });
 
 /** What stakeholders can be told (notify.webhooks[].events); docs/notifications.md. */
-export const NOTIFY_EVENTS = ['switch.requested', 'switch.pending-approval', 'switch.done', 'switch.backed-out', 'rollback', 'drift.found', 'rollback-readiness.lost'] as const;
+export const NOTIFY_EVENTS = ['switch.requested', 'switch.pending-approval', 'switch.done', 'switch.backed-out', 'rollback', 'drift.found', 'rollback-readiness.lost', 'drill.finished', 'plan.reviewed'] as const;
 
 /** A notification webhook: told, never asked (distinct from hooks.onSwitch, which can stop a switch). */
 const webhook = z.strictObject({
@@ -222,6 +227,17 @@ export const configSchema = z.strictObject({
        * an account without SUPER: read_only, the fence, does not stop SUPER accounts.
        */
       load: z.strictObject({ old: databaseUrl.optional(), new: databaseUrl.optional() }).prefault({}),
+      /**
+       * Shell commands that stop and start new's database server. Given both, a drill ends by rehearsing an emergency
+       * rollback: cutover, stopNew, the emergency rollback, startNew (docs/plan.md).
+       */
+      stopNew: shellCommand.optional(),
+      startNew: shellCommand.optional(),
+    })
+    .superRefine((d, ctx) => {
+      // The emergency rehearsal stops new and must start it again: one without the other is a mistake, not a choice.
+      const missing = d.stopNew === undefined ? (d.startNew === undefined ? undefined : 'stopNew') : d.startNew === undefined ? 'startNew' : undefined;
+      if (missing) ctx.addIssue({ code: 'custom', path: [missing], message: `drill.stopNew and drill.startNew go together (the emergency rehearsal stops new, then starts it again); give both or neither` });
     })
     .prefault({}),
   fence: z

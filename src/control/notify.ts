@@ -11,6 +11,7 @@ import { NOTIFY_EVENTS } from '../config/schema.js';
 import { redact } from '../config/redact.js';
 import { errorMessage } from '../errors.js';
 import type { SwitchResult } from '../model/switch.js';
+import type { DrillReport, ReviewRecord } from './plan-review.js';
 
 export type NotifyEventName = (typeof NOTIFY_EVENTS)[number];
 
@@ -67,6 +68,44 @@ export class Notifier {
       if (r.kind === 'rollback') this.notify('rollback', `ROLLBACK ${r.requestId}${r.emergency ? ' (EMERGENCY)' : ''}: old is active again`, { ...base, emergency: r.emergency ?? null });
     } else if (r.result === 'backed-out' || r.result === 'failed') {
       this.notify('switch.backed-out', `${r.kind} ${r.requestId} ${r.result === 'failed' ? 'FAILED' : 'backed out'}: ${r.error?.message ?? ''} — ${r.activeSide} is still active`, { ...base, error: r.error ?? null });
+    }
+  }
+
+  /** A drill finished (tandem drill): its verdict, with the reasons when it failed, and its figures. */
+  drillFinished(r: DrillReport): void {
+    const windows = r.cycles.map((c) => c.windowMs).filter((w): w is number => w !== null);
+    const rollbacks = r.cycles.map((c) => c.timeToRollbackMs).filter((w): w is number => w !== null);
+    const emergency = r.cycles.find((c) => c.switch === 'emergency-rollback');
+    const figures = `${r.cycles.length} switch(es), longest window ${windows.length ? Math.max(...windows) : '?'} ms, longest time to roll back ${rollbacks.length ? Math.max(...rollbacks) : '?'} ms${emergency ? `, emergency rollback lost ${emergency.rowsLost} acknowledged write(s) on new` : ''}`;
+    const text = r.verdict === 'pass' ? `rollback drill PASSED by ${r.actor}: ${figures}` : `rollback drill FAILED by ${r.actor}: ${r.reasons.join('; ')} (${figures})`;
+    this.notify('drill.finished', text, {
+      verdict: r.verdict,
+      reasons: r.reasons,
+      actor: r.actor,
+      production: r.production,
+      startedAt: r.startedAt,
+      finishedAt: r.finishedAt,
+      cycles: r.cycles.map((c) => ({ switch: c.switch, result: c.result, windowMs: c.windowMs, timeToRollbackMs: c.timeToRollbackMs, writesHeld: c.writesHeld, writesFailed: c.writesFailed, rowsLost: c.rowsLost })),
+      ...(r.emergency ? { emergency: { lostRefs: r.emergency.lostRefs.length, resyncRequired: r.emergency.resyncRequired, next: r.emergency.next } } : {}),
+    });
+  }
+
+  /** A rollback plan was reviewed (tandem plan --approve). */
+  planReviewed(r: ReviewRecord, changedBefore: string[]): void {
+    this.notify('plan.reviewed', `rollback plan reviewed by ${r.by} (${r.hash.slice(0, 19)}…)${changedBefore.length ? `; changed since the previous review: ${changedBefore.join('; ')}` : ''}`, { by: r.by, at: r.at, hash: r.hash, tables: r.material.tables.length, changedSincePreviousReview: changedBefore });
+  }
+
+  /**
+   * For a command that exits when done (tandem drill, tandem plan --approve): waits for deliveries under way, at
+   * most `ms`; true when all ended (delivered or given up).
+   */
+  async settledWithin(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+    try {
+      return await Promise.race([this.settled().then(() => true), timeout]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

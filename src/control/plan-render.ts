@@ -18,7 +18,7 @@ function reviewLine(p: RollbackPlan): string {
 function drillLine(p: RollbackPlan): string {
   const d = p.lastDrill;
   if (!d) return 'no drill has run: rehearse on a staging pair with `tandem drill`';
-  return `${d.at}: ${d.verdict.toUpperCase()} (${d.cycles} switches by ${d.by}; longest window ${d.maxWindowMs ?? '?'} ms, longest time to roll back ${d.maxTimeToRollbackMs ?? '?'} ms, ${d.rowsLost} rows lost)${d.reasons.length ? `; ${d.reasons.join('; ')}` : ''}${d.verdict === 'fail' ? `; last passing drill: ${d.lastPassAt ?? 'never'}` : ''}`;
+  return `${d.at}: ${d.verdict.toUpperCase()} (${d.cycles} switches by ${d.by}; longest window ${d.maxWindowMs ?? '?'} ms, longest time to roll back ${d.maxTimeToRollbackMs ?? '?'} ms, ${d.rowsLost} rows lost${d.emergency ? `; emergency rollback rehearsed: ${d.emergency.timeToRollbackMs ?? '?'} ms to roll back, ${d.emergency.rowsLost} acknowledged write(s) on new lost` : ''})${d.reasons.length ? `; ${d.reasons.join('; ')}` : ''}${d.verdict === 'fail' ? `; last passing drill: ${d.lastPassAt ?? 'never'}` : ''}`;
 }
 
 /** Table cells: a pipe would end the cell. */

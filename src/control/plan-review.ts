@@ -57,6 +57,26 @@ export interface DrillCycle {
   gates: Gate[];
 }
 
+/** The emergency rollback a drill rehearses with new stopped (drill.stopNew, drill.startNew). */
+export interface EmergencyRehearsal {
+  stopNew: { ok: boolean; ms: number; detail: string };
+  /** Null when new was not started again (the rehearsal stopped before). */
+  startNew: { ok: boolean; ms: number; detail: string } | null;
+  /** From the switch's result: whether new could be fenced, and the last position of new that reached old. */
+  newFenced: boolean | null;
+  lastAppliedPosition: string | null;
+  /** Acknowledged writes made on new that are not on old: what the emergency rollback lost, by ref. */
+  lostRefs: string[];
+  /** Of those, the ones still on new once it ran again: recoverable by hand before new is copied again. */
+  lostStillOnNew: string[];
+  /** Acknowledged updates that old does not have (a row's update count on old below the acknowledged one). */
+  updatesLost: number;
+  /** The pair needs new copied again (the service applies nothing to new until then). */
+  resyncRequired: boolean;
+  /** What the operator does next to make the pair whole. */
+  next: string[];
+}
+
 export interface DrillReport {
   migration: string;
   startedAt: string;
@@ -67,6 +87,8 @@ export interface DrillReport {
   reasons: string[];
   writesAcknowledged: number;
   cycles: DrillCycle[];
+  /** Present when the drill rehearsed an emergency rollback (its switch is also in cycles). */
+  emergency?: EmergencyRehearsal;
 }
 
 export interface LastDrill {
@@ -76,7 +98,10 @@ export interface LastDrill {
   cycles: number;
   maxWindowMs: number | null;
   maxTimeToRollbackMs: number | null;
+  /** Acknowledged writes lost by the drill's ordinary switches (must be 0). */
   rowsLost: number;
+  /** The emergency rollback's rehearsal, when there was one: its time to roll back and what it lost. */
+  emergency: { timeToRollbackMs: number | null; rowsLost: number } | null;
   reasons: string[];
   /** The last drill that passed (it may be older than the last drill). */
   lastPassAt: string | null;
@@ -194,7 +219,11 @@ export function lastDrillOf(audit: AuditEntry[]): LastDrill | null {
     cycles: last.cycles.length,
     maxWindowMs: windows.length ? Math.max(...windows) : null,
     maxTimeToRollbackMs: rollbacks.length ? Math.max(...rollbacks) : null,
-    rowsLost: last.cycles.reduce((n, c) => n + c.rowsLost, 0),
+    rowsLost: last.cycles.filter((c) => c.switch !== 'emergency-rollback').reduce((n, c) => n + c.rowsLost, 0),
+    emergency: (() => {
+      const e = last.cycles.find((c) => c.switch === 'emergency-rollback');
+      return e ? { timeToRollbackMs: e.timeToRollbackMs, rowsLost: e.rowsLost } : null;
+    })(),
     reasons: last.reasons,
     lastPassAt: passed[passed.length - 1]?.finishedAt ?? null,
   };

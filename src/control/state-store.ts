@@ -215,6 +215,12 @@ export class StateStore {
     }
   }
 
+  /** The entries of one request at one time (an entry's key starts with both): what another process just wrote. */
+  async readAuditEntries(at: string, requestId: string): Promise<AuditEntry[]> {
+    const { value: docs } = await this.read((b) => b.list(this.migration, `${AUDIT_PREFIX}${at}/${requestId}/`));
+    return docs.map((d) => JSON.parse(d.value) as AuditEntry);
+  }
+
   /** Every audit entry, oldest first. */
   async listAudit(): Promise<AuditEntry[]> {
     const { value: docs } = await this.read((b) => b.list(this.migration, AUDIT_PREFIX));

@@ -486,7 +486,7 @@ export class Switcher {
     const progress = state.switch;
     if (!progress) return this.auditRecordedSwitch(state);
     const { config } = this.opts;
-    const tables = await this.tablesFor(state);
+    const tables = progress.step === 'emergency' ? await this.emergencyTables() : await this.tablesFor(state);
     const fromSide = await this.openSide(progress.from);
     const toSide = await this.openSide(progress.to);
     try {
@@ -516,6 +516,15 @@ export class Switcher {
 
   private tablesFor(state: ControlState): Promise<string[]> {
     return replicatedTables(this.opts.config, state.direction);
+  }
+
+  /**
+   * An emergency rollback's tables, listed on old (the side it makes active): new, the active side whose tables a
+   * switch otherwise lists, is presumably unreachable. Found by tandem drill's emergency rehearsal, where no
+   * `tables:` was configured and the rollback failed on connecting to the stopped new.
+   */
+  private emergencyTables(): Promise<string[]> {
+    return replicatedTables(this.opts.config, 'forward');
   }
 
   // --- finalize ---
@@ -584,7 +593,7 @@ export class Switcher {
     const gate = phaseGate('rollback', state);
     const inProgress = state.switch?.kind === 'rollback' && state.phase === 'rolling-back';
     if (!gate.ok && !inProgress) return this.refused(req, requestId, state, [gate]);
-    const tables = await this.tablesFor(state);
+    const tables = await this.emergencyTables();
     coordinator.holdFailures();
     await coordinator.pause();
     const started = performance.now();

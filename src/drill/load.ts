@@ -1,56 +1,19 @@
 /**
- * The drill's load: a small shop-like application that writes orders to whichever side is active, and keeps the
- * record a drill is judged by — every write the database acknowledged (by a unique ref, with its side and time),
- * the writes a fence refused and that were held and retried against the newly active side, the writes that failed
- * for good.
+ * The drill's load: a small shop-like application that writes orders through the application router (src/router,
+ * `tandem/router`, docs/router.md) — exactly as an application that follows the active side does — and keeps the
+ * record a drill is judged by: every write the database acknowledged (by a unique ref, with its side and time), the
+ * writes the router held while a switch was announced (and released to the side active then), and the writes that
+ * failed (the router's errors: a hold that timed out, no active side known; or the database's own).
  *
- * It finds the active side through an `ActiveSide` source. Today that is StatusPoller (GET /api/v1/status, as a
- * router would); the application router (src/router, issue 16) can replace it behind the same interface.
  * It writes to one table of its own (drill.table), created on both sides when missing, so no application row is
  * ever touched.
  */
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import type { SideName } from '../model/direction.js';
-
-/** Where writes go now. */
-export interface ActiveSide {
-  activeSide(): SideName;
-  stop(): void;
-}
-
-/** Polls the service's status for the active side (what a router does without hooks). */
-export class StatusPoller implements ActiveSide {
-  private side: SideName = 'old';
-  private stopped = false;
-
-  constructor(
-    private readonly fetchStatus: () => Promise<{ activeSide: SideName }>,
-    private readonly intervalMs = 50,
-  ) {
-    void this.loop();
-  }
-
-  private async loop(): Promise<void> {
-    while (!this.stopped) {
-      try {
-        this.side = (await this.fetchStatus()).activeSide;
-      } catch {
-        // The service busy or restarting: keep the last answer, as a router would.
-      }
-      await new Promise((r) => setTimeout(r, this.intervalMs));
-    }
-  }
-
-  activeSide(): SideName {
-    return this.side;
-  }
-
-  stop(): void {
-    this.stopped = true;
-  }
-}
+import { Router, mysqlSide, pgSide, type ServiceEndpoint, type SideDriver } from '../router/index.js';
 
 /** One application connection: PostgreSQL or MySQL/MariaDB by the URL's scheme. */
 interface AppConnection {
@@ -123,24 +86,69 @@ export async function readRefs(url: string, table: string): Promise<Map<string, 
   }
 }
 
-/** The fence's refusal: PostgreSQL read_only_sql_transaction (the fence trigger), MariaDB read_only (1290, 1836). */
-export function isFenceRefusal(err: unknown): boolean {
-  const e = err as { code?: string; errno?: number };
-  return e.code === '25006' || e.errno === 1290 || e.errno === 1836;
+/** The drill's two statements, in one side's dialect, on the connection the router's transaction gives. */
+interface DrillWriter {
+  insert(ref: string, side: SideName): Promise<void>;
+  update(ref: string): Promise<void>;
 }
 
-/** A session the fence ended (it was writing when the fence went up): the write was not acknowledged, retry it. */
-const isEndedSession = (err: unknown) => /terminat|Connection lost|closed|ECONNRESET|Can't add new command|server closed|administrator command|EPIPE/i.test(String((err as Error).message ?? err));
+/** One side for the router: a pool of the application's own driver, through the router's shipped side drivers. */
+interface PooledSide {
+  driver: SideDriver<unknown, DrillWriter>;
+  close(): Promise<void>;
+}
+
+function pooledSide(url: string, table: string, size: number): PooledSide {
+  if (isMysql(url)) {
+    const pool = mysql.createPool({ uri: url.replace(/^mariadb:/, 'mysql:'), connectionLimit: size });
+    const side = mysqlSide<unknown>(pool);
+    const t = mysql.escapeId(table);
+    return {
+      driver: {
+        query: (sql, params) => side.query(sql, params),
+        transaction: (fn) =>
+          side.transaction((c) =>
+            fn({
+              insert: async (ref, s) => void (await c.query(`INSERT INTO ${t} (ref, side) VALUES (?, ?)`, [ref, s])),
+              update: async (ref) => void (await c.query(`UPDATE ${t} SET n = n + 1 WHERE ref = ?`, [ref])),
+            }),
+          ),
+      },
+      close: () => pool.end().catch(() => undefined),
+    };
+  }
+  const pool = new pg.Pool({ connectionString: url, max: size });
+  // A connection ended under the pool (a fence ending sessions, the server stopped): idle, the pool drops it; in
+  // use, the write fails with the error and the client must not also crash the process with it.
+  pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
+  const side = pgSide<unknown>(pool);
+  const t = pg.escapeIdentifier(table);
+  return {
+    driver: {
+      query: (sql, params) => side.query(sql, params),
+      transaction: (fn) =>
+        side.transaction((c) =>
+          fn({
+            insert: async (ref, s) => void (await c.query(`INSERT INTO ${t} (ref, side) VALUES ($1, $2)`, [ref, s])),
+            update: async (ref) => void (await c.query(`UPDATE ${t} SET n = n + 1 WHERE ref = $1`, [ref])),
+          }),
+        ),
+    },
+    close: () => pool.end().catch(() => undefined),
+  };
+}
 
 export interface LoadCounters {
   /** Acknowledged writes: ref → side and when (ms since epoch). */
   acked: Map<string, { side: SideName; at: number }>;
   /** Refs whose update was acknowledged, with how many times. */
   updates: Map<string, number>;
-  /** Writes refused by a fence (or ended with their session) and retried: held, as a router would hold them. */
+  /** Writes the router held (a switch announced, or the active side not known) before sending them. */
   held: number;
-  /** Writes that failed for good (after retries, or with an error that is not the fence's). */
+  /** Writes that failed: the router's errors (held too long, no active side) and the database's. */
   failed: number;
+  /** The last few failures, as the application saw them. */
   errors: string[];
 }
 
@@ -148,79 +156,72 @@ export interface DrillLoad {
   counters: LoadCounters;
   /** The first acknowledged write on `side` at or after `since` (ms), if any. */
   firstAckOn(side: SideName, since: number): number | undefined;
+  /** Acknowledged writes on `side` at or after `since` (ms). */
+  acksOn(side: SideName, since: number): number;
   stop(): Promise<LoadCounters>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const KEEP_ERRORS = 20;
 
-/** Starts `writers` clients writing to the side `router` names, each write retried until acknowledged (or ~30 s). */
-export function startDrillLoad(urls: Record<SideName, string>, table: string, router: ActiveSide, writers: number): DrillLoad {
+/**
+ * Starts `writers` clients writing through a router that follows the service at `service`. A write that fails is
+ * counted and not retried: the application saw an error, and only acknowledged writes are checked on the sides.
+ */
+export function startDrillLoad(urls: Record<SideName, string>, table: string, service: ServiceEndpoint, writers: number, holdTimeoutMs = 30_000): DrillLoad {
+  const sides = { old: pooledSide(urls.old, table, writers), new: pooledSide(urls.new, table, writers) };
+  const router = new Router<unknown, DrillWriter>({ service, old: sides.old.driver, new: sides.new.driver, name: `tandem-drill:${hostname()}:${process.pid}`, holdTimeoutMs });
   const counters: LoadCounters = { acked: new Map(), updates: new Map(), held: 0, failed: 0, errors: [] };
-  const firstAck: Array<{ side: SideName; at: number }> = [];
+  const acks: Array<{ side: SideName; at: number }> = [];
   let stopping = false;
 
-  const write = async (conns: Partial<Record<SideName, AppConnection>>, op: (c: AppConnection, side: SideName) => Promise<void>): Promise<SideName | undefined> => {
-    let held = false;
-    for (let attempt = 0; attempt < 600; attempt++) {
-      const side = router.activeSide();
-      try {
-        conns[side] ??= await connect(urls[side]);
-        await op(conns[side] as AppConnection, side);
+  const write = async (op: (w: DrillWriter, side: SideName) => Promise<void>): Promise<SideName | undefined> => {
+    try {
+      return await router.transaction(async (w, side) => {
+        await op(w, side);
         return side;
-      } catch (err) {
-        if (isFenceRefusal(err) || isEndedSession(err)) {
-          if (!held) counters.held++;
-          held = true;
-          if (!isFenceRefusal(err)) {
-            await conns[side]?.close();
-            delete conns[side];
-          }
-          await sleep(50);
-          continue;
-        }
-        counters.failed++;
-        counters.errors.push(`${side}: ${(err as Error).message ?? String(err)}`);
-        await conns[side]?.close();
-        delete conns[side];
-        return undefined;
-      }
+      });
+    } catch (err) {
+      counters.failed++;
+      const e = err as { code?: string; message?: string };
+      counters.errors.push(`${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}`);
+      if (counters.errors.length > KEEP_ERRORS) counters.errors.shift();
+      // A side that is down answers at once: do not spin on it.
+      await sleep(100);
+      return undefined;
+    } finally {
+      counters.held = router.stats().held;
     }
-    counters.failed++;
-    counters.errors.push('a write was held for more than 30 s: no side took it');
-    return undefined;
   };
 
   const loop = async (w: number) => {
-    const conns: Partial<Record<SideName, AppConnection>> = {};
-    try {
-      for (let i = 0; !stopping; i++) {
-        if (i % 4 === 3 && counters.acked.size) {
-          const refs = [...counters.acked.keys()];
-          const ref = refs[(i * 7 + w) % refs.length] as string;
-          const side = await write(conns, (c) => c.update(table, ref));
-          if (side) counters.updates.set(ref, (counters.updates.get(ref) ?? 0) + 1);
-        } else {
-          const ref = randomUUID();
-          const side = await write(conns, (c, s) => c.insert(table, ref, s));
-          if (side) {
-            const at = Date.now();
-            counters.acked.set(ref, { side, at });
-            firstAck.push({ side, at });
-          }
+    for (let i = 0; !stopping; i++) {
+      if (i % 4 === 3 && counters.acked.size) {
+        const refs = [...counters.acked.keys()];
+        const ref = refs[(i * 7 + w) % refs.length] as string;
+        if (await write((c) => c.update(ref))) counters.updates.set(ref, (counters.updates.get(ref) ?? 0) + 1);
+      } else {
+        const ref = randomUUID();
+        const side = await write((c, s) => c.insert(ref, s));
+        if (side) {
+          const at = Date.now();
+          counters.acked.set(ref, { side, at });
+          acks.push({ side, at });
         }
-        await sleep(10);
       }
-    } finally {
-      await Promise.all(Object.values(conns).map((c) => c?.close()));
+      await sleep(10);
     }
   };
   const running = Array.from({ length: writers }, (_, w) => loop(w));
   return {
     counters,
-    firstAckOn: (side, since) => firstAck.find((a) => a.side === side && a.at >= since)?.at,
+    firstAckOn: (side, since) => acks.find((a) => a.side === side && a.at >= since)?.at,
+    acksOn: (side, since) => acks.filter((a) => a.side === side && a.at >= since).length,
     async stop() {
       stopping = true;
       await Promise.all(running);
+      await router.close();
+      await Promise.all([sides.old.close(), sides.new.close()]);
       return counters;
     },
   };

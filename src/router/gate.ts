@@ -20,6 +20,8 @@ export class WriteGate {
   private inFlight = 0;
   private readonly waiters = new Set<Waiter>();
   private acknowledged: string | null = null;
+  private heldCount = 0;
+  private refusedCount = 0;
 
   /** `onHeld(requestId)` runs when a switch's hold is in place: no write of this router is in flight. */
   constructor(private readonly onHeld: (requestId: string) => void) {}
@@ -34,6 +36,16 @@ export class WriteGate {
 
   get waiting(): number {
     return this.waiters.size;
+  }
+
+  /** Writes that had to wait (a switch announced, or the active side unknown) since the gate was made. */
+  get held(): number {
+    return this.heldCount;
+  }
+
+  /** Writes that waited past their timeout, or were waiting when the gate closed: never sent to either side. */
+  get refused(): number {
+    return this.refusedCount;
   }
 
   set(next: GateState): void {
@@ -51,12 +63,14 @@ export class WriteGate {
       this.inFlight++;
       return Promise.resolve(now.side);
     }
+    this.heldCount++;
     return new Promise<SideName>((resolve, reject) => {
       const waiter: Waiter = {
         resolve,
         reject,
         timer: setTimeout(() => {
           this.waiters.delete(waiter);
+          this.refusedCount++;
           reject(this.timeoutError(timeoutMs));
         }, timeoutMs),
       };
@@ -75,6 +89,7 @@ export class WriteGate {
     for (const w of [...this.waiters]) {
       clearTimeout(w.timer);
       this.waiters.delete(w);
+      this.refusedCount++;
       w.reject(new RouterError('TANDEM_ROUTER_CLOSED', `the router was closed while this write waited: ${reason}`, 'do not use a router after close()'));
     }
   }

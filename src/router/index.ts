@@ -48,6 +48,17 @@ export interface RouterOptions<R, C> {
   onError?: (err: Error) => void;
 }
 
+export interface RouterStats {
+  /** Writes that waited before being sent (counted once each, when they began to wait). */
+  held: number;
+  /** Held writes that were never sent: TANDEM_ROUTER_HOLD_TIMEOUT, TANDEM_ROUTER_NO_ACTIVE_SIDE, TANDEM_ROUTER_CLOSED. */
+  refused: number;
+  /** Writes waiting now. */
+  waiting: number;
+  /** Writes sent and not yet finished. */
+  inFlight: number;
+}
+
 const trimSlash = (url: string) => url.replace(/\/+$/, '');
 
 export class Router<R, C> {
@@ -77,6 +88,15 @@ export class Router<R, C> {
 
   get state(): GateState {
     return this.gate.state;
+  }
+
+  /**
+   * What this router did with the application's writes so far: how many it held (a switch announced, or the active
+   * side unknown) and how many it refused after holding them (timed out, or the router closed). For an
+   * application's metrics, and the figures `tandem drill` reports.
+   */
+  stats(): RouterStats {
+    return { held: this.gate.held, refused: this.gate.refused, waiting: this.gate.waiting, inFlight: this.gate.writesInFlight };
   }
 
   /** Resolves once writes can go somewhere (the first view read), or rejects after `timeoutMs`. */

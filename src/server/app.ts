@@ -36,6 +36,11 @@ export interface ApiContext {
   switchOver(kind: SwitchKind, body: SwitchBody, principal: Principal): Promise<SwitchResult>;
   finalize(body: { expectedPhase: Phase; unfenceOld?: boolean }, principal: Principal): Promise<unknown>;
   audit(): Promise<AuditEntry[]>;
+  /**
+   * Entries a command wrote to the audit log itself (tandem drill, tandem plan --approve), read back from the store
+   * and sent as live events like the service's own; how many were found.
+   */
+  announceAudit(at: string, requestId: string): Promise<number>;
   /** Two-person approval: approve a pending request (it then runs as the switch's result), read one, list them. */
   approve(requestId: string, principal: Principal): Promise<SwitchResult>;
   approval(requestId: string): Promise<ApprovalRecord | undefined>;
@@ -276,6 +281,20 @@ export async function buildApp(ctx: ApiContext, auth: Authenticator, log: Logger
     async (req) => ctx.finalize(req.body as { expectedPhase: Phase; unfenceOld?: boolean }, req.principal as Principal),
   );
   app.get('/api/v1/audit', { config: { role: 'read' } }, async () => ({ entries: await ctx.audit() }));
+  app.post(
+    '/api/v1/audit/announce',
+    {
+      config: { role: 'operate' },
+      schema: { body: { type: 'object', additionalProperties: false, required: ['at', 'requestId'], properties: { at: { type: 'string', maxLength: 40 }, requestId: { type: 'string', minLength: 1, maxLength: 100 } } } },
+    },
+    async (req, reply) => {
+      const { at, requestId } = req.body as { at: string; requestId: string };
+      // Only what the store holds is announced: the body names an entry, it does not supply one.
+      const announced = await ctx.announceAudit(at, requestId);
+      if (!announced) return sendError(reply, 404, 'TANDEM_API_NOT_FOUND', `no audit entry at ${at} for request ${requestId}`, 'write the entry to the audit log first, then announce it');
+      return { announced };
+    },
+  );
   app.get<{ Params: { kind: SwitchKind } }>(
     '/api/v1/gates/:kind',
     { config: { role: 'read' }, schema: { params: { type: 'object', required: ['kind'], properties: { kind: { type: 'string', enum: ['cutover', 'rollback'] } } } } },

@@ -174,6 +174,11 @@ export async function startService(config: TandemConfig, opts: ServiceOptions): 
           return ok;
         },
         readiness: () => coordinator?.readiness() ?? { ready: false, reason: opts.standby ? 'standby: waiting for the lease' : 'starting' },
+        announceAudit: async (at, requestId) => {
+          const entries = await store.readAuditEntries(at, requestId);
+          for (const entry of entries) auditEvent(events, entry);
+          return entries.length;
+        },
         events,
         sessionTtlMs: config.api.sessionTtl,
         plan: (o) => buildPlan(config, store, { ...o, gates: switcher ? (kind, state) => (switcher as Switcher).gates(kind, state) : undefined }),

@@ -28,7 +28,15 @@ export interface HaltableServer extends RunningServer {
   halt(): Promise<void>;
   /** Start a halted server again on the same port and data. */
   resume(): Promise<void>;
+  /**
+   * Shell command lines that stop this server as a crash would (pg_ctl stop -m immediate) and start it again with
+   * the same settings (pg_ctl start -w): for configuration that names commands, such as drill.stopNew/startNew. A
+   * server started by them is not this process's child; stop() stops it all the same.
+   */
+  commands: { stopImmediate: string; start: string };
 }
+
+const shellQuote = (word: string) => `'${word.replace(/'/g, `'\\''`)}'`;
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -158,13 +166,23 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Haltabl
     }, child);
   };
   await start();
+  // As root the server runs as postgres, and pg_ctl refuses root: the command lines switch user the same way.
+  const asServerUser = isRoot ? 'runuser -u postgres -- ' : '';
+  const pgCtl = `${asServerUser}${shellQuote(join(bin, 'pg_ctl'))} -D ${shellQuote(dataDir)}`;
+  const commands = {
+    stopImmediate: `${pgCtl} stop -m immediate`,
+    start: `${pgCtl} -l ${shellQuote(join(dir, 'pg_ctl.log'))} -w -t 120 start -o ${shellQuote(Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`).join(' '))}`,
+  };
   return {
     url,
     port,
     dataDir,
+    commands,
     // SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients (Tandem's own sessions) to leave.
     stop: async () => {
       await stopChild(child, 'SIGINT');
+      // Started again through commands.start: not our child, but its pid file says it runs.
+      if (existsSync(join(dataDir, 'postmaster.pid'))) spawnSync('sh', ['-c', `${pgCtl} stop -m fast`], { stdio: 'ignore', cwd: tmpdir() });
       rmSync(dir, { recursive: true, force: true });
     },
     restart: async () => {

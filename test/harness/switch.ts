@@ -254,3 +254,18 @@ export async function switchCli<T = SwitchResult>(kind: string, config: string, 
   }
   return { code: r.code, result, stdout: r.stdout, stderr: r.stderr };
 }
+
+/**
+ * One query on a connection of its own, rows as ShopDb.query gives them (for a server that was stopped and started).
+ * (switch-lifecycle.test.ts still has a private copy of it.)
+ */
+export async function queryOnce(url: string, sql: string, params: unknown[] = []): Promise<string[][]> {
+  const c = new pg.Client({ connectionString: url });
+  c.on('error', () => undefined);
+  await c.connect();
+  try {
+    return (await c.query({ text: sql, values: params, rowMode: 'array' })).rows.map((r: unknown[]) => r.map((v) => (v === null ? '∅' : v instanceof Date ? v.toISOString() : String(v))));
+  } finally {
+    await c.end();
+  }
+}

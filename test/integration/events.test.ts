@@ -5,7 +5,8 @@
  * - an id the service cannot resume from gets an explicit reset;
  * - a cutover and a rollback show up as phase changes, each switch step, and the result with window and certificate;
  * - the session cookie's attributes, CSRF on cookie-authenticated POSTs, logout, bearer tokens still working;
- * - bad input to every route is a 4xx JSON error naming the field, never a 500.
+ * - bad input to every route is a 4xx JSON error naming the field, never a 500 (an audit entry announced that the
+ *   store does not hold is a 404).
  */
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -16,59 +17,11 @@ import { sigterm } from '../harness/scenario.js';
 import { startPostgres } from '../harness/servers.js';
 import { suiteResources, untilTandem, waitUntil, type TandemProcess } from '../harness/tandem-process.js';
 import { createShopDb, SHOP_TABLES, type ShopDb } from '../harness/switch.js';
+import { openEvents } from '../harness/events.js';
 
 const READ = 'events-read-token-0123456789';
 const OPERATE = 'events-operate-token-0123456789';
 const ADMIN = 'events-admin-token-0123456789';
-
-interface Received {
-  id: string | null;
-  type: string;
-  data: Record<string, unknown>;
-}
-
-/** A server-sent events reader over fetch: what a browser's EventSource does, minus the reconnecting. */
-function openEvents(base: string, headers: Record<string, string>) {
-  const controller = new AbortController();
-  const events: Received[] = [];
-  let status = 0;
-  const ready = fetch(`${base}/api/v1/events`, { headers, signal: controller.signal }).then(async (res) => {
-    status = res.status;
-    if (!res.ok || !res.body) return;
-    const decoder = new TextDecoder();
-    let buffer = '';
-    void (async () => {
-      try {
-        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-          buffer += decoder.decode(chunk, { stream: true });
-          let end: number;
-          while ((end = buffer.indexOf('\n\n')) >= 0) {
-            const block = buffer.slice(0, end);
-            buffer = buffer.slice(end + 2);
-            const fields = new Map<string, string>();
-            for (const line of block.split('\n')) {
-              if (line.startsWith(':')) continue;
-              const colon = line.indexOf(':');
-              if (colon > 0) fields.set(line.slice(0, colon), line.slice(colon + 1).trimStart());
-            }
-            if (!fields.has('data')) continue;
-            events.push({ id: fields.get('id') ?? null, type: fields.get('event') ?? 'message', data: JSON.parse(fields.get('data') as string) as Record<string, unknown> });
-          }
-        }
-      } catch {
-        // aborted
-      }
-    })();
-  });
-  return {
-    events,
-    status: () => status,
-    ready,
-    withIds: () => events.filter((e) => e.id !== null && e.type !== 'hello' && e.type !== 'reset'),
-    waitFor: (what: string, probe: (e: Received) => boolean, timeoutMs = 60_000) => waitUntil(what, async () => events.find(probe), timeoutMs, 100),
-    close: () => controller.abort(),
-  };
-}
 
 const seqOf = (id: string | null) => Number((id ?? '').split('-')[1]);
 
@@ -294,6 +247,13 @@ describe('live events, sessions and bad input', () => {
     const emptyJson = await call('POST', '/api/v1/verify', { headers: bearer(OPERATE), body: '' });
     expect(emptyJson.status).toBe(400);
     expect(emptyJson.json).toMatchObject({ error: { field: 'body' } });
+    // Announcing an audit entry names one the store holds; the body never supplies it.
+    const announceMissing = await call('POST', '/api/v1/audit/announce', { headers: bearer(OPERATE), body: JSON.stringify({ at: '2026-12-01T00:00:00.000Z' }) });
+    expect(announceMissing.json).toMatchObject({ error: { field: 'body.requestId', message: 'body.requestId is required' } });
+    const announceNone = await call('POST', '/api/v1/audit/announce', { headers: bearer(OPERATE), body: JSON.stringify({ at: '2026-12-01T00:00:00.000Z', requestId: 'no-such-request' }) });
+    expect(announceNone.status).toBe(404);
+    expect(announceNone.json).toMatchObject({ error: { code: 'TANDEM_API_NOT_FOUND' } });
+    expect((await call('POST', '/api/v1/audit/announce', { headers: bearer(READ), body: JSON.stringify({ at: 'x', requestId: 'y' }) })).status).toBe(403);
     const badKind = await call('GET', '/api/v1/gates/sideways', { headers: bearer(READ) });
     expect(badKind.status).toBe(400);
     expect(badKind.json).toMatchObject({ error: { field: 'params.kind', message: expect.stringContaining('"cutover"') } });

@@ -5,8 +5,6 @@
  * receiver that fails is retried until it takes the message; a receiver that hangs does not delay the switch; the
  * webhook's secret path and header never appear in the service's output.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { uniqueName } from '../harness/db.js';
 import { writeConfig } from '../harness/config.js';
@@ -14,35 +12,10 @@ import { readLeaseRow } from '../harness/control.js';
 import { startPostgres } from '../harness/servers.js';
 import { untilTandem, suiteResources, waitUntil, type TandemProcess } from '../harness/tandem-process.js';
 import { createShopDb, SHOP_TABLES, switchCli, type ShopDb } from '../harness/switch.js';
+import { webhookReceiver as receiver, type Received } from '../harness/webhook.js';
 
 const HOOK_SECRET = 'hook-header-secret-5521';
 const SLACK_PATH = '/services/T0001/B0002/slackpathsecret8841';
-
-interface Received {
-  path: string;
-  headers: IncomingMessage['headers'];
-  body: Record<string, unknown>;
-}
-
-/** A receiver answering each request with the next status of `statuses` (then 200), or never (hang). */
-async function receiver(opts: { statuses?: number[]; hang?: boolean } = {}): Promise<{ url: string; got: Received[]; attempts: () => number; server: Server }> {
-  const got: Received[] = [];
-  let attempts = 0;
-  const statuses = [...(opts.statuses ?? [])];
-  const server = createServer((req, res) => {
-    let text = '';
-    req.on('data', (d: Buffer) => (text += d.toString()));
-    req.on('end', () => {
-      attempts++;
-      if (opts.hang) return; // never answers: the notification times out and is retried, in the background
-      const status = statuses.shift() ?? 200;
-      if (status === 200) got.push({ path: req.url ?? '', headers: req.headers, body: JSON.parse(text) as Record<string, unknown> });
-      res.writeHead(status).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, got, attempts: () => attempts, server };
-}
 
 describe('notification webhooks', () => {
   const res = suiteResources();

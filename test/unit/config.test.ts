@@ -34,6 +34,9 @@ describe('config', () => {
     [{ ...minimal, new: { url: 'sqlite:///x' } }, 'new.url: "sqlite:///x" — expected a URL such as'],
     [{ ...minimal, apply: { batchRows: -3 } }, 'apply.batchRows: -3'],
     [{ migration: 'shop', old: minimal.old }, 'new: missing'],
+    [{ ...minimal, drill: { stopNew: 'pg_ctl -D /d stop' } }, 'drill.startNew: missing — drill.stopNew and drill.startNew go together'],
+    [{ ...minimal, drill: { stopNew: '  ', startNew: 'pg_ctl -D /d start' } }, 'drill.stopNew: "  " — expected a shell command line, e.g. "systemctl stop postgresql"; it is empty'],
+    [{ ...minimal, drill: { stopNew: ['pg_ctl', 'stop'], startNew: 'pg_ctl start' } }, 'drill.stopNew: ["pg_ctl","stop"] — expected a shell command line as a string'],
   ])('names the key, the value and the expected form (%#)', (input, expected) => {
     expect(configError(input as Record<string, unknown>)).toContain(expected);
   });
@@ -42,6 +45,7 @@ describe('config', () => {
     const names = configEnvVariables().map(([, n]) => n);
     expect(names).toContain('TANDEM_CUTOVER_MAX_LAG');
     expect(names).toContain('TANDEM_OLD_URL');
+    expect(names).toContain('TANDEM_DRILL_STOP_NEW');
     const out = applyEnvOverrides(minimal, { TANDEM_CUTOVER_MAX_LAG: '2s', TANDEM_TABLES: '[a, b]', TANDEM_APPLY_BATCH_ROWS: '10', TANDEM_CONFIG: 'x.yaml' });
     const c = parseConfig(out);
     expect(c.cutover.maxLag).toBe(2000);

@@ -82,6 +82,14 @@ describe('drills', () => {
     expect(lastDrillOf([])).toBeNull();
   });
 
+  it('keeps an emergency rehearsal\'s accepted loss apart from the ordinary switches\' rows lost', () => {
+    const entry = drill('pass', '2026-11-30T00:00:00.000Z', [120, 95]);
+    const report = entry.detail as unknown as DrillReport;
+    report.cycles.push({ switch: 'emergency-rollback', result: 'done', windowMs: 40, timeToRollbackMs: 310, writesHeld: 0, writesFailed: 7, rowsLost: 3, drift: 0, gates: [] });
+    expect(lastDrillOf([entry])).toMatchObject({ verdict: 'pass', cycles: 3, rowsLost: 0, maxTimeToRollbackMs: 310, emergency: { timeToRollbackMs: 310, rowsLost: 3 } });
+    expect(lastDrillOf([drill('pass', '2026-11-30T00:00:00.000Z', [120])])?.emergency).toBeNull();
+  });
+
   it('passes the drill gate only for a passing drill within the limit', () => {
     const now = Date.parse('2026-12-01T00:00:00.000Z');
     const week = parseDuration('7d') as number;

@@ -19,6 +19,7 @@ describe('the router\'s write gate', () => {
     gate.set({ kind: 'open', side: 'new' });
     expect(await waiting).toBe('new');
     expect(gate.writesInFlight).toBe(1);
+    expect({ held: gate.held, refused: gate.refused }, 'the write that waited is counted as held, none refused').toEqual({ held: 1, refused: 0 });
   });
 
   it('a held write times out with TANDEM_ROUTER_HOLD_TIMEOUT; with the side unknown, TANDEM_ROUTER_NO_ACTIVE_SIDE', async () => {
@@ -29,6 +30,7 @@ describe('the router\'s write gate', () => {
     expect(err).toBeInstanceOf(RouterError);
     expect(err).toMatchObject({ code: 'TANDEM_ROUTER_HOLD_TIMEOUT', message: expect.stringContaining('rollback-2') });
     expect(gate.waiting).toBe(0);
+    expect({ held: gate.held, refused: gate.refused }, 'both writes waited and neither was sent').toEqual({ held: 2, refused: 2 });
   });
 
   it('a lost acknowledgement is sent again with the next view', () => {

@@ -8,13 +8,13 @@ import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { ExitCode, TandemError } from '../../errors.js';
-import type { SideName } from '../../model/direction.js';
 import { osUser } from '../../control/lease.js';
 import { StateStore } from '../../control/state-store.js';
 import { renderDrillMarkdown, runDrill } from '../../drill/drill.js';
-import { ensureDrillTable, StatusPoller } from '../../drill/load.js';
+import { ensureDrillTable } from '../../drill/load.js';
 import { LineQueue, runGuided } from '../../drill/guided.js';
 import { loadCliConfig } from '../context.js';
+import { announce, auditAndAnnounce } from '../announce.js';
 import { printErr, printJson, printOut } from '../output.js';
 import { apiError, connectService } from '../service-client.js';
 
@@ -55,7 +55,7 @@ export function registerDrill(program: Command): void {
       const requestId = randomUUID();
       const audit = async (event: 'requested' | 'refused' | 'done' | 'failed', detail: Record<string, unknown>) => {
         const control = (await store.readControl())?.state;
-        await store.appendAudit({ at: new Date().toISOString(), action: 'drill', event, requestId, actor, phase: control?.phase ?? 'setup', activeSide: control?.activeSide ?? 'old', detail });
+        await auditAndAnnounce(store, { at: new Date().toISOString(), action: 'drill', event, requestId, actor, phase: control?.phase ?? 'setup', activeSide: control?.activeSide ?? 'old', detail });
       };
       try {
         if (!config.drill.staging) {
@@ -110,15 +110,11 @@ export function registerDrill(program: Command): void {
             if (Date.now() > deadline) throw new TandemError('TANDEM_STATE', `table ${table} did not join replication in 180 s`, { fix: 'see tandem status (tables pending) for why' });
             await new Promise((res) => setTimeout(res, 500));
           }
-          const router = new StatusPoller(async () => {
-            const r = await client.request<{ activeSide: SideName }>('GET', '/api/v1/status', undefined, 5_000);
-            if (r.status !== 200) throw new Error(`HTTP ${r.status}`);
-            return r.body;
-          });
           const outcome = await runDrill({
             config,
             service: client,
-            router,
+            // The load writes through the application router, following this service as an application would.
+            routerEndpoint: client.endpoint,
             cycles,
             actor,
             production: !config.drill.staging,
@@ -127,6 +123,7 @@ export function registerDrill(program: Command): void {
           });
           const { report } = outcome;
           await audit(report.verdict === 'pass' ? 'done' : 'failed', report as unknown as Record<string, unknown>);
+          await announce(config, (n) => n.drillFinished(report));
           if (format === 'json') printJson(report);
           else printOut(renderDrillMarkdown(report));
           process.exitCode = outcome.refusedBeforeTraffic ? ExitCode.refused : report.verdict === 'pass' ? ExitCode.ok : ExitCode.checkFailed;
@@ -138,3 +135,4 @@ export function registerDrill(program: Command): void {
       }
     });
 }
+

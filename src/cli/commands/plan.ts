@@ -17,6 +17,7 @@ import { StateStore } from '../../control/state-store.js';
 import { askService } from '../../control/status.js';
 import type { TandemConfig } from '../../config/schema.js';
 import { loadCliConfig } from '../context.js';
+import { announce, auditAndAnnounce } from '../announce.js';
 import { printErr, printJson, printOut } from '../output.js';
 
 interface PlanCliOptions {
@@ -67,10 +68,12 @@ export function registerPlan(program: Command): void {
         if (opts.approve) {
           const actor = `local:${osUser()}`;
           const at = new Date().toISOString();
+          const changedBefore = plan.review?.changedSince ? plan.review.changes : [];
           const record: ReviewRecord = { by: opts.by ?? actor, at, hash: materialHash(plan.material), material: plan.material };
-          await store.appendAudit({ at, action: 'plan-review', event: 'done', requestId: randomUUID(), actor, phase: plan.phase, activeSide: plan.activeSide, detail: record as unknown as Record<string, unknown> });
+          await auditAndAnnounce(store, { at, action: 'plan-review', event: 'done', requestId: randomUUID(), actor, phase: plan.phase, activeSide: plan.activeSide, detail: record as unknown as Record<string, unknown> });
           plan.review = { by: record.by, at, hash: record.hash, currentHash: record.hash, changedSince: false, changes: [] };
           printErr(`plan of ${config.migration} approved by ${record.by} (${record.hash}); tandem status and the dashboard now say whether it changes`);
+          await announce(config, (n) => n.planReviewed(record, changedBefore));
         }
         if (format === 'json') printJson(plan);
         else printOut(format === 'html' ? renderPlanHtml(plan) : renderPlanMarkdown(plan));

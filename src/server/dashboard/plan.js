@@ -22,7 +22,7 @@ function reviewText(r) {
 
 function drillText(d) {
   if (!d) return 'no drill yet (tandem drill on a staging pair)';
-  return `${d.verdict.toUpperCase()} at ${d.at}: ${d.cycles} switches, longest window ${d.maxWindowMs ?? '?'} ms, ${d.rowsLost} rows lost`;
+  return `${d.verdict.toUpperCase()} at ${d.at}: ${d.cycles} switches, longest window ${d.maxWindowMs ?? '?'} ms, ${d.rowsLost} rows lost${d.emergency ? `; emergency rollback ${d.emergency.timeToRollbackMs ?? '?'} ms, ${d.emergency.rowsLost} writes on new lost` : ''}`;
 }
 
 export async function refreshPlan() {
