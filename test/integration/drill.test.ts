@@ -30,6 +30,7 @@ describe('tandem drill, PostgreSQL → PostgreSQL', () => {
   let newDb: ShopDb;
   let staging = '';
   let production = '';
+  let productionWithStop = '';
   let service: TandemProcess;
   let hook: Awaited<ReturnType<typeof webhookReceiver>>;
   const migration = uniqueName('drill');
@@ -55,11 +56,12 @@ describe('tandem drill, PostgreSQL → PostgreSQL', () => {
     };
     staging = writeConfig({ ...base, drill: { staging: true, writers: 2, stopNew: newServer.commands.stopImmediate, startNew: newServer.commands.start } });
     production = writeConfig(base);
+    productionWithStop = writeConfig({ ...base, drill: { stopNew: newServer.commands.stopImmediate, startNew: newServer.commands.start } });
     service = res.start(['run', '--config', staging]);
     await untilTandem(service, 'the service to publish its API', async () => (await readLeaseRow(oldDb.url, migration))?.api ?? undefined);
   });
 
-  it('refuses a pair not marked staging, and a production drill without an admin', { timeout: 60_000 }, async () => {
+  it('refuses a pair not marked staging, a production drill without an admin, and an emergency rehearsal on production', { timeout: 60_000 }, async () => {
     const plain = await runTandem(['drill', '--config', production]);
     expect(plain.code).toBe(3);
     expect(plain.stderr).toContain('not marked as a staging pair');
@@ -67,9 +69,14 @@ describe('tandem drill, PostgreSQL → PostgreSQL', () => {
     const operate = await runTandem(['drill', '--config', production, '--i-know-this-is-production', '--token', OPERATE]);
     expect(operate.code).toBe(3);
     expect(operate.stderr).toContain('needs an admin');
+    // Even an admin with the flag does not get the emergency rehearsal on production: it would stop new's server.
+    const stopping = await runTandem(['drill', '--config', productionWithStop, '--i-know-this-is-production']);
+    expect(stopping.code).toBe(3);
+    expect(stopping.stderr).toContain('drill.stopNew is set');
+    expect(stopping.stderr).toContain('remove drill.stopNew');
     const audit = JSON.parse((await runTandem(['audit', '--json', '--config', production])).stdout) as { entries?: Array<{ action: string; event: string }> } | Array<{ action: string; event: string }>;
     const entries = Array.isArray(audit) ? audit : (audit.entries ?? []);
-    expect(entries.filter((e) => e.action === 'drill' && e.event === 'refused').length).toBe(2);
+    expect(entries.filter((e) => e.action === 'drill' && e.event === 'refused').length).toBe(3);
   });
 
   it('three cycles under load, then an emergency rollback with new stopped: measured, the loss named, the pair made whole; plan and webhook told', { timeout: 900_000 }, async () => {

@@ -71,6 +71,13 @@ export function registerDrill(program: Command): void {
               fix: 'run it as the local operator (no --token) or with an admin token',
             });
           }
+          // The emergency rehearsal stops new's server: on a production pair that is an outage, not a rehearsal.
+          if (config.drill.stopNew) {
+            await audit('refused', { reason: 'production drill with drill.stopNew' });
+            throw new TandemError('TANDEM_GATE_REFUSED', `migration ${config.migration} is not a staging pair, and drill.stopNew is set: the emergency rehearsal would stop the production new server`, {
+              fix: 'remove drill.stopNew and drill.startNew from this tandem.yaml to drill the production pair without the emergency rehearsal; rehearse the emergency rollback on a staging copy',
+            });
+          }
         }
         const client = await connectService(config, { token, what: 'a drill' });
         try {
