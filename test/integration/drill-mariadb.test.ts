@@ -1,6 +1,6 @@
 /**
- * `tandem drill` across engines (issue 17), both ways: PostgreSQL old → MariaDB new (two cycles) and MariaDB old →
- * PostgreSQL new (the default three), under the drill's load writing through the application router; on MariaDB as
+ * `tandem drill` across engines (issue 17), both ways: PostgreSQL old → MariaDB new and MariaDB old →
+ * PostgreSQL new, each the default three cycles, under the drill's load writing through the application router; on MariaDB as
  * an application account without SUPER (drill.load: read_only, the fence, does not stop SUPER). No acknowledged
  * write lost, no drift, a window per switch. MariaDB's fence is the server-wide read_only, so every server here is
  * the file's own.
@@ -69,5 +69,5 @@ function drillAcross(oldKind: EngineKind, newKind: EngineKind, cycles: number): 
   });
 }
 
-drillAcross('pg', 'mysql', 2);
+drillAcross('pg', 'mysql', 3);
 drillAcross('mysql', 'pg', 3);
