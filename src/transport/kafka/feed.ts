@@ -48,8 +48,8 @@ export class KafkaFeed implements ChangeFeed {
           onRead?.(event);
           queue.push(event);
         },
-        warn: (message, detail) => log.warn({ topic, ...detail }, message),
       });
+      let redelivered = 0;
       let failed: unknown;
       let next = BigInt(start);
       let paused = false;
@@ -65,6 +65,10 @@ export class KafkaFeed implements ChangeFeed {
             queue.close();
             return;
           }
+        }
+        if (decoder.redeliveredEvents > redelivered) {
+          log.info({ topic, events: decoder.redeliveredEvents - redelivered, offset: records[records.length - 1]?.offset }, 'dropped change events Debezium sent again (at-least-once delivery after a restart)');
+          redelivered = decoder.redeliveredEvents;
         }
         if (queue.isFull() && !paused) {
           paused = true;
