@@ -99,6 +99,17 @@ describe('Kafka transport, MariaDB → PostgreSQL', () => {
     expect(await invariant(neu)).toEqual(source);
   }, 600_000);
 
+  it('tandem check finds both Debezium plugins and a schema history topic that keeps every record', async () => {
+    const run = await runTandem(['check', '--json', '--config', config]);
+    const report = JSON.parse(run.stdout) as { checks: Array<{ id: string; status: string; side: string; detail: string }> };
+    const kafka = new Map(report.checks.filter((c) => c.side === 'kafka').map((c) => [c.id, c]));
+    expect([...kafka.values()].filter((c) => c.status !== 'pass')).toEqual([]);
+    expect(kafka.get('kafka.plugin.mariadb')?.detail).toContain('captures old');
+    expect(kafka.get('kafka.plugin.postgres')?.detail).toContain('captures new');
+    // Debezium created it at the connector's first start, with infinite retention.
+    expect(kafka.get('kafka.schema_history_old')?.detail).toMatch(/schema-history: retention forever, retention.bytes=-1, cleanup.policy=delete, 1 partition/);
+  }, 120_000);
+
   it('kill -9 of tandem mid-stream, then a restart: sides equal, nothing lost or doubled', async () => {
     const load = startShopLoad({ old, new: neu }, () => 'old', 2);
     const atomic = startAtomicWriter(mariadbAtomic(old.url));

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
+import kafkajs from 'kafkajs';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { CONNECT_URL, RUN_DIR, kafkaKill, kafkaUp } from '../../scripts/kafka-stack.js';
 import { ensureKafka, startAtomicWriter, type AtomicSession } from '../harness/kafka.js';
@@ -65,6 +66,7 @@ describe('Kafka transport, PostgreSQL → PostgreSQL', () => {
   const res = suiteResources();
   let old: ShopDb;
   let neu: ShopDb;
+  let base: Record<string, unknown>;
   let config: string;
   let port: number;
   let tandem: TandemProcess;
@@ -84,7 +86,7 @@ describe('Kafka transport, PostgreSQL → PostgreSQL', () => {
     // Stored out of line, so an UPDATE of another column sends it as Debezium's "unavailable" placeholder (H3).
     await old.query(`ALTER TABLE kinds ALTER COLUMN long SET STORAGE EXTERNAL`);
     port = await freePort();
-    config = writeConfig({
+    base = {
       migration: `kpg_${Date.now().toString(36)}`,
       old: { url: old.url.replace('postgres@', `postgres:${PASSWORD}@`) },
       new: { url: neu.url },
@@ -92,7 +94,8 @@ describe('Kafka transport, PostgreSQL → PostgreSQL', () => {
       transport: { kind: 'kafka' },
       state: { dir: tempDir('tandem-state-') },
       api: { listen: `127.0.0.1:${port}` },
-    });
+    };
+    config = writeConfig(base);
     res.cleanups.push(() => runTandem(['connectors', 'delete', '--config', config]));
   }, 600_000);
 
@@ -124,6 +127,50 @@ describe('Kafka transport, PostgreSQL → PostgreSQL', () => {
     expect(await shadowInvariant()).toEqual([String(written), String(written)]);
     expect(await seenCounts(neu)).toEqual(await seenCounts(old));
   }, 600_000);
+
+  it('tandem check: brokers, Connect, the plugins and the change topic pass; a wrong Connect URL and a bad topic fail with their fixes', async () => {
+    const run = await runTandem(['check', '--json', '--config', config]);
+    const report = JSON.parse(run.stdout) as { checks: Array<{ id: string; status: string; side: string; fix?: string }> };
+    const kafka = report.checks.filter((c) => c.side === 'kafka');
+    expect(kafka.map((c) => `${c.id} ${c.status}`)).toEqual(['kafka.brokers pass', 'kafka.connect pass', 'kafka.plugin.postgres pass', 'kafka.topic_old pass', 'kafka.topic_new pass']);
+    const text = await runTandem(['check', '--config', config]);
+    expect(text.stdout).toMatch(/Kafka transport\n\s+PASS\s+Kafka brokers reachable/);
+    expect(text.stdout).toMatch(/PASS\s+change topic of old — tandem-kpg-\S+-old\.changes: 1 partition, cleanup\.policy=delete, retention 7d/);
+
+    // A change topic someone created by hand: three partitions, compacted, an hour's retention, a size limit.
+    const prefix = `tandem-kchk-${Date.now().toString(36)}`;
+    const admin = new kafkajs.Kafka({ brokers: ['127.0.0.1:9092'], logLevel: kafkajs.logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      const configEntries = [
+        { name: 'cleanup.policy', value: 'compact' },
+        { name: 'retention.ms', value: '3600000' },
+        { name: 'retention.bytes', value: '1048576' },
+      ];
+      await admin.createTopics({ waitForLeaders: true, topics: [{ topic: `${prefix}-old.changes`, numPartitions: 3, configEntries }] });
+      const bad = writeConfig({ ...base, transport: { kind: 'kafka', kafka: { prefix, connectUrl: `http://127.0.0.1:${await freePort()}` } } });
+      const failed = await runTandem(['check', '--json', '--config', bad]);
+      expect(failed.code).toBe(1);
+      const items = (JSON.parse(failed.stdout) as typeof report).checks.filter((c) => c.side === 'kafka');
+      expect(items.map((c) => `${c.id} ${c.status}`)).toEqual([
+        'kafka.brokers pass',
+        'kafka.connect fail',
+        'kafka.topic_old.partitions fail',
+        'kafka.topic_old.cleanup fail',
+        'kafka.topic_old.retention fail',
+        'kafka.topic_old.retention_bytes warn',
+        'kafka.topic_new pass',
+      ]);
+      const human = await runTandem(['check', '--config', bad]);
+      expect(human.stdout).toMatch(/FAIL\s+cannot reach Kafka Connect — http:\/\/127\.0\.0\.1:\d+: .*\n\s+fix: start Kafka Connect/);
+      expect(human.stdout).toMatch(/FAIL\s+change topic of old keeps events 1h — .*\n\s+fix: kafka-configs\.sh .* --add-config retention\.ms=604800000/);
+      expect(human.stdout).toContain(`--entity-name ${prefix}-old.changes --add-config cleanup.policy=delete`);
+      for (const out of [run.stdout, text.stdout, failed.stdout, human.stdout, human.stderr]) expect(out).not.toContain(PASSWORD);
+    } finally {
+      await admin.deleteTopics({ topics: [`${prefix}-old.changes`] }).catch(() => undefined);
+      await admin.disconnect();
+    }
+  }, 300_000);
 
   it('kill -9 of tandem mid-stream, then a restart: every change applied exactly once', async () => {
     const load = startShopLoad({ old, new: neu }, () => 'old', 2);
