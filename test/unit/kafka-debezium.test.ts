@@ -122,11 +122,16 @@ describe('DebeziumDecoder', () => {
     expect(inserted(events)).toEqual(['1', '2', '3', '4']);
   });
 
-  it('refuses a transaction whose END counts events the topic does not hold, or one whose rest never came', () => {
-    const short = decoder();
-    for (const r of [begin(9, 100), ...rows(9, 100, [1, 2])]) short.d.record(r);
-    expect(() => short.d.record(end(9, 200, 3))).toThrow(/2 of the 3 events/);
-    expect(short.events).toEqual([]);
+  it('a Connect restart inside a large transaction: copies recognised by LSN though Debezium renumbers and undercounts', () => {
+    // Seen with 3.6.1: after the restart the tail's total_order restarts from the stored offset's count, and the END
+    // counts fewer events than the transaction has; the LSNs stay those of the WAL.
+    const { d, events } = decoder();
+    const tail = [3, 4, 5].map((id, i) => change('c', id, `v${id}`, 9, 100 + id, 2 + i));
+    for (const r of [begin(9, 100), ...rows(9, 100, [1, 2, 3, 4]), ...tail, end(9, 200, 4)]) d.record(r);
+    expect(inserted(events)).toEqual(['1', '2', '3', '4', '5']);
+  });
+
+  it('refuses a transaction whose rest never came before a later one ended', () => {
     const cut = decoder();
     for (const r of [begin(9, 100), ...rows(9, 100, [1]), begin(10, 200), ...rows(10, 200, [1])]) cut.d.record(r);
     expect(() => cut.d.record(end(10, 300))).toThrow(/transaction 9:100 began .* its rest never came/);
