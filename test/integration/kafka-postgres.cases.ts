@@ -283,8 +283,19 @@ describe('Kafka transport, PostgreSQL → PostgreSQL', () => {
     expect(report.status.connector.state).toBe('RUNNING');
     expect(report.offsets.offsets[0]?.offset).toHaveProperty('lsn');
     const human = await runTandem(['connectors', 'status', '--config', config]);
-    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    // Caught up: no lag in the topic; the connector and its task run; the Connect restart's copies were counted.
+    const metric = (text: string, name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+    const metrics = await waitUntil('the Kafka lag metrics to reach 0', async () => {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      return metric(text, 'tandem_kafka_lag_offsets') === 0 && metric(text, 'tandem_kafka_lag_seconds') === 0 ? text : undefined;
+    }, 60_000, 500);
     expect(metrics).toContain('tandem_applied_transactions');
+    const name = (JSON.parse(renderJson.stdout) as { name: string }).name;
+    expect(metrics).toContain(`tandem_kafka_connector_state{connector="${name}",state="RUNNING",migration=`);
+    expect(metrics).toContain(`tandem_kafka_task_state{connector="${name}",task="0",state="RUNNING",migration=`);
+    expect(metric(metrics, 'tandem_kafka_records_read_total')).toBeGreaterThan(1000);
+    expect(metric(metrics, 'tandem_kafka_redelivered_records_total')).toBeGreaterThan(0);
+    expect(metric(metrics, 'tandem_kafka_retention_headroom_offsets')).toBeGreaterThan(1000);
     const storedConfig = await (await fetch(`http://127.0.0.1:8083/connectors/${report.status ? (JSON.parse(renderJson.stdout) as { name: string }).name : ''}/config`)).text();
     const connectLog = readFileSync(join(RUN_DIR, 'connect.log'), 'utf8');
     for (const text of [render.stdout, render.stderr, renderJson.stdout, status.stdout, status.stderr, human.stdout, metrics, storedConfig, connectLog, ...logs, tandem.output()]) {

@@ -11,6 +11,8 @@ import { TandemError } from '../../errors.js';
 
 export interface TopicRecord {
   offset: string;
+  /** When Kafka stored it (ms since the epoch). */
+  timestamp?: number;
   key: Buffer | null;
   value: Buffer | null;
 }
@@ -101,7 +103,7 @@ export class KafkajsReader implements TopicReader {
       eachBatchAutoResolve: true,
       eachBatch: async ({ batch, heartbeat }) => {
         const records: TopicRecord[] = [];
-        for (const m of batch.messages) records.push({ offset: m.offset, key: m.key, value: m.value });
+        for (const m of batch.messages) records.push({ offset: m.offset, timestamp: Number(m.timestamp), key: m.key, value: m.value });
         await onBatch(records);
         const last = records[records.length - 1];
         if (last) nextOffset = String(BigInt(last.offset) + 1n);
