@@ -15,8 +15,8 @@ import { suiteResources, untilTandem, waitForShadowing, waitUntil, type TandemPr
 const TABLES = ['customers', 'orders', 'tally'];
 
 /**
- * The load's errors on the active side. Its misrouted client also writes to the PostgreSQL shadow, whose fence the
- * service (not the transport) keeps: what happens there is the fence's tests' business.
+ * The load's errors on the active side. Its misrouted client also writes to the PostgreSQL shadow, where the fence
+ * refuses it: what happens there is the fence's tests' business.
  */
 const ownErrors = (summary: LoadSummary) => summary.errors.filter((e) => e.startsWith('old:'));
 
@@ -62,6 +62,10 @@ describe('Kafka transport, MariaDB → PostgreSQL', () => {
       tables: TABLES,
       transport: { kind: 'kafka' },
       state: { dir: tempDir('tandem-state-') },
+      // The shadow is PostgreSQL, whose fence (triggers on these tables) touches no other test: fenced, the load's
+      // misrouted client cannot write to it. Unfenced (the harness's default with a MariaDB side), its updates of
+      // replicated orders split the sides now and then (seen: two orders 'paid' on the shadow only).
+      fence: { shadow: true },
     });
     res.cleanups.push(() => runTandem(['connectors', 'delete', '--config', config]));
   }, 600_000);
