@@ -5,6 +5,7 @@ import type { Database } from '../engines/engine.js';
 import type { SideName } from '../model/direction.js';
 import { engineForUrl } from '../engines/registry.js';
 import { compareTableSchemas } from '../schema/compat.js';
+import { checkKafka } from '../transport/kafka/checks.js';
 
 export interface PreflightReport {
   ok: boolean;
@@ -93,6 +94,8 @@ export async function runPreflight(config: TandemConfig): Promise<PreflightRepor
     await oldDb?.close();
     await newDb?.close();
   }
+  // The Kafka transport's own parts: brokers, Connect, the Debezium plugins, topic settings.
+  if (config.transport.kind === 'kafka') checks.push(...(await checkKafka(config)));
   const summary = { pass: 0, warn: 0, fail: 0 };
   for (const c of checks) summary[c.status]++;
   return { ok: summary.fail === 0, migration: config.migration, tables, summary, checks };

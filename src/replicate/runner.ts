@@ -147,7 +147,7 @@ export async function runReplication(config: TandemConfig, opts: RunnerOptions):
             await streamChanges({
               feed:
                 config.transport.kind === 'kafka'
-                  ? await openKafkaFeed(config, opts.direction, tables, await shadow.readCheckpoint(), activeEngine.comparePositions, opts.log)
+                  ? await openKafkaFeed(config, opts.direction, tables, await shadow.readCheckpoint(), activeEngine.comparePositions, opts.log, opts.stats)
                   : new EmbeddedFeed(source, config.transport.queueChanges),
               shadow,
               comparePositions: activeEngine.comparePositions,

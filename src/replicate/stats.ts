@@ -1,5 +1,6 @@
 import type { TableSet } from './tables.js';
 import type { LagTracker } from './lag.js';
+import type { KafkaStats } from '../transport/kafka/stats.js';
 
 /** What the running service knows about its progress; published for `tandem status` and metrics. */
 export interface ReplicationStats {
@@ -27,6 +28,8 @@ export interface ReplicationStats {
   appliedRows: Record<string, number>;
   /** Replication errors (capture or apply) this process met, retried or not (metrics). */
   errors: number;
+  /** The Kafka transport's position in its topic and the connector's state; null with the embedded transport. */
+  kafka: KafkaStats | null;
 }
 
 export interface VerificationStats {
@@ -67,5 +70,5 @@ export interface BackfillStats {
 }
 
 export function emptyStats(): ReplicationStats {
-  return { stage: 'setup', checkpoint: null, acknowledged: null, commitTime: null, appliedTransactions: 0, appliedChanges: 0, lag: null, lastError: null, lossyValues: { count: 0, last: null }, backfill: null, source: null, verification: null, tables: null, appliedRows: {}, errors: 0 };
+  return { stage: 'setup', checkpoint: null, acknowledged: null, commitTime: null, appliedTransactions: 0, appliedChanges: 0, lag: null, lastError: null, lossyValues: { count: 0, last: null }, backfill: null, source: null, verification: null, tables: null, appliedRows: {}, errors: 0, kafka: null };
 }

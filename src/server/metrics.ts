@@ -5,6 +5,7 @@ import type { SwitchResult } from '../model/switch.js';
 import type { TableVerification } from '../verify/store.js';
 import type { ReplicationStats } from '../replicate/stats.js';
 import { lagSecondsOf } from '../replicate/lag.js';
+import { kafkaLagOffsets, kafkaLagSeconds, kafkaRetentionHeadroom } from '../transport/kafka/stats.js';
 
 export interface MetricsSource {
   stats: ReplicationStats;
@@ -122,7 +123,50 @@ export function createMetrics(src: MetricsSource): Registry {
     },
   });
   dashboardMetrics(registry, src);
+  kafkaMetrics(registry, src, gauge, counter);
   return registry;
+}
+
+/**
+ * The Kafka transport (docs/kafka.md): the feed's lag in the change topic, the retention headroom, records read
+ * (their rate is the events per second) and copies dropped, and the connector's and tasks' states. Absent with the
+ * embedded transport. Labels: the connector's name, task ids and Connect's state names, all bounded.
+ */
+function kafkaMetrics(
+  registry: Registry,
+  src: MetricsSource,
+  gauge: (name: string, help: string, read: () => number | null | undefined) => Gauge,
+  counter: (name: string, help: string, read: () => number) => Counter,
+): void {
+  const { stats } = src;
+  gauge('tandem_kafka_lag_offsets', 'Records written to the Kafka change topic that the shadow does not hold yet', () => stats.kafka && kafkaLagOffsets(stats.kafka));
+  gauge('tandem_kafka_lag_seconds', 'How long ago the oldest change-topic record read and not yet applied was written to Kafka (0 when all read records are applied)', () => stats.kafka && kafkaLagSeconds(stats.kafka));
+  gauge('tandem_kafka_retention_headroom_offsets', 'Records between the change topic\'s retention edge and the shadow\'s position: 0 means retention is deleting records the shadow still needs', () => stats.kafka && kafkaRetentionHeadroom(stats.kafka));
+  counter('tandem_kafka_records_read_total', 'Records read from the Kafka change topic (row changes, transaction boundaries, heartbeats); its rate is the events per second', () => stats.kafka?.eventsRead ?? 0);
+  counter('tandem_kafka_redelivered_records_total', 'Change-topic records recognised as copies Debezium sent again (after a Connect or connector restart) and dropped', () => stats.kafka?.redeliveredEvents ?? 0);
+  new Gauge({
+    name: 'tandem_kafka_connector_state',
+    help: 'The connector\'s state in Kafka Connect (1 for the current one): RUNNING, PAUSED, STOPPED, FAILED, RESTARTING, UNASSIGNED, or ABSENT (no such connector), UNREACHABLE (Connect did not answer)',
+    labelNames: ['connector', 'state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const k = stats.kafka;
+      if (k?.connector && k.connectorState) this.set({ connector: k.connector, state: k.connectorState }, 1);
+    },
+  });
+  new Gauge({
+    name: 'tandem_kafka_task_state',
+    help: 'The state of each of the connector\'s tasks in Kafka Connect (1 for the current one)',
+    labelNames: ['connector', 'task', 'state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const k = stats.kafka;
+      if (!k?.connector) return;
+      for (const t of k.tasks) this.set({ connector: k.connector, task: String(t.id), state: t.state }, 1);
+    },
+  });
 }
 
 /** The dashboard's figures beyond replication's counters (issue 16): every one a metric with bounded labels. */

@@ -15,6 +15,7 @@ import { leaseIsLive, type StopRecord } from '../model/control.js';
 import type { Direction } from '../model/direction.js';
 import { emptyStats, type ReplicationStats } from '../replicate/stats.js';
 import { startSourceSampler } from '../replicate/source-sampler.js';
+import { startKafkaSampler } from '../transport/kafka/sampler.js';
 import { Coordinator } from '../control/coordinator.js';
 import { EventBus, FiguresWatch, auditEvent, controlEvents } from '../control/events.js';
 import { holderIsGone, Lease, leaseHeldError, newHolder } from '../control/lease.js';
@@ -78,6 +79,7 @@ export async function startService(config: TandemConfig, opts: ServiceOptions): 
   let switcher: Switcher | undefined;
   let server: ApiServer | undefined;
   let sampler: { stop(): void } | undefined;
+  let kafkaSampler: { stop(): void } | undefined;
   const events = new EventBus();
   store.onAudit = (entry) => auditEvent(events, entry);
   const figures = new FiguresWatch(events, {
@@ -97,6 +99,7 @@ export async function startService(config: TandemConfig, opts: ServiceOptions): 
   const cleanup = async () => {
     figures.stop();
     sampler?.stop();
+    kafkaSampler?.stop();
     watcher?.stop();
     await lease?.release();
     await server?.close().catch(() => undefined);
@@ -213,6 +216,7 @@ export async function startService(config: TandemConfig, opts: ServiceOptions): 
     else opts.signal?.addEventListener('abort', () => void started.stop(), { once: true });
     held.startRenewing(() => JSON.stringify(heartbeatOf(stats)), () => store.syncMirror().catch((err: unknown) => log.debug({ err: errorMessage(err) }, 'mirror on new not brought up to date yet')));
     sampler = startSourceSampler(config, () => coordinator?.direction, stats, log);
+    if (config.transport.kind === 'kafka') kafkaSampler = startKafkaSampler(config, () => coordinator?.direction, stats, log);
     if (config.notify.webhooks.length) {
       watcher = watchForNotifications(
         notifier,

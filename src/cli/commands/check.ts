@@ -23,10 +23,11 @@ function fixLines(item: CheckItem): string[] {
 
 export function renderReport(report: PreflightReport): string {
   const lines = [`Tandem preflight for migration "${report.migration}" (${report.tables.length} table(s): ${report.tables.join(', ') || 'none'})`];
-  for (const group of ['old', 'new', 'both'] as const) {
+  const heading = { old: 'old side', new: 'new side', both: 'schema (old ⇄ new)', kafka: 'Kafka transport' } as const;
+  for (const group of ['old', 'new', 'both', 'kafka'] as const) {
     const items = report.checks.filter((c) => c.side === group);
     if (items.length === 0) continue;
-    lines.push('', group === 'both' ? 'schema (old ⇄ new)' : `${group} side`);
+    lines.push('', heading[group]);
     for (const item of items) {
       lines.push(`  ${mark[item.status]}  ${item.title} — ${item.detail}`);
       if (item.status !== 'pass') lines.push(...fixLines(item));

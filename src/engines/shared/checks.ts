@@ -4,7 +4,7 @@ export interface CheckItem {
   id: string;
   status: 'pass' | 'warn' | 'fail';
   /** Which side the check is about, or `both` for schema checks. */
-  side: 'old' | 'new' | 'both';
+  side: 'old' | 'new' | 'both' | 'kafka';
   title: string;
   detail: string;
   fix?: string;

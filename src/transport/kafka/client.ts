@@ -3,11 +3,16 @@
  * is the chosen client, pure JavaScript, last released in 2023). Offsets are decimal text (Kafka offsets are 64-bit).
  */
 import { randomBytes } from 'node:crypto';
-import { Kafka, logLevel, type Consumer, type Admin } from 'kafkajs';
+import kafkajs, { Kafka, logLevel, type Consumer, type Admin } from 'kafkajs';
+
+// An enum kafkajs (CommonJS) exports only on its default object under Node's ESM loader.
+const { ConfigResourceTypes } = kafkajs;
 import { TandemError } from '../../errors.js';
 
 export interface TopicRecord {
   offset: string;
+  /** When Kafka stored it (ms since the epoch). */
+  timestamp?: number;
   key: Buffer | null;
   value: Buffer | null;
 }
@@ -98,7 +103,7 @@ export class KafkajsReader implements TopicReader {
       eachBatchAutoResolve: true,
       eachBatch: async ({ batch, heartbeat }) => {
         const records: TopicRecord[] = [];
-        for (const m of batch.messages) records.push({ offset: m.offset, key: m.key, value: m.value });
+        for (const m of batch.messages) records.push({ offset: m.offset, timestamp: Number(m.timestamp), key: m.key, value: m.value });
         await onBatch(records);
         const last = records[records.length - 1];
         if (last) nextOffset = String(BigInt(last.offset) + 1n);
@@ -121,6 +126,62 @@ export class KafkajsReader implements TopicReader {
     this.closed = true;
     await Promise.allSettled([this.consumer?.disconnect(), this.admin?.disconnect()]);
     this.settle.resolve();
+  }
+}
+
+export interface TopicSettings {
+  partitions: number;
+  /** The topic's effective configuration (cleanup.policy, retention.ms, retention.bytes, …). */
+  config: Record<string, string>;
+}
+
+/** What `tandem check` and the metrics read from the brokers: the cluster, a topic's settings, its offsets. */
+export class KafkaInspector {
+  private readonly kafka: Kafka;
+  private admin: Admin | undefined;
+
+  constructor(brokers: string[], opts: { connectionTimeoutMs?: number; retries?: number } = {}) {
+    this.kafka = new Kafka({ brokers, clientId: 'tandem-inspect', logLevel: logLevel.NOTHING, connectionTimeout: opts.connectionTimeoutMs ?? 3_000, retry: { retries: opts.retries ?? 2 } });
+  }
+
+  private async client(): Promise<Admin> {
+    if (!this.admin) {
+      const admin = this.kafka.admin();
+      await admin.connect().catch((err: unknown) => {
+        throw unreachable(err);
+      });
+      this.admin = admin;
+    }
+    return this.admin;
+  }
+
+  async cluster(): Promise<{ clusterId: string; brokers: number }> {
+    const c = await (await this.client()).describeCluster();
+    return { clusterId: c.clusterId, brokers: c.brokers.length };
+  }
+
+  /** The topic's partition count and configuration; undefined when it does not exist. */
+  async topic(name: string): Promise<TopicSettings | undefined> {
+    const admin = await this.client();
+    if (!(await admin.listTopics()).includes(name)) return undefined;
+    const [meta] = (await admin.fetchTopicMetadata({ topics: [name] })).topics;
+    const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name }] });
+    const config: Record<string, string> = {};
+    for (const e of described.resources[0]?.configEntries ?? []) config[e.configName] = e.configValue;
+    return { partitions: meta?.partitions.length ?? 0, config };
+  }
+
+  /** Partition 0's first held offset and next offset; undefined when the topic does not exist. */
+  async offsets(topic: string): Promise<{ low: string; high: string } | undefined> {
+    const admin = await this.client();
+    if (!(await admin.listTopics()).includes(topic)) return undefined;
+    const p0 = (await admin.fetchTopicOffsets(topic)).find((p) => p.partition === 0);
+    return p0 && { low: p0.low, high: p0.high };
+  }
+
+  async close(): Promise<void> {
+    await this.admin?.disconnect().catch(() => undefined);
+    this.admin = undefined;
   }
 }
 

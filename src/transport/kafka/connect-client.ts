@@ -117,6 +117,11 @@ export class ConnectClient {
     return res.status !== 404;
   }
 
+  /** The worker's version and the id of the Kafka cluster it writes to. */
+  async info(): Promise<{ version: string; kafka_cluster_id: string }> {
+    return (await this.call<{ version: string; kafka_cluster_id: string }>('GET', '/')).body;
+  }
+
   async plugins(): Promise<Array<{ class: string; version?: string }>> {
     return (await this.call<Array<{ class: string; version?: string }>>('GET', '/connector-plugins')).body;
   }

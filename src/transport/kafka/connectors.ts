@@ -72,6 +72,17 @@ export function changeTopic(config: TandemConfig, side: SideName): string {
   return `${connectorPrefix(config)}-${side}.changes`;
 }
 
+/** The MariaDB connector's schema history topic: Debezium reads it whole on every start, so it must keep every record. */
+export function schemaHistoryTopic(config: TandemConfig, side: SideName): string {
+  return `${connectorPrefix(config)}-${side}.schema-history`;
+}
+
+/** Which Debezium connector captures a side, from its URL's scheme. */
+export function sourceKindOf(url: string): SourceKind {
+  const scheme = /^([a-z]+):/i.exec(url)?.[1]?.toLowerCase();
+  return scheme === 'postgres' || scheme === 'postgresql' ? 'postgres' : 'mariadb';
+}
+
 export function secretsFilePath(config: TandemConfig): string {
   const path = config.transport.kafka.secretsFile ?? resolve(config.state.dir, 'kafka-secrets.properties');
   return isAbsolute(path) ? path : resolve(path);
@@ -201,7 +212,7 @@ export function renderConnector(config: TandemConfig, direction: Direction, tabl
       // refuse: an offset without a history.)
       'snapshot.mode': 'recovery',
       'schema.history.internal.kafka.bootstrap.servers': k.brokers.join(','),
-      'schema.history.internal.kafka.topic': `${connectorPrefix(config)}-${active}.schema-history`,
+      'schema.history.internal.kafka.topic': schemaHistoryTopic(config, active),
       'schema.history.internal.store.only.captured.tables.ddl': 'true',
     },
   };

@@ -14,6 +14,7 @@ import { EmbeddedQueue } from '../embedded.js';
 import { KafkajsReader, type TopicReader } from './client.js';
 import { DebeziumDecoder } from './debezium.js';
 import type { SourceKind } from './connectors.js';
+import type { KafkaStats } from './stats.js';
 
 export interface KafkaFeedOptions {
   brokers: string[];
@@ -26,6 +27,66 @@ export interface KafkaFeedOptions {
   topicWaitMs?: number;
   /** Another client behind the same interface (tests, a future node-rdkafka adapter). */
   reader?: () => TopicReader;
+  /** Where the feed publishes its position in the topic (metrics). */
+  stats?: KafkaStats;
+}
+
+/**
+ * Which records of the topic the shadow holds: those up to the last acknowledged END, and heartbeats read while
+ * nothing was waiting to be applied. What is read and not yet settled is the lag (offsets, and the age of the oldest).
+ */
+class Settlement {
+  private settled: bigint;
+  /** END offsets handed to the pipeline and not yet acknowledged. */
+  private readonly unacked: bigint[] = [];
+  private lastIdle = -1n;
+  private readonly unsettled: Array<{ offset: bigint; at: number }> = [];
+  private head = 0;
+
+  constructor(
+    start: bigint,
+    private readonly stats: KafkaStats | undefined,
+  ) {
+    this.settled = start - 1n;
+    this.publish();
+  }
+
+  read(offset: bigint, at: number): void {
+    this.unsettled.push({ offset, at });
+    if (this.stats) this.stats.eventsRead++;
+    this.publish();
+  }
+
+  delivered(endOffset: bigint): void {
+    this.unacked.push(endOffset);
+  }
+
+  /** A heartbeat became an idle event at `offset`: settled now if nothing waits to be applied, else with the last END. */
+  idle(offset: bigint): void {
+    if (this.unacked.length === 0) this.settle(offset);
+    else this.lastIdle = offset;
+  }
+
+  acknowledged(endOffset: bigint): void {
+    while (this.unacked.length && (this.unacked[0] as bigint) <= endOffset) this.unacked.shift();
+    this.settle(this.unacked.length === 0 && this.lastIdle > endOffset ? this.lastIdle : endOffset);
+  }
+
+  private settle(offset: bigint): void {
+    if (offset > this.settled) this.settled = offset;
+    while (this.head < this.unsettled.length && (this.unsettled[this.head] as { offset: bigint }).offset <= this.settled) this.head++;
+    if (this.head > 1024 && this.head * 2 > this.unsettled.length) {
+      this.unsettled.splice(0, this.head);
+      this.head = 0;
+    }
+    this.publish();
+  }
+
+  private publish(): void {
+    if (!this.stats) return;
+    this.stats.settledOffset = Number(this.settled);
+    this.stats.oldestUnsettledAt = this.unsettled[this.head]?.at ?? null;
+  }
 }
 
 export class KafkaFeed implements ChangeFeed {
@@ -39,17 +100,23 @@ export class KafkaFeed implements ChangeFeed {
       const start = await this.startOffset(reader, from);
       const queue = new EmbeddedQueue(this.opts.queueChanges);
       const onRead = hooks.onRead;
+      const stats = this.opts.stats;
+      if (stats) stats.topic = topic;
+      const settlement = new Settlement(BigInt(start), stats);
+      let current = 0n;
       const decoder = new DebeziumDecoder({
         source: this.opts.source,
         compare: this.opts.comparePositions,
         appliedThrough: appliedThrough(from, this.opts.comparePositions),
         maxBuffered: Math.max(1, Math.floor(this.opts.queueChanges / 2)),
         emit: (event) => {
+          if (event.kind === 'commit' && event.transportOffset !== undefined) settlement.delivered(BigInt(event.transportOffset));
+          else if (event.kind === 'idle') settlement.idle(current);
           onRead?.(event);
           queue.push(event);
         },
-        warn: (message, detail) => log.warn({ topic, ...detail }, message),
       });
+      let redelivered = 0;
       let failed: unknown;
       let next = BigInt(start);
       let paused = false;
@@ -58,6 +125,8 @@ export class KafkaFeed implements ChangeFeed {
           // A client may hand over records before its seek took effect, or again after a reconnect.
           if (BigInt(rec.offset) < next) continue;
           next = BigInt(rec.offset) + 1n;
+          current = BigInt(rec.offset);
+          settlement.read(current, rec.timestamp ?? Date.now());
           try {
             decoder.record(rec);
           } catch (err) {
@@ -65,6 +134,11 @@ export class KafkaFeed implements ChangeFeed {
             queue.close();
             return;
           }
+        }
+        if (decoder.redeliveredEvents > redelivered) {
+          log.info({ topic, events: decoder.redeliveredEvents - redelivered, offset: records[records.length - 1]?.offset }, 'dropped change events Debezium sent again (at-least-once delivery after a restart)');
+          if (stats) stats.redeliveredEvents += decoder.redeliveredEvents - redelivered;
+          redelivered = decoder.redeliveredEvents;
         }
         if (queue.isFull() && !paused) {
           paused = true;
@@ -87,8 +161,11 @@ export class KafkaFeed implements ChangeFeed {
         get backlog() {
           return queue.size;
         },
-        // The offset lives in the shadow's checkpoint: nothing to tell Kafka. Debezium tells the source.
-        acknowledge: () => undefined,
+        // The offset lives in the shadow's checkpoint: nothing to tell Kafka (Debezium tells the source). It settles
+        // the records up to it, for the lag metrics.
+        acknowledge: (_position, transportOffset) => {
+          if (transportOffset !== undefined && transportOffset !== null) settlement.acknowledged(BigInt(transportOffset));
+        },
         done: done.then(() => {
           if (failed) throw failed;
         }),

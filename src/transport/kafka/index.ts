@@ -9,6 +9,7 @@ import type { Checkpoint } from '../../engines/engine.js';
 import { renderConnector } from './connectors.js';
 import { applyConnector, waitRunning } from './manage.js';
 import { KafkaFeed } from './feed.js';
+import { emptyKafkaStats, type KafkaStats } from './stats.js';
 
 export async function openKafkaFeed(
   config: TandemConfig,
@@ -17,10 +18,13 @@ export async function openKafkaFeed(
   checkpoint: Checkpoint | undefined,
   comparePositions: (a: string, b: string) => number,
   log: Logger,
+  holder?: { kafka: KafkaStats | null },
 ): Promise<KafkaFeed> {
   const applied = await applyConnector(config, direction, tables, checkpoint?.sourcePosition);
   if (applied.action !== 'unchanged') log.info({ connector: applied.name, action: applied.action }, 'Debezium connector registered with Kafka Connect');
   await waitRunning(config, applied.name);
   const rendered = renderConnector(config, direction, tables);
-  return new KafkaFeed({ brokers: config.transport.kafka.brokers, topic: rendered.topic, source: rendered.source, comparePositions, queueChanges: config.transport.queueChanges, log });
+  const stats = holder ? (holder.kafka ??= emptyKafkaStats()) : undefined;
+  if (stats) stats.connector = applied.name;
+  return new KafkaFeed({ brokers: config.transport.kafka.brokers, topic: rendered.topic, source: rendered.source, comparePositions, queueChanges: config.transport.queueChanges, log, stats });
 }
