@@ -143,6 +143,12 @@ describe('tandem check, PostgreSQL', () => {
         const wal = failures(report).find((c) => c.id === 'postgres.wal_level');
         expect(wal?.detail).toContain('wal_level = replica');
         expect(wal?.fix).toContain('ALTER SYSTEM SET wal_level = logical');
+        // tandem run without a check first: the same setting named, not an internal error to retry.
+        const run = await runTandem(['run', '--config', writeConfig({ migration: uniqueName('replica'), old: { url: db.url }, new: { url: newPg.url } })], { timeoutMs: 60_000 });
+        expect(run.code, run.stderr).toBe(4);
+        expect(run.stderr).toContain('wal_level');
+        expect(run.stderr).toContain('ALTER SYSTEM SET wal_level = logical');
+        expect(run.stderr).toContain('TANDEM_SOURCE_MISCONFIGURED');
       } finally {
         await db.drop();
       }

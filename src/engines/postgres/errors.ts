@@ -37,6 +37,15 @@ export function mapPgError(err: unknown, context: string): TandemError {
   if (c === '42501') {
     return new TandemError('TANDEM_PRIVILEGE_MISSING', `${context}: ${msg}`, { fix: 'grant the privilege named above to Tandem\'s user (README "Least privilege"; tandem check lists what is missing)', cause: err });
   }
+  // Object not in prerequisite state: the server's settings do not allow logical decoding (found by `tandem run`
+  // on a server `tandem check` was not run against). Retrying cannot help; a restart with the setting does.
+  if (c === '55000' && /wal_level|max_replication_slots/.test(msg)) {
+    const setting = msg.includes('wal_level') ? 'wal_level = logical' : 'max_replication_slots = 10';
+    return new TandemError('TANDEM_SOURCE_MISCONFIGURED', `${context}: ${msg}`, {
+      fix: `ALTER SYSTEM SET ${setting}; then restart PostgreSQL (tandem check lists every setting capture needs)`,
+      cause: err,
+    });
+  }
   if (c === '23514' && msg.includes(LEASE_GUARD_CONSTRAINT)) {
     return new TandemError('TANDEM_LEASE_LOST', `${context}: another Tandem instance took over this migration's lease, so this one may no longer write`, {
       fix: 'nothing to repair: the instance holding the lease carries on; tandem status names it',
