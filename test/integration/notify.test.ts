@@ -7,11 +7,9 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { uniqueName } from '../harness/db.js';
-import { writeConfig } from '../harness/config.js';
-import { readLeaseRow } from '../harness/control.js';
-import { startPostgres } from '../harness/servers.js';
 import { untilTandem, suiteResources, waitUntil, type TandemProcess } from '../harness/tandem-process.js';
-import { createShopDb, SHOP_TABLES, switchCli, type ShopDb } from '../harness/switch.js';
+import { switchCli, type ShopDb } from '../harness/switch.js';
+import { startShopService } from '../harness/shop-service.js';
 import { webhookReceiver as receiver, type Received } from '../harness/webhook.js';
 
 const HOOK_SECRET = 'hook-header-secret-5521';
@@ -19,7 +17,6 @@ const SLACK_PATH = '/services/T0001/B0002/slackpathsecret8841';
 
 describe('notification webhooks', () => {
   const res = suiteResources();
-  let oldDb: ShopDb;
   let newDb: ShopDb;
   let config = '';
   let service: TandemProcess;
@@ -34,30 +31,20 @@ describe('notification webhooks', () => {
     hanging = await receiver({ hang: true });
     for (const r of [slack, json, hanging]) res.cleanups.push(() => new Promise<void>((resolve) => r.server.close(() => resolve())));
     for (const r of [slack, json, hanging]) res.cleanups.push(async () => r.server.closeAllConnections());
-    const server = await startPostgres();
-    res.servers.push(server);
-    oldDb = await createShopDb('pg', server.url, 'ntfold');
-    newDb = await createShopDb('pg', server.url, 'ntfnew');
-    res.dbs.push(oldDb, newDb);
-    await oldDb.query(`INSERT INTO customers (name) SELECT 'customer ' || g FROM generate_series(1, 5) g`);
-    config = writeConfig({
+    ({ newDb, config, service } = await startShopService(res, {
       migration,
-      old: { url: oldDb.url },
-      new: { url: newDb.url },
-      tables: SHOP_TABLES,
-      verify: { interval: '1s' },
-      cutover: { maxLag: '60s' },
-      notify: {
-        interval: '500ms',
-        webhooks: [
-          { name: 'ops-slack', url: `${slack.url}${SLACK_PATH}`, format: 'slack', events: ['switch.requested', 'switch.done'] },
-          { url: `${json.url}/tandem`, format: 'json', headers: { authorization: `Bearer ${HOOK_SECRET}` } },
-          { name: 'slow-receiver', url: `${hanging.url}/x`, timeout: '10m', retries: 0 },
-        ],
+      prefix: 'ntf',
+      config: {
+        notify: {
+          interval: '500ms',
+          webhooks: [
+            { name: 'ops-slack', url: `${slack.url}${SLACK_PATH}`, format: 'slack', events: ['switch.requested', 'switch.done'] },
+            { url: `${json.url}/tandem`, format: 'json', headers: { authorization: `Bearer ${HOOK_SECRET}` } },
+            { name: 'slow-receiver', url: `${hanging.url}/x`, timeout: '10m', retries: 0 },
+          ],
+        },
       },
-    });
-    service = res.start(['run', '--config', config]);
-    await untilTandem(service, 'the service to publish its API', async () => (await readLeaseRow(oldDb.url, migration))?.api ?? undefined);
+    }));
   });
 
   const events = (r: { got: Received[] }) => r.got.map((g) => g.body.event ?? g.body.text);

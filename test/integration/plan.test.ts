@@ -7,11 +7,9 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runTandem, uniqueName } from '../harness/db.js';
-import { writeConfig } from '../harness/config.js';
-import { readLeaseRow } from '../harness/control.js';
-import { startPostgres } from '../harness/servers.js';
 import { untilTandem, suiteResources, type TandemProcess } from '../harness/tandem-process.js';
-import { createShopDb, switchCli, type ShopDb } from '../harness/switch.js';
+import { switchCli, type ShopDb } from '../harness/switch.js';
+import { startShopService } from '../harness/shop-service.js';
 import { PLAN_SECTIONS } from '../../src/control/plan-render.js';
 import type { RollbackPlan } from '../../src/control/plan.js';
 
@@ -27,23 +25,16 @@ describe('tandem plan, PostgreSQL → PostgreSQL', () => {
   const migration = uniqueName('plan');
 
   beforeAll(async () => {
-    const server = await startPostgres();
-    res.servers.push(server);
-    oldDb = await createShopDb('pg', server.url, 'planold');
-    newDb = await createShopDb('pg', server.url, 'plannew');
-    res.dbs.push(oldDb, newDb);
-    await oldDb.query(`INSERT INTO customers (name) SELECT 'customer ' || g FROM generate_series(1, 5) g`);
-    config = writeConfig({
+    ({ oldDb, newDb, config, service, api } = await startShopService(res, {
       migration,
-      old: { url: oldDb.url },
-      new: { url: newDb.url },
-      verify: { interval: '1s' },
-      cutover: { maxLag: '60s', requireReviewedPlan: true },
-      plan: { owners: ['shop-platform team'], contacts: ['oncall@shop.example'], approvers: ['cto@shop.example'] },
-      api: { tokens: [{ name: 'wiki', token: READ, role: 'read' }] },
-    });
-    service = res.start(['run', '--config', config]);
-    api = await untilTandem(service, 'the service to publish its API', async () => (await readLeaseRow(oldDb.url, migration))?.api ?? undefined);
+      prefix: 'plan',
+      tables: null,
+      cutover: { requireReviewedPlan: true },
+      config: {
+        plan: { owners: ['shop-platform team'], contacts: ['oncall@shop.example'], approvers: ['cto@shop.example'] },
+        api: { tokens: [{ name: 'wiki', token: READ, role: 'read' }] },
+      },
+    }));
   });
 
   const plan = async (...extra: string[]) => {

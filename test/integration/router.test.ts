@@ -9,12 +9,10 @@ import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { pgRouter, RouterError, type Router, type PgClientLike } from 'tandem/router';
 import { uniqueName } from '../harness/db.js';
-import { writeConfig } from '../harness/config.js';
-import { readLeaseRow } from '../harness/control.js';
 import { sleep } from '../harness/scenario.js';
-import { startPostgres } from '../harness/servers.js';
 import { untilTandem, suiteResources, waitUntil, type TandemProcess } from '../harness/tandem-process.js';
-import { createShopDb, shopRows, switchCli, writtenSideChanges, SHOP_TABLES, type ShopDb } from '../harness/switch.js';
+import { shopRows, switchCli, writtenSideChanges, type ShopDb } from '../harness/switch.js';
+import { startShopService } from '../harness/shop-service.js';
 import { runOnTerminal } from '../harness/terminal.js';
 
 const APP_TOKEN = 'router-app-token-0123456789';
@@ -83,23 +81,14 @@ describe('tandem/router: an application through cutover and rollback', () => {
   const pools: pg.Pool[] = [];
 
   beforeAll(async () => {
-    const server = await startPostgres();
-    res.servers.push(server);
-    oldDb = await createShopDb('pg', server.url, 'rtrold');
-    newDb = await createShopDb('pg', server.url, 'rtrnew');
-    res.dbs.push(oldDb, newDb);
-    await oldDb.query(`INSERT INTO customers (name) SELECT 'customer ' || g FROM generate_series(1, 5) g`);
-    config = writeConfig({
+    let api: string;
+    ({ oldDb, newDb, config, service, api } = await startShopService(res, {
       migration,
-      old: { url: oldDb.url },
-      new: { url: newDb.url },
-      tables: SHOP_TABLES,
-      verify: { interval: '1s' },
-      cutover: { maxLag: '60s', holdTimeout: '10s' },
-      api: { tokens: [{ name: 'shop-app', token: APP_TOKEN, role: 'read' }] },
-    });
-    service = res.start(['run', '--config', config]);
-    base = `http://${await untilTandem(service, 'the service to publish its API', async () => (await readLeaseRow(oldDb.url, migration))?.api ?? undefined)}`;
+      prefix: 'rtr',
+      cutover: { holdTimeout: '10s' },
+      config: { api: { tokens: [{ name: 'shop-app', token: APP_TOKEN, role: 'read' }] } },
+    }));
+    base = `http://${api}`;
     res.cleanups.push(async () => {
       await Promise.all(pools.map((p) => p.end().catch(() => undefined)));
     });

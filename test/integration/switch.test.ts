@@ -8,12 +8,10 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runTandem, uniqueName } from '../harness/db.js';
-import { writeConfig } from '../harness/config.js';
-import { readLeaseRow } from '../harness/control.js';
 import { sleep } from '../harness/scenario.js';
-import { startPostgres } from '../harness/servers.js';
 import { untilTandem, suiteResources, waitUntil, type TandemProcess } from '../harness/tandem-process.js';
-import { createShopDb, shopRows, startRouter, startShopLoad, writtenSideChanges, SHOP_TABLES, type ShopDb, switchCli } from '../harness/switch.js';
+import { shopRows, startRouter, startShopLoad, writtenSideChanges, SHOP_TABLES, type ShopDb, switchCli } from '../harness/switch.js';
+import { startShopService } from '../harness/shop-service.js';
 
 const READ = 'switch-read-token-0123456789';
 const OPERATE = 'switch-operate-token-0123456789';
@@ -28,26 +26,11 @@ describe('cutover and rollback, PostgreSQL → PostgreSQL, under load', () => {
   const migration = uniqueName('sw');
 
   beforeAll(async () => {
-    // A server of its own: a transaction another test file leaves open on a shared server would delay the slot
-    // this test's switches create on new.
-    const server = await startPostgres();
-    res.servers.push(server);
-    oldDb = await createShopDb('pg', server.url, 'swold');
-    newDb = await createShopDb('pg', server.url, 'swnew');
-    res.dbs.push(oldDb, newDb);
-    await oldDb.query(`INSERT INTO customers (name) SELECT 'customer ' || g FROM generate_series(1, 5) g`);
-    config = writeConfig({
+    ({ oldDb, newDb, config, service, api } = await startShopService(res, {
       migration,
-      old: { url: oldDb.url },
-      new: { url: newDb.url },
-      tables: SHOP_TABLES,
-      verify: { interval: '1s' },
-      // The lag gate has its own test (switch-gates); here a busy machine must not refuse the switches under test.
-      cutover: { maxLag: '60s' },
-      api: { tokens: [{ name: 'dashboard', token: READ, role: 'read' }, { name: 'oncall', token: OPERATE, role: 'operate' }] },
-    });
-    service = res.start(['run', '--config', config]);
-    api = await untilTandem(service, 'the service to publish its API', async () => (await readLeaseRow(oldDb.url, migration))?.api ?? undefined);
+      prefix: 'sw',
+      config: { api: { tokens: [{ name: 'dashboard', token: READ, role: 'read' }, { name: 'oncall', token: OPERATE, role: 'operate' }] } },
+    }));
   });
 
   const status = async () => JSON.parse((await runTandem(['status', '--json', '--config', config])).stdout) as {
