@@ -30,6 +30,8 @@ export async function startShopService(
     cutover?: Record<string, unknown>;
     /** Any other configuration (api tokens, notify, plan…). */
     config?: Record<string, unknown>;
+    /** Rows old holds before the service starts (copied by its backfill), beyond the five customers. */
+    seed?: (oldDb: ShopDb) => Promise<void>;
   },
 ): Promise<ShopService> {
   const server = await startPostgres();
@@ -38,6 +40,7 @@ export async function startShopService(
   const newDb = await createShopDb('pg', server.url, `${opts.prefix}new`);
   res.dbs.push(oldDb, newDb);
   await oldDb.query(`INSERT INTO customers (name) SELECT 'customer ' || g FROM generate_series(1, 5) g`);
+  await opts.seed?.(oldDb);
   const tables = opts.tables === undefined ? SHOP_TABLES : opts.tables;
   const config = writeConfig({
     migration: opts.migration,

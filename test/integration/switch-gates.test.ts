@@ -10,10 +10,10 @@ import pg from 'pg';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { runTandem, uniqueName } from '../harness/db.js';
 import { writeConfig } from '../harness/config.js';
-import { readLeaseRow } from '../harness/control.js';
 import { startPostgres } from '../harness/servers.js';
 import { untilTandem, suiteResources, waitUntil, type TandemProcess } from '../harness/tandem-process.js';
 import { createShopDb, isFenceRefusal, SHOP_TABLES, type ShopDb, switchCli } from '../harness/switch.js';
+import { startShopService } from '../harness/shop-service.js';
 import { tempDir } from '../harness/temp.js';
 import type { Gate, SwitchResult } from '../../src/model/switch.js';
 
@@ -64,27 +64,19 @@ describe('switch gates, back-out and the API, PostgreSQL → PostgreSQL', () => 
   beforeAll(async () => {
     // A server of its own: these tests hold locks inside open transactions, and a transaction left open on a shared
     // server delays every other test's replication slot creation (a logical slot waits for all running transactions).
-    const server = await startPostgres();
-    res.servers.push(server);
-    oldDb = await createShopDb('pg', server.url, 'sgold');
-    newDb = await createShopDb('pg', server.url, 'sgnew');
-    res.dbs.push(oldDb, newDb);
-    await oldDb.query(`INSERT INTO customers (name) SELECT 'customer ' || g FROM generate_series(1, 5) g`);
-    await oldDb.query(`INSERT INTO orders (ref, customer_id, total, origin) SELECT gen_random_uuid(), 1 + g % 5, g, 'old' FROM generate_series(1, 200) g`);
-    config = writeConfig({
+    let api: string;
+    ({ oldDb, newDb, config, service, api } = await startShopService(res, {
       migration,
-      old: { url: oldDb.url },
-      new: { url: newDb.url },
-      tables: SHOP_TABLES,
-      verify: { interval: '1s' },
+      prefix: 'sg',
+      seed: (old) => old.query(`INSERT INTO orders (ref, customer_id, total, origin) SELECT gen_random_uuid(), 1 + g % 5, g, 'old' FROM generate_series(1, 200) g`).then(() => undefined),
       cutover: { maxLag: '2s', drainTimeout: '2s' },
-      // A pre-switch hook the drain test arms: it says when the switch has passed its gates and prepared new's slot,
-      // then holds the switch a moment, so the test can block apply on new before the fence goes up.
-      hooks: { onSwitch: [{ name: 'test-signal', command: ['sh', '-c', `if [ "$TANDEM_EVENT_NAME" = switch.starting ] && [ -e ${hookDir}/arm ]; then rm ${hookDir}/arm; touch ${hookDir}/started; sleep 2; fi; exit 0`] }] },
-      api: { tokens: [{ name: 'dashboard', token: READ, role: 'read' }, { name: 'oncall', token: OPERATE, role: 'operate' }, { name: 'lead', token: ADMIN, role: 'admin' }] },
-    });
-    service = res.start(['run', '--config', config]);
-    const api = await untilTandem(service, 'the API', async () => (await readLeaseRow(oldDb.url, migration))?.api ?? undefined);
+      config: {
+        // A pre-switch hook the drain test arms: it says when the switch has passed its gates and prepared new's slot,
+        // then holds the switch a moment, so the test can block apply on new before the fence goes up.
+        hooks: { onSwitch: [{ name: 'test-signal', command: ['sh', '-c', `if [ "$TANDEM_EVENT_NAME" = switch.starting ] && [ -e ${hookDir}/arm ]; then rm ${hookDir}/arm; touch ${hookDir}/started; sleep 2; fi; exit 0`] }] },
+        api: { tokens: [{ name: 'dashboard', token: READ, role: 'read' }, { name: 'oncall', token: OPERATE, role: 'operate' }, { name: 'lead', token: ADMIN, role: 'admin' }] },
+      },
+    }));
     base = `http://${api}`;
     await untilTandem(service, 'phase shadowing', async () => (await status()).phase === 'shadowing', 90_000);
   });
