@@ -181,13 +181,8 @@ interface SwitchJson {
   error?: { message: string; fix?: string };
 }
 
-/**
- * Step 1, the product's point: a live shop on PostgreSQL (old) is cut over to a second database (new) and rolled
- * back while three writer clients place orders on whichever side the service's API calls active and a fourth,
- * misrouted, keeps writing to the other side. Afterwards both sides must be equal and hold every write a database
- * acknowledged.
- */
-async function switchDemo(server: RunningServer): Promise<{ ok: boolean; summary: string[] }> {
+/** shop_old and shop_new on one server, the shop's tables on both and 1,000 customers on old; their URLs. */
+async function createShopPair(server: RunningServer): Promise<Record<SideName, string>> {
   const admin = new pg.Client({ connectionString: `${server.url}/postgres` });
   await admin.connect();
   for (const db of ['shop_old', 'shop_new']) await admin.query(`CREATE DATABASE ${db}`);
@@ -200,6 +195,17 @@ async function switchDemo(server: RunningServer): Promise<{ ok: boolean; summary
     if (side === 'old') await c.query(`INSERT INTO customers (name) SELECT 'customer ' || g FROM generate_series(1, 1000) g`);
     await c.end();
   }
+  return urls;
+}
+
+/**
+ * Step 1, the product's point: a live shop on PostgreSQL (old) is cut over to a second database (new) and rolled
+ * back while three writer clients place orders on whichever side the service's API calls active and a fourth,
+ * misrouted, keeps writing to the other side. Afterwards both sides must be equal and hold every write a database
+ * acknowledged.
+ */
+async function switchDemo(server: RunningServer): Promise<{ ok: boolean; summary: string[] }> {
+  const urls = await createShopPair(server);
   const readToken = 'demo-router-read-token-0123';
   const config = writeTempFile(
     'tandem.yaml',
@@ -413,18 +419,7 @@ async function dashboardDemo(): Promise<void> {
   let router: ReturnType<typeof startRouter> | undefined;
   let load: ReturnType<typeof startShopLoad> | undefined;
   try {
-    const admin = new pg.Client({ connectionString: `${server.url}/postgres` });
-    await admin.connect();
-    for (const db of ['shop_old', 'shop_new']) await admin.query(`CREATE DATABASE ${db}`);
-    await admin.end();
-    const urls: Record<SideName, string> = { old: `${server.url}/shop_old`, new: `${server.url}/shop_new` };
-    for (const side of ['old', 'new'] as const) {
-      const c = new pg.Client({ connectionString: urls[side] });
-      await c.connect();
-      for (const sql of SHOP_DDL) await c.query(sql);
-      if (side === 'old') await c.query(`INSERT INTO customers (name) SELECT 'customer ' || g FROM generate_series(1, 1000) g`);
-      await c.end();
-    }
+    const urls = await createShopPair(server);
     const tokens = { read: `read-${randomBytes(12).toString('hex')}`, operate: `operate-${randomBytes(12).toString('hex')}` };
     const config = writeTempFile(
       'tandem.yaml',
