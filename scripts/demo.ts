@@ -449,6 +449,15 @@ async function dashboardDemo(): Promise<void> {
       if (!api) await new Promise((r) => setTimeout(r, 100));
     }
     if (!api) throw new Error('tandem run did not publish its API within a minute');
+    // The application goes live once the shadow is copied and fenced: a misrouted write landing on new before the
+    // first copy would make tandem run refuse a shadow that is not empty.
+    for (let i = 0; ; i++) {
+      if (child.exitCode !== null) throw new Error(`tandem run exited (code ${child.exitCode}) before the shadow was copied`);
+      const r = await fetch(`http://${api}/api/v1/status`, { headers: { authorization: `Bearer ${tokens.read}` } }).catch(() => undefined);
+      if (r?.ok && ((await r.json()) as { phase?: string }).phase === 'shadowing') break;
+      if (i >= 600) throw new Error('tandem run did not finish copying the shadow within a minute');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     // The application: follows the active side through the API, as the switch demo's writers do.
     router = startRouter(api, tokens.read, 250);
     load = startShopLoad(urls, router.activeSide, 1);
