@@ -15,6 +15,7 @@ import { sleep } from '../verify/rate-limit.js';
 import { sidesOf, type SideName } from '../model/direction.js';
 import { engineForUrl } from '../engines/registry.js';
 import { FenceKeeper } from './fence-keeper.js';
+import { transportSwitch } from './transport-switch.js';
 import type { Lease } from './lease.js';
 import type { ControlRead, StateStore } from './state-store.js';
 
@@ -304,6 +305,7 @@ export class Coordinator {
    * a slot, and creating it needs locks a switch should not wait for), and a capture slot left there is dropped.
    */
   private async prepareShadowCapture(side: SideName, direction: Direction): Promise<void> {
+    await this.removeShadowConnector(direction);
     await this.dropShadowSlot(side);
     const { config, log } = this.opts;
     const url = config[side].url;
@@ -312,6 +314,21 @@ export class Coordinator {
       await engineForUrl(url).captureSource({ url, migration: config.migration, side, tables }).prepare(tables, { lockTimeoutMs: config.cutover.fenceTimeout });
     } catch (err) {
       log.debug({ side, err: errorMessage(err) }, `capture on ${side} not prepared ahead of a switch; the switch prepares it (and its gates say what is missing)`);
+    }
+  }
+
+  /**
+   * Over Kafka, a connector capturing the shadow (left by a switch stopped between recording its result and removing
+   * it, or backed out after creating it) would read a slot that must go and fill a topic nobody reads.
+   */
+  private async removeShadowConnector(direction: Direction): Promise<void> {
+    const { config, log } = this.opts;
+    if (config.transport.kind !== 'kafka') return;
+    const other: Direction = direction === 'forward' ? 'reverse' : 'forward';
+    try {
+      await transportSwitch(config).stop(other, await replicatedTables(config, direction));
+    } catch (err) {
+      log.warn({ err: errorMessage(err) }, `cannot remove the ${other} direction's connector, which captures the shadow; tandem connectors delete --direction ${other} removes it`);
     }
   }
 

@@ -3,6 +3,7 @@
  * and the threshold, whether or not an earlier one failed, so an operator sees everything to fix at once. They
  * change nothing. The same facts answer "safe to roll back?" (rollback.ready in status).
  */
+import { transportSwitch } from './transport-switch.js';
 import type { TandemConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import { engineForUrl } from '../engines/registry.js';
@@ -159,27 +160,10 @@ export async function capturePrerequisitesGate(config: TandemConfig, kind: Switc
   };
 }
 
-/**
- * Over the Kafka transport the switch's drain (its marker through Debezium and Kafka) and the reverse connector are
- * not built yet: a switch there would fence and then wait on a marker that never comes. Refused up front instead.
- */
-export function transportGate(config: TandemConfig): Gate {
-  const ok = config.transport.kind === 'embedded';
-  return {
-    name: 'transport',
-    ok,
-    value: config.transport.kind,
-    threshold: 'embedded',
-    detail: ok
-      ? 'the embedded transport carries the drain marker and the reverse stream'
-      : 'switches over the Kafka transport are not supported yet (the drain through Kafka and the reverse connector are not built, docs/kafka.md): a pair that must switch replicates with transport.kind: embedded (set it, run tandem connectors delete and tandem backfill --yes, then tandem run)',
-  };
-}
-
 export async function evaluateGates(input: GateInput): Promise<Gate[]> {
   return [
     phaseGate(input.kind, input.control),
-    transportGate(input.config),
+    await transportSwitch(input.config).gate(input.control.direction, switchSides(input.kind).after, input.tables),
     lagGate(input.config, input.live),
     verificationGate(input),
     await capturePrerequisitesGate(input.config, input.kind, input.tables),

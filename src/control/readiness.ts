@@ -12,6 +12,7 @@ import type { Coordinator } from './coordinator.js';
 import { lagGate, verificationGate } from './gates.js';
 import type { RollbackReadiness, StatusReport } from './status.js';
 import type { Switcher } from './switch.js';
+import { transportSwitch } from './transport-switch.js';
 
 const COUNTERS_TTL_MS = 30_000;
 let countersCache: { at: number; key: string; result: { ok: boolean; detail: string } } | undefined;
@@ -50,6 +51,9 @@ export async function rollbackReadiness(config: TandemConfig, report: StatusRepo
   } else {
     const live = switcher.liveFacts();
     checks.push({ name: 'reverse-stream', ok: coordinator.direction === 'reverse' && live.runState === 'streaming' && !live.failed, detail: `the reverse stream (new → old) is ${live.failed ? `stopped: ${live.lastError ?? ''}` : live.runState}` });
+    // Over Kafka the reverse stream also needs its connector on new to run (Tandem only reads what it captures).
+    const capture = await transportSwitch(config).state('reverse', coordinator.replicatedTables);
+    if (capture) checks.push({ name: 'reverse-connector', ok: capture.ok, detail: capture.detail });
     const lag = lagGate(config, live);
     checks.push({ name: 'reverse-lag', ok: lag.ok, detail: lag.detail });
     const records = report.verification?.tables ?? [];

@@ -20,7 +20,7 @@ import { TandemError, errorMessage } from '../errors.js';
 import type { SwitchSide } from '../engines/engine.js';
 import { engineForUrl } from '../engines/registry.js';
 import { SWITCH_STEPS, type ControlState, type Phase, type SwitchKind, type SwitchProgress, type SwitchStep } from '../model/control.js';
-import type { SideName } from '../model/direction.js';
+import type { Direction, SideName } from '../model/direction.js';
 import { markerId } from '../model/names.js';
 import type { AuditEntry, Certificate, EmergencyReport, Gate, SwitchResult } from '../model/switch.js';
 import { lagSecondsOf } from '../replicate/lag.js';
@@ -34,6 +34,7 @@ import type { Lease } from './lease.js';
 import type { StateStore } from './state-store.js';
 import { approvalsNeeded, type Approvals } from './approvals.js';
 import type { RouterRegistry } from './routers.js';
+import { transportSwitch, type TransportSwitch } from './transport-switch.js';
 
 export interface SwitchRequest {
   kind: SwitchKind;
@@ -85,19 +86,24 @@ export function switchPlan(config: TandemConfig, kind: SwitchKind): string[] {
     `fence ${from}: application writes refused; open application transactions waited out, ended after cutover.fenceTimeout (${config.cutover.fenceTimeout} ms) — the window starts`,
     `write a marker transaction on ${from} and wait until it is applied on ${to} (cutover.drainTimeout ${config.cutover.drainTimeout} ms; past it the switch backs out)`,
     `stop the ${kind === 'cutover' ? 'forward' : 'reverse'} stream; advance sequences and AUTO_INCREMENT counters on ${to} past ${from}'s`,
+    ...(config.transport.kind === 'kafka'
+      ? [`create the ${after} stream's Debezium connector on ${to} at its drained position and wait until it runs (up to cutover.drainTimeout; a connector that does not start backs the switch out)`]
+      : []),
     `start the ${after} stream's checkpoint on ${from} at ${to}'s position after the drain (Tandem's own changes are never sent back)`,
     `run hooks.onSwitch (before unfence: a failure backs the switch out)`,
     `unfence ${to} — the window ends; ${from} stays fenced as the shadow`,
-    `record phase ${PHASE_AFTER[kind]}, active side ${to}; drop ${from}'s capture slot; certificate; hooks; audit`,
+    `record phase ${PHASE_AFTER[kind]}, active side ${to}; ${config.transport.kind === 'kafka' ? `remove the ${kind === 'cutover' ? 'forward' : 'reverse'} stream's connector (its offsets with it), ` : ''}drop ${from}'s capture slot; certificate; hooks; audit`,
   ];
 }
 
 export class Switcher {
   private running = false;
   private readonly log: Logger;
+  private readonly transport: TransportSwitch;
 
   constructor(private readonly opts: SwitcherOptions) {
     this.log = opts.log.child({ component: 'switch' });
+    this.transport = transportSwitch(opts.config);
   }
 
   get busy(): boolean {
@@ -250,6 +256,7 @@ export class Switcher {
     coordinator.holdFailures();
     let windowStart: number | undefined;
     let paused = false;
+    let transportStarted = false;
     let counters: Certificate['counters'] = [];
     try {
       await this.record(progress, { phase: PHASE_DURING[req.kind] });
@@ -276,14 +283,17 @@ export class Switcher {
       await this.record(progress, {}, 'drained');
 
       counters = await toSide.advanceCounters(await fromSide.counters(tables));
-      await this.startCheckpoint(after, progress.positions.drained[to] as string, tables);
+      // Over Kafka the new direction's connector starts here, at the drained position: if it cannot, the switch backs out.
+      transportStarted = true;
+      const transportOffset = await this.transport.start(after, progress.positions.drained[to] as string, tables);
+      await this.startCheckpoint(after, progress.positions.drained[to] as string, tables, transportOffset);
       await this.opts.store.clearVerification(after);
       await runHooks(config.hooks.onSwitch, this.event('switch.before-unfence', req.kind, requestId, PHASE_DURING[req.kind], from), this.log, true);
       await this.record(progress, {}, 'checkpointed');
     } catch (err) {
       const e = asTandemError(err);
       const windowMs = windowStart === undefined ? null : Math.round(performance.now() - windowStart);
-      const backedOut = await this.backOut(progress, e, { fromSide, toSide, paused, tables });
+      const backedOut = await this.backOut(progress, e, { fromSide, toSide, paused, tables, startedTransport: transportStarted ? after : undefined });
       await fromSide.close();
       await toSide.close();
       coordinator.releaseFailures();
@@ -350,7 +360,7 @@ export class Switcher {
    * The new direction starts streaming where the side becoming active stood after the drain: a checkpoint in the
    * side becoming the shadow, marked as copied, so nothing is copied again and nothing before it is sent back (H21).
    */
-  private async startCheckpoint(direction: 'forward' | 'reverse', position: string, tables: string[]): Promise<void> {
+  private async startCheckpoint(direction: 'forward' | 'reverse', position: string, tables: string[], transportOffset: string | null): Promise<void> {
     const { config, lease } = this.opts;
     const shadowSide = switchSides(direction === 'reverse' ? 'cutover' : 'rollback').from;
     if (shadowSide === 'new') await lease.recordOn('new');
@@ -361,7 +371,7 @@ export class Switcher {
       await writer.prepare(tables);
       await writer.begin();
       await writer.commit(
-        { sourcePosition: position, transportOffset: null, commitTime: null, appliedTransactions: 0, stage: 'streaming', idlePosition: null },
+        { sourcePosition: position, transportOffset, commitTime: null, appliedTransactions: 0, stage: 'streaming', idlePosition: null },
         tables.map((table) => ({ table, lastKey: null, rowsCopied: 0, done: true })),
       );
     } finally {
@@ -388,6 +398,10 @@ export class Switcher {
     reached('recorded');
     // "No lossy mapping hit since the switch": counted afresh for the new direction.
     this.opts.stats.lossyValues = { count: 0, last: null };
+    // The ended direction's capture outside the process (its Kafka connector) goes before its slot can be dropped.
+    await this.transport
+      .stop(after === 'forward' ? 'reverse' : 'forward', tables)
+      .catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, `cannot remove the ${after === 'forward' ? 'reverse' : 'forward'} direction's connector; tandem run removes it at its next start (or tandem connectors delete)`));
     // Nothing reads `from`'s slot any more; kept, it would hold WAL there for as long as `from` is the shadow.
     const fromUrl = config[progress.from].url;
     await engineForUrl(fromUrl)
@@ -431,9 +445,10 @@ export class Switcher {
    * on its tables cannot stall the back-out), then `from` unfenced, the phase back, the old direction running.
    * False when it could not (a side unreachable): the switch stays recorded and a restart backs it out.
    */
-  private async backOut(progress: SwitchProgress, reason: TandemError, s: { fromSide: SwitchSide; toSide: SwitchSide; paused: boolean; tables: string[] }): Promise<boolean> {
+  private async backOut(progress: SwitchProgress, reason: TandemError, s: { fromSide: SwitchSide; toSide: SwitchSide; paused: boolean; tables: string[]; startedTransport?: Direction }): Promise<boolean> {
     const { coordinator } = this.opts;
     this.log.warn({ requestId: progress.requestId, step: progress.step, err: reason.message }, `${progress.kind} backing out`);
+    if (s.startedTransport) await this.stopStartedTransport(s.startedTransport, s.tables);
     try {
       await this.restoreFences(progress, s.fromSide, s.toSide, s.tables);
       await coordinator.updateControl((st) => ({ ...st, phase: progress.phaseBefore, switch: null }));
@@ -445,6 +460,13 @@ export class Switcher {
       this.log.error({ requestId: progress.requestId, err: errorMessage(err) }, `${progress.kind} could not be backed out; restart tandem run to back it out`);
       return false;
     }
+  }
+
+  /** A backed-out switch's new direction may have a connector already: it must not capture a side that stays the shadow. */
+  private async stopStartedTransport(direction: Direction, tables: string[]): Promise<void> {
+    await this.transport
+      .stop(direction, tables)
+      .catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, `cannot remove the ${direction} direction's connector of the backed-out switch; tandem run removes it at its next start (or tandem connectors delete)`));
   }
 
   /**
@@ -502,6 +524,7 @@ export class Switcher {
         void runHooks(config.hooks.onSwitch, { ...this.event('switch.done', progress.kind, progress.requestId, PHASE_AFTER[progress.kind], progress.to), windowMs }, this.log);
       } else {
         this.log.warn({ requestId: progress.requestId, step: progress.step }, `a ${progress.kind} was left at step ${progress.step}: backing it out`);
+        if (stepIndex(progress.step) >= stepIndex('drained')) await this.stopStartedTransport(switchSides(progress.kind).after, tables);
         await this.restoreFences(progress, fromSide, toSide, tables);
         await this.opts.coordinator.updateControl((st) => ({ ...st, phase: progress.phaseBefore, switch: null }));
         const reason = `the service stopped during the ${progress.kind} (at step ${progress.step}); it was backed out at start-up`;
@@ -550,6 +573,8 @@ export class Switcher {
       await coordinator.pause();
       const tables = await this.tablesFor(state);
       try {
+        // Over Kafka the reverse connector reads new's slot: it goes first.
+        await this.transport.stop('reverse', tables);
         const newUrl = config.new.url;
         await engineForUrl(newUrl).captureSource({ url: newUrl, migration: config.migration, side: 'new', tables }).removeCaptureObjects();
         if (req.unfenceOld) {

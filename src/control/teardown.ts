@@ -1,6 +1,6 @@
 /**
  * `tandem teardown`: abandon a migration before its cutover, or clean up after `finalize`. Removes Tandem's capture
- * slots and publications, fences, checkpoints and state tables on both sides, and leaves the data. It takes the
+ * slots and publications (and Kafka connectors), fences, checkpoints and state tables on both sides, and leaves the data. It takes the
  * lease like the service (a running service makes it refuse: stop it first) and refuses in a phase where the
  * application's writes depend on Tandem (cutting-over, cutover, rolling-back).
  */
@@ -12,6 +12,7 @@ import type { SideName } from '../model/direction.js';
 import { replicatedTables } from '../replicate/runner.js';
 import { Lease, newHolder } from './lease.js';
 import { StateStore } from './state-store.js';
+import { transportSwitch } from './transport-switch.js';
 
 export interface TeardownResult {
   phase: string;
@@ -44,6 +45,10 @@ export async function teardown(config: TandemConfig, log: Logger): Promise<Teard
         result.failed.push({ side, what, error: errorMessage(err) });
       }
     };
+    // Over Kafka a connector reads a side's slot: it goes first (its change topic stays for other consumers).
+    for (const [side, direction] of [['new', 'reverse'], ['old', 'forward']] as const) {
+      if (config.transport.kind === 'kafka') await attempt(side, 'Kafka connector', () => transportSwitch(config).stop(direction, tables));
+    }
     for (const side of ['new', 'old'] as const) {
       const url = config[side].url;
       const engine = engineForUrl(url);

@@ -211,6 +211,11 @@ export interface CaptureSource {
    */
   ensureSlot(opts?: { timeoutMs?: number }): Promise<void>;
   dropSlot(): Promise<void>;
+  /**
+   * Moves the slot's start up to `position` (never back), so a consumer that starts on the slot without a position
+   * of its own (Debezium, the Kafka transport) sends nothing before it. Engines without server-side slots omit it.
+   */
+  advanceSlot?(position: string): Promise<void>;
   /** Drops the slot and what capture created for it (publication): finalize, teardown. */
   removeCaptureObjects(): Promise<void>;
   currentPosition(): Promise<string>;

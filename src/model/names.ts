@@ -15,3 +15,12 @@ export function markerId(migration: string, requestId: string): string {
 export function publicationName(migration: string): string {
   return `tandem_${migration}`;
 }
+
+/**
+ * The switch's drain marker as capture meets it (the embedded captures and the Kafka transport's decoder both read
+ * it). PostgreSQL: a transactional logical message with this prefix (pg_logical_emit_message). MariaDB: a write to
+ * the `marker` column of Tandem's fence table in the active database; its row events are markers, never changes.
+ */
+export const MARKER_MESSAGE_PREFIX = 'tandem_marker';
+export const MARKER_TABLE = 'tandem_fence';
+export const MARKER_COLUMN = 'marker';

@@ -4,3 +4,4 @@
  */
 import './kafka-postgres.cases.js';
 import './kafka-mariadb.cases.js';
+import './kafka-switch.cases.js';

@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { applyGate, lagGate, phaseGate, switchGate, switchSides, transportGate, verificationGate, type LiveFacts } from '../../src/control/gates.js';
+import { transportSwitch } from '../../src/control/transport-switch.js';
+import { applyGate, lagGate, phaseGate, switchGate, switchSides, verificationGate, type LiveFacts } from '../../src/control/gates.js';
 import { switchPlan } from '../../src/control/switch.js';
 import { initialControlState, type ControlState } from '../../src/model/control.js';
 import type { TableVerification } from '../../src/verify/store.js';
@@ -37,12 +38,14 @@ describe('switch gates', () => {
     expect(resync.detail).toContain('tandem backfill --yes');
   });
 
-  it('transport: the embedded transport switches; over Kafka a switch is refused up front, naming what to do', () => {
-    expect(transportGate(config)).toMatchObject({ ok: true, value: 'embedded' });
-    const kafka = transportGate(parseConfig({ migration: 'shop', old: { url: 'postgres://u@h:5432/a' }, new: { url: 'postgres://u@h:5432/b' }, transport: { kind: 'kafka' } }));
-    expect(kafka).toMatchObject({ ok: false, value: 'kafka', threshold: 'embedded' });
-    expect(kafka.detail).toContain('transport.kind: embedded');
-  });
+  it('transport: the embedded transport switches; over Kafka a Connect worker that does not answer refuses, naming it', async () => {
+    expect(await transportSwitch(config).gate('forward', 'reverse', ['t'])).toMatchObject({ name: 'transport', ok: true, value: 'embedded' });
+    // Nothing listens on port 1: the connector that would carry the drain marker cannot be seen running.
+    const kafkaConfig = parseConfig({ migration: 'shop', old: { url: 'postgres://u@h:5432/a' }, new: { url: 'postgres://u@h:5432/b' }, transport: { kind: 'kafka', kafka: { connectUrl: 'http://127.0.0.1:1' } } });
+    const kafka = await transportSwitch(kafkaConfig).gate('forward', 'reverse', ['t']);
+    expect(kafka).toMatchObject({ name: 'transport', ok: false, value: 'Kafka Connect unreachable' });
+    expect(kafka.detail).toContain('http://127.0.0.1:1');
+  }, 60_000);
 
   it('lag: at or under cutover.maxLag passes; above it, or not measured yet, refuses', () => {
     expect(lagGate(config, live({ lagSeconds: 2 }))).toMatchObject({ ok: true, value: 2, threshold: 2 });

@@ -131,6 +131,13 @@ describe('DebeziumDecoder', () => {
     expect(inserted(events)).toEqual(['1', '2', '3', '4', '5']);
   });
 
+  it('a BEGIN that no event and no END follow (MariaDB DDL on a captured table) does not stop the next transaction', () => {
+    const { d, events } = decoder();
+    for (const r of [begin(9, 100), begin(10, 200), ...rows(10, 200, [1, 2]), end(10, 300)]) d.record(r);
+    expect(inserted(events)).toEqual(['1', '2']);
+    expect(events.filter((e) => e.kind === 'commit')).toHaveLength(1);
+  });
+
   it('refuses a transaction whose rest never came before a later one ended', () => {
     const cut = decoder();
     for (const r of [begin(9, 100), ...rows(9, 100, [1]), begin(10, 200), ...rows(10, 200, [1])]) cut.d.record(r);
@@ -142,6 +149,39 @@ describe('DebeziumDecoder', () => {
     const { d } = decoder();
     const bare = rec({ schema: valueSchema, payload: { op: 'c', before: null, after: { id: 1, v: 'a' }, source: { table: 't', lsn: 5 } } }, { schema: keySchema, payload: { id: 1 } });
     expect(() => d.record(bare)).toThrow(/belongs to no transaction/);
+  });
+
+  it("the switch's drain marker: a transactional logical message delivered with its transaction, never as a row; other messages ignored", () => {
+    const { d, events } = decoder();
+    // As the PostgreSQL connector writes pg_logical_emit_message(true, 'tandem_marker', …): op m, bytes as base64.
+    const message = (prefix: string, content: string, tx: { id: string; total_order: number } | null, lsn: number) =>
+      rec({ schema: { type: 'struct', name: 'io.debezium.connector.postgresql.MessageValue' }, payload: { op: 'm', source: { table: '', lsn }, message: { prefix, content: Buffer.from(content).toString('base64') }, transaction: tx } });
+    d.record(begin(9, 300));
+    d.record(change('c', 1, 'a', 9, 301, 1));
+    d.record(message('tandem_marker', 'shop:cutover-1', { id: '9:302', total_order: 2 }, 302));
+    d.record(message('audit', 'not ours', { id: '9:303', total_order: 3 }, 303));
+    expect(events).toEqual([]);
+    d.record(end(9, 310, 3));
+    expect(events.map((e) => e.kind)).toEqual(['begin', 'change', 'marker', 'commit']);
+    expect(events[2]).toEqual({ kind: 'marker', id: 'shop:cutover-1' });
+    // A message outside any transaction (not the switch's, which is transactional) is dropped, not refused.
+    d.record(message('tandem_marker', 'stray', null, 320));
+    expect(events).toHaveLength(4);
+  });
+
+  it("MariaDB: a write to the fence table's marker column is the drain marker; fence writes and deletes are not rows", () => {
+    const events: CaptureEvent[] = [];
+    const d = new DebeziumDecoder({ source: 'mariadb', compare: (a, b) => (a < b ? -1 : a > b ? 1 : 0), appliedThrough: 'bin.000001:4', maxBuffered: 100, emit: (e) => events.push(e) });
+    const fence = (op: string, after: Record<string, unknown> | null, pos: number, order: number) =>
+      rec({ schema: { type: 'struct', fields: [] }, payload: { op, after, source: { table: 'tandem_fence', file: 'bin.000001', pos, row: 0 }, transaction: { id: 'file=bin.000001,pos=100', total_order: order } } });
+    d.record(rec({ schema: { type: 'struct' }, payload: { status: 'BEGIN', id: 'file=bin.000001,pos=100', ts_ms: 1_700_000_000_000 } }));
+    d.record(fence('u', { migration: 'shop', fenced: 1, marker: null }, 200, 1));
+    d.record(fence('u', { migration: 'shop', fenced: 1, marker: 'shop:rollback-2' }, 300, 2));
+    d.record(fence('d', null, 400, 3));
+    d.record(rec({ schema: { type: 'struct' }, payload: { status: 'END', id: 'file=bin.000001,pos=100', event_count: 3, ts_ms: 1_700_000_000_000 } }));
+    expect(events.map((e) => e.kind)).toEqual(['begin', 'marker', 'commit']);
+    expect(events[1]).toEqual({ kind: 'marker', id: 'shop:rollback-2' });
+    expect(events[2]).toMatchObject({ kind: 'commit', position: 'bin.000001:400' });
   });
 
   it('turns heartbeats between transactions into idle events at the last position', () => {

@@ -11,7 +11,7 @@ import type { CaptureEvent, Row } from '../../model/change.js';
 import { parseDdl } from './binlog-ddl.js';
 import { toNeutral, type ColumnType, type ValuePolicy } from './binlog-values.js';
 import { advanceGtidPosition, formatPosition, type BinlogPosition } from './position.js';
-import { MARKER_COLUMN, MARKER_TABLE } from './marker.js';
+import { MARKER_COLUMN, MARKER_TABLE } from '../../model/names.js';
 
 /** A table as the decoder knew it when it read a rows event: columns in ordinal order. */
 export interface BinlogTable {

@@ -16,7 +16,7 @@ import type { BinlogEvent, BinlogRowsEvent, BinlogTable, DdlFollowUp, IdleEvent 
 import { mysqlOptions } from './connect.js';
 import { mapBinlogError } from './errors.js';
 import { columnTypes } from './reader.js';
-import { MARKER_TABLE } from './marker.js';
+import { MARKER_TABLE } from '../../model/names.js';
 
 type ZongJiClass = typeof ZongJiType;
 // zongji is an ES module with a default export; loaded lazily so PostgreSQL-only runs never load it.

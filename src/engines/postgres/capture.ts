@@ -4,8 +4,7 @@ import { TandemError, errorMessage } from '../../errors.js';
 import { redactUrl } from '../../config/redact.js';
 import { UNCHANGED, type CaptureEvent, type RowImage, type Row } from '../../model/change.js';
 import type { SideName } from '../../model/direction.js';
-import { publicationName, slotName } from '../../model/names.js';
-import { MARKER_PREFIX } from './marker.js';
+import { MARKER_MESSAGE_PREFIX as MARKER_PREFIX, publicationName, slotName } from '../../model/names.js';
 import { connectPostgres } from './connect.js';
 import { createTextPgoutputParser, type PgoutputMessage } from './pgoutput.js';
 import { decodePgText } from './values.js';
@@ -127,7 +126,6 @@ export class PgCapture implements CaptureSource {
   }
 
   async removeCaptureObjects(): Promise<void> {
-    await this.releaseStaleConsumer();
     await this.dropSlot();
     const c = await connectPostgres(this.url, 'publication');
     try {
@@ -137,7 +135,23 @@ export class PgCapture implements CaptureSource {
     }
   }
 
+  async advanceSlot(position: string): Promise<void> {
+    const c = await connectPostgres(this.url, 'slot');
+    try {
+      // Never past what is flushed (PostgreSQL refuses that) and never back (it refuses that too).
+      await c.query(
+        `select pg_replication_slot_advance(slot_name, least($2::pg_lsn, pg_current_wal_flush_lsn()))
+           from pg_replication_slots where slot_name = $1 and confirmed_flush_lsn < least($2::pg_lsn, pg_current_wal_flush_lsn())`,
+        [this.slot, position],
+      );
+    } finally {
+      await c.end();
+    }
+  }
+
   async dropSlot(): Promise<void> {
+    // Whoever still reads it (a stopped stream's walsender, a removed Debezium connector's) would make the drop fail.
+    await this.releaseStaleConsumer();
     const c = await connectPostgres(this.url, 'slot');
     try {
       await c.query(`select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1`, [this.slot]);

@@ -17,8 +17,7 @@ import pg from 'pg';
 import { TandemError, errorMessage } from '../../errors.js';
 import type { Counter, FenceOptions, FenceResult, SwitchSide } from '../engine.js';
 import { connectPostgres } from './connect.js';
-import { MARKER_PREFIX } from './marker.js';
-import { markerId } from '../../model/names.js';
+import { MARKER_MESSAGE_PREFIX as MARKER_PREFIX, markerId } from '../../model/names.js';
 
 const q = (name: string) => pg.escapeIdentifier(name);
 

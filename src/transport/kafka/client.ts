@@ -179,6 +179,14 @@ export class KafkaInspector {
     return p0 && { low: p0.low, high: p0.high };
   }
 
+  /** Deletes the topic; false when there was none. */
+  async deleteTopic(name: string): Promise<boolean> {
+    const admin = await this.client();
+    if (!(await admin.listTopics()).includes(name)) return false;
+    await admin.deleteTopics({ topics: [name], timeout: 10_000 });
+    return true;
+  }
+
   async close(): Promise<void> {
     await this.admin?.disconnect().catch(() => undefined);
     this.admin = undefined;

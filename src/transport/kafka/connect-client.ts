@@ -107,6 +107,11 @@ export class ConnectClient {
     await this.call('PUT', `/connectors/${encodeURIComponent(name)}/stop`);
   }
 
+  /** Deletes a stopped connector's source offsets (KIP-875): a connector created again under its name starts afresh. */
+  async deleteOffsets(name: string): Promise<void> {
+    await this.call('DELETE', `/connectors/${encodeURIComponent(name)}/offsets`);
+  }
+
   async restart(name: string): Promise<void> {
     await this.call('POST', `/connectors/${encodeURIComponent(name)}/restart?includeTasks=true&onlyFailed=true`);
   }

@@ -12,7 +12,7 @@ import type { TandemConfig } from '../../config/schema.js';
 import { registerSecret } from '../../config/redact.js';
 import { TandemError } from '../../errors.js';
 import { sidesOf, type Direction, type SideName } from '../../model/direction.js';
-import { publicationName, slotName } from '../../model/names.js';
+import { MARKER_MESSAGE_PREFIX, MARKER_TABLE, publicationName, slotName } from '../../model/names.js';
 
 export type SourceKind = 'postgres' | 'mariadb';
 
@@ -190,6 +190,8 @@ export function renderConnector(config: TandemConfig, direction: Direction, tabl
         'snapshot.mode': 'no_data',
         'slot.drop.on.stop': 'false',
         'table.include.list': tables.map((t) => `${exactly(schema)}\\.${exactly(t)}`).join(','),
+        // The switch's drain marker is a transactional logical message; other applications' messages stay out.
+        'message.prefix.include.list': exactly(MARKER_MESSAGE_PREFIX),
       },
     };
   }
@@ -205,7 +207,8 @@ export function renderConnector(config: TandemConfig, direction: Direction, tabl
       // BIGINT UNSIGNED beyond 2^63 arrives exact (as a decimal, which decimal.handling.mode sends as text).
       'bigint.unsigned.handling.mode': 'precise',
       'database.include.list': exactly(src.database),
-      'table.include.list': tables.map((t) => `${exactly(src.database)}\\.${exactly(t)}`).join(','),
+      // The fence table carries the switch's drain marker (the decoder reads its writes as markers, never as rows).
+      'table.include.list': [...tables, MARKER_TABLE].map((t) => `${exactly(src.database)}\\.${exactly(t)}`).join(','),
       'include.schema.changes': 'false',
       // Tandem sets the starting offset to its backfill's binlog position (manage.ts); `recovery` then records the
       // schema history from the tables as they are, reads no rows, and streams from that offset. (`no_data` would

@@ -20,6 +20,7 @@
 import { parse as parseLossless } from 'lossless-json';
 import type { CaptureEvent, Change, Row } from '../../model/change.js';
 import { TandemError } from '../../errors.js';
+import { MARKER_COLUMN, MARKER_MESSAGE_PREFIX, MARKER_TABLE } from '../../model/names.js';
 import { decodeRow, type ConnectSchema } from './values.js';
 import type { TopicRecord } from './client.js';
 import type { SourceKind } from './connectors.js';
@@ -57,6 +58,8 @@ interface OpenTransaction {
   id: string;
   commitTime: Date;
   changes: Change[];
+  /** The switch's drain markers it carries (delivered with it, after its changes). */
+  markers: string[];
   /** Events accepted (copies excluded). */
   received: number;
   /** The last event accepted: a later copy is at or before it. */
@@ -127,7 +130,7 @@ export class DebeziumDecoder {
     if (payload.status === 'BEGIN') {
       if (this.recent.has(identity)) this.redelivered++;
       // Sent again from its start while held: its copies are recognised event by event.
-      else if (!this.open.has(identity)) this.open.set(identity, { id, commitTime: new Date(Number(payload.ts_ms)), changes: [], received: 0, streaming: false });
+      else if (!this.open.has(identity)) this.open.set(identity, { id, commitTime: new Date(Number(payload.ts_ms)), changes: [], markers: [], received: 0, streaming: false });
       return;
     }
     // END
@@ -150,6 +153,7 @@ export class DebeziumDecoder {
     this.last = position;
     this.opts.emit({ kind: 'begin', position, commitTime: tx.commitTime });
     for (const change of tx.changes) this.opts.emit({ kind: 'change', change });
+    for (const id of tx.markers) this.opts.emit({ kind: 'marker', id });
     this.opts.emit({ kind: 'commit', position, commitTime: tx.commitTime, transportOffset: offset });
   }
 
@@ -160,7 +164,14 @@ export class DebeziumDecoder {
    * 19 324 for a transaction of 20 001 events, every one of which arrived).
    */
   private assertComplete(tx: OpenTransaction, offset: string): void {
-    for (const [, cut] of this.open) {
+    for (const [identity, cut] of this.open) {
+      // A BEGIN no event and no END ever followed: MariaDB DDL on a captured table (CREATE TABLE IF NOT EXISTS of the
+      // fence table, an ALTER TABLE) is a transaction of its own to Debezium, which never ends it. Nothing of it
+      // could have been applied, so nothing is left half done.
+      if (cut.received === 0 && !cut.streaming) {
+        this.open.delete(identity);
+        continue;
+      }
       throw new TandemError('TANDEM_STATE', `transaction ${cut.id} began in the change topic but its rest never came (${cut.received} events read) before transaction ${tx.id} ended at offset ${offset}`, {
         fix: 'the change topic lost events (a connector whose offsets were reset): copy the tables again (`tandem connectors delete`, `tandem backfill --yes`, `tandem run`)',
       });
@@ -200,6 +211,9 @@ export class DebeziumDecoder {
     const source = (payload.source ?? {}) as Record<string, string | number | null>;
     const table = String(source.table);
     const meta = payload.transaction as { id?: unknown; total_order?: unknown } | null | undefined;
+    const marker = this.markerOf(payload, table);
+    // A logical message outside any transaction is not the switch's (its marker is transactional): nothing to apply.
+    if (marker !== undefined && !meta?.id) return;
     if (!meta?.id) {
       throw new TandemError('TANDEM_STATE', `a change to ${table} at offset ${rec.offset} of the change topic belongs to no transaction`, {
         fix: 'the connector must run with provide.transaction.metadata=true and its transaction events routed into the change topic: run `tandem connectors apply`',
@@ -218,6 +232,12 @@ export class DebeziumDecoder {
       const pos = `${source.file}:${source.pos}${source.gtid ? `#${source.gtid}` : ''}`;
       tx.lastPosition = tx.lastPosition && this.opts.compare(tx.lastPosition, pos) >= 0 ? tx.lastPosition : pos;
     }
+    if (marker !== undefined) {
+      if (marker === null) return;
+      if (tx.streaming) this.opts.emit({ kind: 'marker', id: marker });
+      else tx.markers.push(marker);
+      return;
+    }
     const change = this.decodeChange(value, rec, table);
     if (!change) return;
     if (tx.streaming) {
@@ -232,6 +252,23 @@ export class DebeziumDecoder {
       for (const c of tx.changes) this.opts.emit({ kind: 'change', change: c });
       tx.changes = [];
     }
+  }
+
+  /**
+   * The switch's drain marker (model/names.ts): its id; null for another event of the marker's carrier (a fence
+   * write to MariaDB's fence table, a logical message with another prefix); undefined for a row change.
+   */
+  private markerOf(payload: Record<string, unknown>, table: string): string | null | undefined {
+    if (payload.op === 'm') {
+      const message = payload.message as { prefix?: unknown; content?: unknown } | undefined;
+      if (message?.prefix !== MARKER_MESSAGE_PREFIX || typeof message.content !== 'string') return null;
+      // bytes travel as base64 in Kafka Connect's JSON
+      return Buffer.from(message.content, 'base64').toString('utf8');
+    }
+    if (this.opts.source !== 'mariadb' || table !== MARKER_TABLE) return undefined;
+    const after = payload.after as Record<string, unknown> | null | undefined;
+    const id = payload.op === 'd' ? null : after?.[MARKER_COLUMN];
+    return typeof id === 'string' && id !== '' ? id : null;
   }
 
   private decodeChange(value: Envelope, rec: TopicRecord, table: string): Change | undefined {

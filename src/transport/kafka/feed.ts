@@ -152,6 +152,11 @@ export class KafkaFeed implements ChangeFeed {
       log.info({ topic, offset: start }, 'reading the Kafka change topic');
       const done = reader.done.finally(() => queue.close());
       done.catch(() => undefined);
+      // Its rejection is also thrown by next(), which the pipeline awaits first: unobserved it would end the process.
+      const settled = done.then(() => {
+        if (failed) throw failed;
+      });
+      settled.catch(() => undefined);
       return {
         next: async () => {
           const event = await queue.next();
@@ -166,9 +171,7 @@ export class KafkaFeed implements ChangeFeed {
         acknowledge: (_position, transportOffset) => {
           if (transportOffset !== undefined && transportOffset !== null) settlement.acknowledged(BigInt(transportOffset));
         },
-        done: done.then(() => {
-          if (failed) throw failed;
-        }),
+        done: settled,
         close: async () => {
           queue.close();
           await reader.close();

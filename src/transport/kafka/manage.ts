@@ -10,7 +10,8 @@ import type { TandemConfig } from '../../config/schema.js';
 import { TandemError } from '../../errors.js';
 import type { Direction } from '../../model/direction.js';
 import { ConnectClient, type ConnectorOffsets, type ConnectorStatus } from './connect-client.js';
-import { renderConnector, writeSecretsFile, type RenderedConnector } from './connectors.js';
+import { KafkaInspector } from './client.js';
+import { renderConnector, schemaHistoryTopic, writeSecretsFile, type RenderedConnector } from './connectors.js';
 
 export interface AppliedConnector {
   name: string;
@@ -101,9 +102,59 @@ function scrubTraces(status: ConnectorStatus): ConnectorStatus {
   };
 }
 
+/**
+ * Removes the connector of `direction` with what Connect keeps for it: it is stopped, its stored source offsets are
+ * deleted (KIP-875) and then the connector; a MariaDB connector's schema history topic goes too. A connector created
+ * again under the same name (the next switch in that direction, a new copy) then starts where Tandem tells it, never
+ * at a position left from an earlier run. The change topic stays: other consumers may read it, retention ends it.
+ */
 export async function deleteConnector(config: TandemConfig, direction: Direction, tables: readonly string[]): Promise<{ name: string; deleted: boolean }> {
   const rendered = renderConnector(config, direction, tables);
-  return { name: rendered.name, deleted: await connectClient(config).delete(rendered.name) };
+  const client = connectClient(config);
+  if (!(await client.exists(rendered.name))) return { name: rendered.name, deleted: false };
+  await client.stop(rendered.name);
+  await waitState(client, rendered.name, 'STOPPED', 30_000);
+  await client.deleteOffsets(rendered.name);
+  const deleted = await client.delete(rendered.name);
+  if (rendered.source === 'mariadb') {
+    const inspector = new KafkaInspector(config.transport.kafka.brokers);
+    try {
+      await inspector.deleteTopic(schemaHistoryTopic(config, rendered.side));
+    } finally {
+      await inspector.close();
+    }
+  }
+  return { name: rendered.name, deleted };
+}
+
+async function waitState(client: ConnectClient, name: string, state: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = await client.status(name);
+    if (!status || status.connector.state === state) return;
+    if (Date.now() > deadline) {
+      throw new TandemError('TANDEM_CONNECT_FAILED', `connector ${name} is still ${status.connector.state} ${timeoutMs / 1000} s after it was asked to be ${state}`, {
+        fix: 'see `tandem connectors status` and the Connect worker log, then `tandem connectors delete`',
+        retriable: true,
+      });
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/**
+ * The offset of the last record now in `direction`'s change topic (-1 when it holds none or does not exist yet). A
+ * checkpoint at this offset makes the reader start with the first record a connector created after now writes.
+ */
+export async function changeTopicEnd(config: TandemConfig, direction: Direction, tables: readonly string[]): Promise<string> {
+  const rendered = renderConnector(config, direction, tables);
+  const inspector = new KafkaInspector(config.transport.kafka.brokers);
+  try {
+    const offsets = await inspector.offsets(rendered.topic);
+    return (BigInt(offsets?.high ?? '0') - 1n).toString();
+  } finally {
+    await inspector.close();
+  }
 }
 
 /** Waits until the connector and its task run; a FAILED one is an error naming the task's first trace line. */
