@@ -3,7 +3,7 @@
  * servers, alternating Tandem and anchor several times. Writes bench/results/latest.json and latest.md.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,7 @@ import { benchVerify, verifyNotes } from './verify.js';
 import { benchSwitch, switchNotes } from './switch.js';
 import { benchBackfill, benchBackfillMariadb } from './backfill.js';
 import { benchScaling } from './scaling.js';
+import { RUN_DIR, kafkaDown, kafkaUp } from '../scripts/kafka-stack.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..');
@@ -90,10 +91,10 @@ class Pair {
 }
 
 /** Tandem as a user runs it: `tandem run` in its own process. */
-async function startTandemRun(pair: Pair, migration: string): Promise<{ child: ChildProcess; stop(): Promise<void> }> {
+async function startTandemRun(pair: Pair, migration: string, extra: Record<string, unknown> = {}): Promise<{ child: ChildProcess; config: string; stop(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-'));
   const config = join(dir, 'tandem.yaml');
-  writeFileSync(config, stringify({ migration, old: { url: `${pair.server.url}/${pair.src}` }, new: { url: `${pair.server.url}/${pair.dst}` }, state: { dir }, api: { listen: '127.0.0.1:0' } }));
+  writeFileSync(config, stringify({ ...extra, migration, old: { url: `${pair.server.url}/${pair.src}` }, new: { url: `${pair.server.url}/${pair.dst}` }, state: { dir }, api: { listen: '127.0.0.1:0' } }));
   // BENCH_CPU_PROF=<dir>: a V8 CPU profile of each tandem run (open in Chrome DevTools or speedscope).
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
   // BENCH_TANDEM_LOG=<file>: tandem's output appended there instead of discarded.
@@ -106,6 +107,7 @@ async function startTandemRun(pair: Pair, migration: string): Promise<{ child: C
   }, 60_000, 50);
   return {
     child,
+    config,
     stop: async () => {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
@@ -139,12 +141,15 @@ async function count(c: pg.Client, table: string): Promise<number> {
   return Number((await c.query<{ n: string }>(`select count(*)::text as n from ${table}`)).rows[0]?.n);
 }
 
-/** One 1,000,000-row transaction: seconds from source commit until the shadow holds every row. */
-async function bulkOnce(pair: Pair): Promise<number> {
+/**
+ * One `n`-row transaction (1,000,000 by default): seconds from source commit until the shadow holds every row. `held`
+ * rows are there before it (a warm-up row).
+ */
+async function bulkOnce(pair: Pair, n = BULK_ROWS, held = 0): Promise<number> {
   // Each pair is new, so both tables are empty (and Tandem fences the shadow: nothing else may write there).
-  await pair.srcClient.query(`INSERT INTO items (id, name, price) SELECT g, md5(g::text), g / 100.0 FROM generate_series(1, ${BULK_ROWS}) g`);
+  await pair.srcClient.query(`INSERT INTO items (id, name, price) SELECT g, md5(g::text), g / 100.0 FROM generate_series(1, ${n}) g`);
   const committed = performance.now();
-  await until('the shadow to hold every row', async () => (await count(pair.dstClient, 'items')) === BULK_ROWS, 600_000, 100);
+  await until('the shadow to hold every row', async () => (await count(pair.dstClient, 'items')) === n + held, 600_000, 100);
   return (performance.now() - committed) / 1000;
 }
 
@@ -308,6 +313,77 @@ async function benchOltp(server: RunningServer, load: 'small' | 'orders'): Promi
   rows.push({ name: `${tag}-load`, metric: `source load sustained during the lag runs (4 clients, ${what})`, unit: 'tx/s', tandem: results.tandem.tps, anchor: results.native.tps, anchorName: 'same load, native run', command });
 }
 
+/** The Kafka transport for `tandem run`, with a connector prefix of its own per run (its topic starts empty). */
+const kafkaTransport = (tag: string) => ({ transport: { kind: 'kafka', kafka: { prefix: `bench-${tag.replace(/_/g, '-')}-${Date.now().toString(36)}` } } });
+
+/** The connector of a stopped Kafka run goes (it holds the slot the pair's drop would leave behind). */
+async function deleteConnectors(config: string): Promise<void> {
+  await new Promise<void>((resolve) => spawn(process.execPath, [cli, 'connectors', 'delete', '--config', config], { stdio: 'ignore' }).once('exit', () => resolve()));
+}
+
+/**
+ * The Kafka transport against the embedded one (issue 15), alternating on fresh databases of the same cluster: one
+ * BENCH_KAFKA_ROWS-row transaction (200,000 by default: through Debezium's JSON with schemas each row is a ~1 kB
+ * record, so a million rows is a gigabyte of topic) and the small-transaction lag. Before the bulk transaction a
+ * warm-up row must arrive, so connector start-up is not counted. Then the peak RSS of the broker and the Connect
+ * worker (their high-water marks since they started).
+ */
+async function benchKafka(server: RunningServer): Promise<void> {
+  const { started } = await kafkaUp();
+  const n = Number(process.env.BENCH_KAFKA_ROWS ?? 200_000);
+  const res: Record<'embedded' | 'kafka', { bulk: number[]; p50: number[]; p99: number[]; rss: number[] }> = {
+    embedded: { bulk: [], p50: [], p99: [], rss: [] },
+    kafka: { bulk: [], p50: [], p99: [], rss: [] },
+  };
+  try {
+    for (let i = 0; i < reps; i++) {
+      for (const who of ['embedded', 'kafka'] as const) {
+        const tag = `kb_${who[0]}${i}`;
+        const extra = who === 'kafka' ? kafkaTransport(tag) : {};
+        const pair = await Pair.create(server, tag, [tableDdl]);
+        const t = await startTandemRun(pair, `bench_${tag}`, extra);
+        await pair.srcClient.query(`INSERT INTO items (id, name, price) VALUES (0, 'warm-up', 0)`);
+        await until('the warm-up row on the shadow', async () => (await count(pair.dstClient, 'items')) === 1, 120_000, 50);
+        res[who].bulk.push(n / (await bulkOnce(pair, n, 1)));
+        const peak = peakRss(t.child.pid as number);
+        if (peak) res[who].rss.push(peak / 1024 / 1024);
+        await t.stop();
+        if (who === 'kafka') await deleteConnectors(t.config);
+        await pair.drop();
+
+        const lagPair = await Pair.create(server, `${tag}_lag`, oltpDdl);
+        let lagConfig = '';
+        const r = await oltpOnce(lagPair, 'small', async () => {
+          const run = await startTandemRun(lagPair, `bench_${tag}_lag`, who === 'kafka' ? kafkaTransport(`${tag}_lag`) : {});
+          lagConfig = run.config;
+          return run;
+        });
+        if (who === 'kafka') await deleteConnectors(lagConfig);
+        await lagPair.drop();
+        res[who].p50.push(percentile(r.lags, 50) * 1000);
+        res[who].p99.push(percentile(r.lags, 99) * 1000);
+        process.stderr.write(`kafka rep ${i + 1}/${reps} ${who}: ${res[who].bulk.at(-1)?.toFixed(0)} rows/s, lag p50 ${res[who].p50.at(-1)?.toFixed(0)} ms, p99 ${res[who].p99.at(-1)?.toFixed(0)} ms\n`);
+      }
+    }
+    const command = 'npm run bench -- --only kafka';
+    const anchorName = 'the embedded transport (same run, alternating)';
+    rows.push({ name: 'kafka-bulk', metric: `${n.toLocaleString('en')}-row transaction applied through Kafka`, unit: 'rows/s', tandem: res.kafka.bulk, anchor: res.embedded.bulk, anchorName, command });
+    rows.push({ name: 'kafka-lag-p50', metric: 'replication lag p50 through Kafka, small transactions', unit: 'ms', tandem: res.kafka.p50, anchor: res.embedded.p50, anchorName, command });
+    rows.push({ name: 'kafka-lag-p99', metric: 'replication lag p99 through Kafka, small transactions', unit: 'ms', tandem: res.kafka.p99, anchor: res.embedded.p99, anchorName, command });
+    rows.push({ name: 'kafka-tandem-rss', metric: `peak RSS of tandem run during the ${n.toLocaleString('en')}-row transaction`, unit: 'MiB', tandem: res.kafka.rss, anchor: res.embedded.rss, anchorName, command });
+    const stackRss = (name: 'broker' | 'connect') => {
+      const pid = Number(readFileSync(join(RUN_DIR, `${name}.pid`), 'utf8').trim());
+      const peak = peakRss(pid);
+      return peak ? [peak / 1024 / 1024] : null;
+    };
+    const note = started ? 'since the bench started the stack' : 'since the stack started (it was already up: includes earlier use)';
+    rows.push({ name: 'kafka-broker-rss', metric: 'peak RSS of the Kafka broker (KRaft, one node)', unit: 'MiB', tandem: stackRss('broker'), anchor: null, anchorName: '—', command, note });
+    rows.push({ name: 'kafka-connect-rss', metric: 'peak RSS of the Kafka Connect worker with the Debezium connector', unit: 'MiB', tandem: stackRss('connect'), anchor: null, anchorName: '—', command, note });
+  } finally {
+    if (started) await kafkaDown();
+  }
+}
+
 /**
  * MariaDB → PostgreSQL, Tandem only (there is no native replication between the two engines to run beside it): a
  * throwaway MariaDB (binlog ROW/FULL) replicated into a database of the PostgreSQL cluster above. Each repetition
@@ -448,6 +524,7 @@ async function main(): Promise<void> {
     if (selected('oltp')) await benchOltp(server, 'small');
     if (selected('orders')) await benchOltp(server, 'orders');
     if (selected('mariadb')) await benchMariadb(server);
+    if (selected('kafka')) await benchKafka(server);
     if (only === 'scaling') {
       mkdirSync(resultsDir, { recursive: true });
       const sizes = (process.env.BENCH_SCALING_SIZES ?? '100000,1000000,5000000').split(',').map(Number);

@@ -72,8 +72,17 @@ async function cutoverBacksOutWhenTheReverseCaptureCannotStart(s: SwitchScenario
   await waitUntil('the slot to be free again', async () => (await queryOnce(s.newDb.url, `select 1 from pg_replication_slots where slot_name = $1 and active`, [slot])).length === 0, 30_000);
 }
 
+/** A test's connectors go before its databases: a running connector holds the slot a database drop waits for. */
+async function removeConnectors(migration: string): Promise<void> {
+  for (const name of Object.keys(await connectorsOf(migration))) await fetch(`${CONNECT_URL}/connectors/${name}`, { method: 'DELETE' });
+}
+
 describe('Kafka transport: cutover and rollback under load', () => {
   const res = suiteResources();
+  const config = (migration: string) => {
+    res.cleanups.push(() => removeConnectors(migration));
+    return kafkaConfig(migration);
+  };
 
   beforeAll(() => ensureKafka(), 600_000);
 
@@ -82,7 +91,7 @@ describe('Kafka transport: cutover and rollback under load', () => {
       oldKind: 'pg',
       newKind: 'pg',
       switches: [['cutover', 'new'], ['rollback', 'old']],
-      config: kafkaConfig,
+      config,
       beforeSwitches: async (s) => {
         await onlyConnectorOf('old', s);
         await cutoverBacksOutWhenTheReverseCaptureCannotStart(s);
@@ -95,7 +104,7 @@ describe('Kafka transport: cutover and rollback under load', () => {
       oldKind: 'mysql',
       newKind: 'pg',
       switches: [['cutover', 'new'], ['rollback', 'old']],
-      config: kafkaConfig,
+      config,
       beforeSwitches: (s) => onlyConnectorOf('old', s),
       afterSwitch: (_kind, to, s) => onlyConnectorOf(to, s),
     }));
