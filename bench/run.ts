@@ -16,7 +16,9 @@ import { benchVerify, verifyNotes } from './verify.js';
 import { benchSwitch, switchNotes } from './switch.js';
 import { benchBackfill, benchBackfillMariadb } from './backfill.js';
 import { benchScaling } from './scaling.js';
-import { RUN_DIR, kafkaDown, kafkaUp } from '../scripts/kafka-stack.js';
+import { BROKER, RUN_DIR, kafkaDown, kafkaUp } from '../scripts/kafka-stack.js';
+import { KafkaInspector } from '../src/transport/kafka/client.js';
+import { benchKafkaClients } from './kafka-clients.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..');
@@ -314,7 +316,8 @@ async function benchOltp(server: RunningServer, load: 'small' | 'orders'): Promi
 }
 
 /** The Kafka transport for `tandem run`, with a connector prefix of its own per run (its topic starts empty). */
-const kafkaTransport = (tag: string) => ({ transport: { kind: 'kafka', kafka: { prefix: `bench-${tag.replace(/_/g, '-')}-${Date.now().toString(36)}` } } });
+const runStamp = Date.now().toString(36);
+const kafkaTransport = (tag: string) => ({ transport: { kind: 'kafka', kafka: { prefix: `bench-${tag.replace(/_/g, '-')}-${runStamp}` } } });
 
 /** The connector of a stopped Kafka run goes (it holds the slot the pair's drop would leave behind). */
 async function deleteConnectors(config: string): Promise<void> {
@@ -335,11 +338,13 @@ async function benchKafka(server: RunningServer): Promise<void> {
     embedded: { bulk: [], p50: [], p99: [], rss: [] },
     kafka: { bulk: [], p50: [], p99: [], rss: [] },
   };
+  let bulkTopic = '';
   try {
     for (let i = 0; i < reps; i++) {
       for (const who of ['embedded', 'kafka'] as const) {
         const tag = `kb_${who[0]}${i}`;
         const extra = who === 'kafka' ? kafkaTransport(tag) : {};
+        if (who === 'kafka') bulkTopic = `${kafkaTransport(tag).transport.kafka.prefix}-old.changes`;
         const pair = await Pair.create(server, tag, [tableDdl]);
         const t = await startTandemRun(pair, `bench_${tag}`, extra);
         await pair.srcClient.query(`INSERT INTO items (id, name, price) VALUES (0, 'warm-up', 0)`);
@@ -376,6 +381,11 @@ async function benchKafka(server: RunningServer): Promise<void> {
       const peak = peakRss(pid);
       return peak ? [peak / 1024 / 1024] : null;
     };
+    // The client comparison reads the last bulk run's change topic (its transaction, BEGIN/END and heartbeats).
+    const inspector = new KafkaInspector([`${BROKER.host}:${BROKER.port}`]);
+    const end = BigInt((await inspector.offsets(bulkTopic))?.high ?? '0');
+    await inspector.close();
+    rows.push(...(await benchKafkaClients({ brokers: [`${BROKER.host}:${BROKER.port}`], topic: bulkTopic, end, reps })));
     const note = started ? 'since the bench started the stack' : 'since the stack started (it was already up: includes earlier use)';
     rows.push({ name: 'kafka-broker-rss', metric: 'peak RSS of the Kafka broker (KRaft, one node)', unit: 'MiB', tandem: stackRss('broker'), anchor: null, anchorName: '—', command, note });
     rows.push({ name: 'kafka-connect-rss', metric: 'peak RSS of the Kafka Connect worker with the Debezium connector', unit: 'MiB', tandem: stackRss('connect'), anchor: null, anchorName: '—', command, note });

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { UNCHANGED, type CaptureEvent } from '../../src/model/change.js';
-import { DebeziumDecoder, lsnText } from '../../src/transport/kafka/debezium.js';
+import { parse as parseLossless } from 'lossless-json';
+import { DebeziumDecoder, lsnText, parseNumbersAsText } from '../../src/transport/kafka/debezium.js';
 import { decodeValue, UNAVAILABLE } from '../../src/transport/kafka/values.js';
 import type { TopicRecord } from '../../src/transport/kafka/client.js';
 
@@ -136,6 +137,27 @@ describe('DebeziumDecoder', () => {
     for (const r of [begin(9, 100), begin(10, 200), ...rows(10, 200, [1, 2]), end(10, 300)]) d.record(r);
     expect(inserted(events)).toEqual(['1', '2']);
     expect(events.filter((e) => e.kind === 'commit')).toHaveLength(1);
+  });
+
+  it('an int64 beyond 2^53 in the payload keeps every digit (the cached-schema parse keeps payload numbers as text)', () => {
+    const { d, events } = decoder();
+    d.record(begin(11, 500));
+    const big = change('c', 1, 'x', 11, 501, 1);
+    // JSON.stringify cannot write the literal: put it into the bytes as the connector would.
+    big.value = Buffer.from((big.value as Buffer).toString('utf8').replace('"after":{"id":1', '"after":{"id":9007199254740993'));
+    d.record(big);
+    d.record(end(11, 510, 1));
+    expect(inserted(events)).toEqual(['9007199254740993']);
+  });
+
+  it('parses JSON with every number as its text, exactly as written, also where a number-like text sits in a string', () => {
+    const cases = [
+      '{"a":1.50,"b":-0,"c":12345678901234567890,"d":"x:1234567890123456,y","e":[1e5,2,-7],"f":0.1,"g":123456789012345,"h":null,"i":true}',
+      '{"s":"a\\":1234567890123456,b","t":[-1.0E-7]}',
+      '[1,[2.50,{"k":9007199254740993}]]',
+    ];
+    for (const text of cases) expect(parseNumbersAsText(text)).toEqual(parseLossless(text, undefined, (n: string) => n));
+    expect(parseNumbersAsText('{"a":1.50,"c":12345678901234567890,"g":42}')).toEqual({ a: '1.50', c: '12345678901234567890', g: '42' });
   });
 
   it('refuses a transaction whose rest never came before a later one ended', () => {
