@@ -50,11 +50,16 @@ export async function scanTable(active: VerifyReader, shadow: VerifyReader, tabl
   let after: CanonicalKey | undefined;
   let rowsCompared = 0;
   let chunks = 0;
+  let upTo = await active.keyAfter(table, after, chunk);
   for (;;) {
     if (opts.signal?.aborted) return { rowsCompared, chunks, suspects: [...suspects.values()], complete: false };
     const started = Date.now();
-    const upTo = await active.keyAfter(table, after, chunk);
     const range: KeyRange = { after, upTo };
+    // The next chunk's end is read on the active side while the shadow is still summarizing this one, instead of
+    // between chunks with both sides idle; it is sized by what the previous chunk took. Handled here so that a
+    // failure below does not leave it rejected and unobserved (awaiting it still throws).
+    const next = upTo ? active.keyAfter(table, upTo, chunk) : Promise.resolve(undefined);
+    next.catch(() => undefined);
     const [a, s] = await summarize(active, shadow, table, range, fast);
     const elapsed = Date.now() - started;
     chunks++;
@@ -64,6 +69,7 @@ export async function scanTable(active: VerifyReader, shadow: VerifyReader, tabl
     await opts.limiter.charge(Math.max(a.rows, s.rows), opts.signal);
     if (!upTo) break;
     after = upTo;
+    upTo = await next;
     if (elapsed > target) chunk = Math.max(minChunk, Math.floor(chunk / 2));
     else if (elapsed < target / 4) chunk = Math.min(maxChunk, chunk * 2);
   }
