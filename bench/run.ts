@@ -540,7 +540,7 @@ async function main(): Promise<void> {
       const sizes = (process.env.BENCH_SCALING_SIZES ?? '100000,1000000,5000000').split(',').map(Number);
       rows.push(...(await benchScaling({ server, cli, resultsDir, sizes })));
     }
-    if (selected('verify')) rows.push(...(await benchVerify({ server, cli, rows: BULK_ROWS, reps })));
+    if (selected('verify')) rows.push(...(await benchVerify({ server, cli, rows: BULK_ROWS, reps, baselineCli: process.env.BENCH_BASELINE_CLI })));
     let switchSamples: unknown[] | undefined;
     if (selected('switch')) {
       const r = await benchSwitch({ server, cli, switches: SWITCHES });

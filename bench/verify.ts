@@ -25,6 +25,11 @@ export interface VerifyBenchOptions {
   cli: string;
   rows: number;
   reps: number;
+  /**
+   * BENCH_BASELINE_CLI: another build's dist/src/cli/main.js, timed in every repetition beside this one (old build
+   * against new, alternating, on the same pair and the same load).
+   */
+  baselineCli?: string;
 }
 
 const COMMAND = 'npm run bench -- --only verify';
@@ -273,7 +278,9 @@ async function tandemVerify(pair: VerifyPair, cli: string, rows: number, rate: n
   let stdout = '';
   let stderr = '';
   let code: number | null = null;
-  const args = ['--import', hook, cli, 'verify', '--json', '--rows-per-second', String(rate), '--config', pair.config];
+  // BENCH_CPU_PROF=<dir>: a V8 CPU profile of each tandem verify (open in Chrome DevTools or speedscope).
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+  const args = [...prof, '--import', hook, cli, 'verify', '--json', '--rows-per-second', String(rate), '--config', pair.config];
   const sample = await measured(pair, async () => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TANDEM_LOG_LEVEL: 'warn', BENCH_RUSAGE_FILE: rusageFile } });
     child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -326,16 +333,24 @@ function pairRows(name: string, label: string, rows: number, tandem: Sample[], a
 async function benchPair(pair: VerifyPair, name: string, opts: VerifyBenchOptions, out: BenchRow[], rateLimited: boolean): Promise<void> {
   const tandem: Sample[] = [];
   const anchor: Sample[] = [];
+  const baseline: Sample[] = [];
   for (let i = 0; i < opts.reps; i++) {
     tandem.push(await tandemVerify(pair, opts.cli, opts.rows, 0));
     anchor.push(await measured(pair, pair.anchor));
+    if (opts.baselineCli) baseline.push(await tandemVerify(pair, opts.baselineCli, opts.rows, 0));
     const t = tandem.at(-1) as Sample;
     const a = anchor.at(-1) as Sample;
+    const b = baseline.at(-1);
+    const old = b ? `, baseline build ${(opts.rows / b.seconds).toFixed(0)} rows/s (${b.seconds.toFixed(2)} s, db ${sum(b.dbCpu).toFixed(1)} CPU-s, tandem ${b.tandemCpu?.toFixed(1)} CPU-s)` : '';
     process.stderr.write(
-      `verify ${pair.label} rep ${i + 1}/${opts.reps}: tandem ${(opts.rows / t.seconds).toFixed(0)} rows/s (${t.seconds.toFixed(2)} s, db ${sum(t.dbCpu).toFixed(1)} CPU-s, tandem ${t.tandemCpu?.toFixed(1)} CPU-s, ${((t.tandemRss ?? 0) / 2 ** 20).toFixed(0)} MiB), anchor ${(opts.rows / a.seconds).toFixed(0)} rows/s (${a.seconds.toFixed(2)} s, db ${sum(a.dbCpu).toFixed(1)} CPU-s)\n`,
+      `verify ${pair.label} rep ${i + 1}/${opts.reps}: tandem ${(opts.rows / t.seconds).toFixed(0)} rows/s (${t.seconds.toFixed(2)} s, db ${sum(t.dbCpu).toFixed(1)} CPU-s, tandem ${t.tandemCpu?.toFixed(1)} CPU-s, ${((t.tandemRss ?? 0) / 2 ** 20).toFixed(0)} MiB), anchor ${(opts.rows / a.seconds).toFixed(0)} rows/s (${a.seconds.toFixed(2)} s, db ${sum(a.dbCpu).toFixed(1)} CPU-s)${old}\n`,
     );
   }
   out.push(...pairRows(name, pair.label, opts.rows, tandem, anchor));
+  if (baseline.length) {
+    const rate = (s: Sample[]) => s.map((x) => opts.rows / x.seconds);
+    out.push({ name: `${name}-vs-baseline`, metric: `${pair.label}, full verification, this build against BENCH_BASELINE_CLI (alternating)`, unit: 'rows/s', tandem: rate(tandem), anchor: rate(baseline), anchorName: `baseline build ${opts.baselineCli}`, command: COMMAND });
+  }
   if (rateLimited) {
     const r = await tandemVerify(pair, opts.cli, opts.rows, RATE_LIMIT);
     const achieved = opts.rows / r.seconds;

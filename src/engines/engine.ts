@@ -280,6 +280,12 @@ export interface VerifyTable {
    * only against a boolean column), so 2 against a smallint 2 is equal and against 1 is not.
    */
   asInteger?: string[];
+  /**
+   * Columns whose declared type is the same on both sides of a same-engine pair: a reader's fast summary may hash
+   * the value's own text (the type's output, which tells any two values of the type apart) instead of building its
+   * canonical text. Every other column goes into a fast summary as its canonical text.
+   */
+  sameType?: string[];
 }
 
 export interface ChunkSummary {
@@ -321,6 +327,18 @@ export interface VerifyReader {
   /** Columns of `table` that are JSON on this side. */
   jsonColumns(table: VerifyTable): Promise<string[]>;
   summarize(table: VerifyTable, range: KeyRange): Promise<ChunkSummary>;
+  /**
+   * What `fastSummary` computes, when this reader has one for this peer: two readers whose `fastHash` are equal
+   * compute comparable fast summaries. Undefined: no fast summary.
+   */
+  readonly fastHash: string | undefined;
+  /**
+   * A cheaper summary of the range, for pairs of the same engine: equal fast summaries on both sides mean the rows
+   * are equal (barring a 64-bit hash collision), as `summarize` would say; a difference only means the range must be
+   * summarized canonically (it may come from values of different types that compare equal). Not additive across
+   * ranges and never used for bisection.
+   */
+  fastSummary(table: VerifyTable, range: KeyRange): Promise<ChunkSummary>;
   /** The key of the `n`th row after `after` (1 = the next row) in verification order; undefined when fewer remain. */
   keyAfter(table: VerifyTable, after: CanonicalKey | undefined, n: number): Promise<CanonicalKey | undefined>;
   /** Key and hash of every row in the range, in verification order (for small ranges: it returns every row). */

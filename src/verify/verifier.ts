@@ -194,6 +194,7 @@ export function tableSpec(
     plain: pair.filter((c) => PLAIN_KINDS.has(compared(c, 'active')?.kind ?? '') && PLAIN_KINDS.has(compared(c, 'shadow')?.kind ?? '')).map((c) => c.name),
     digest: pair.filter((c) => !key.includes(c.name) && holdsLongValues(c)).map((c) => c.name),
     asInteger,
+    sameType: active.engine === shadow.engine ? columns.filter((c) => sameDeclaredType(active.schema, shadow.schema, c)) : [],
   };
   const byName = new Map(pair.map((c) => [c.name, c]));
   const keyTypes = new Map(key.map((k): [string, LogicalType | undefined] => {
@@ -201,6 +202,16 @@ export function tableSpec(
     return [k, c && compared(c, 'active')];
   }));
   return { spec, keyTypes };
+}
+
+/** The column is declared with the same type on both sides (white space aside). */
+function sameDeclaredType(a: TableSchema, b: TableSchema, column: string): boolean {
+  const spelling = (schema: TableSchema) => {
+    const col = schema.columns.find((c) => c.name === column);
+    return col && `${col.isEnum ? 'enum ' : ''}${col.nativeType.replace(/\s+/g, ' ').trim()}`;
+  };
+  const x = spelling(a);
+  return x !== undefined && x === spelling(b);
 }
 
 async function describe(engine: EngineModule, side: SideName, url: string, tables: string[]): Promise<Map<string, TableSchema>> {

@@ -57,6 +57,13 @@ export class MysqlVerifyReader extends SqlVerifyReader {
 
   protected readonly fence = '';
 
+  /** No fast summary: MySQL/MariaDB has no cheap 64-bit hash (CRC32 is too narrow to stand for a chunk). */
+  readonly fastHash = undefined;
+
+  protected fastSql(): undefined {
+    return undefined;
+  }
+
   protected placeholder(): string {
     return '?';
   }

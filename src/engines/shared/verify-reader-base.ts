@@ -36,6 +36,7 @@ function jsonValue(raw: string | null): string | null {
 export abstract class SqlVerifyReader implements VerifyReader {
   abstract readonly engine: EngineKind;
   readonly jsonInHash: boolean;
+  abstract readonly fastHash: string | undefined;
   private readonly schemas = new Map<string, Map<string, ColumnSchema>>();
 
   protected constructor(protected readonly opts: VerifyReaderOptions, engine: EngineKind) {
@@ -51,6 +52,11 @@ export abstract class SqlVerifyReader implements VerifyReader {
   protected abstract rowHash(parts: HashPart[]): string;
   /** Row count and the hash sum (see HASH_SLICE_HEX_DIGITS) of the row hashes `hash`, as text. */
   protected abstract summaryColumns(hash: string): string[];
+  /**
+   * The fast row hash (VerifyReader.fastSummary) over the values' SQL, and the summary columns over it (count and
+   * hash, as text); undefined when `fastHash` is.
+   */
+  protected abstract fastSql(): { rowHash(values: string[]): string; summaryColumns(h: string): string[] } | undefined;
   protected abstract queryText(sql: string, params: string[]): Promise<TextRow[]>;
   /**
    * Ends the subquery that computes canonical texts, so that each is computed once per row although the row hash
@@ -136,6 +142,21 @@ export abstract class SqlVerifyReader implements VerifyReader {
     const plan = await this.plan(table);
     const params = this.params();
     const rows = await this.queryText(`SELECT ${this.summaryColumns('h').join(', ')} FROM (SELECT ${this.hashOf(plan)} AS h FROM ${this.texts(plan, range, params)}) h`, params.values);
+    const [count, sum] = rows[0] ?? [];
+    return { rows: Number(count ?? 0), hash: sum ?? '0' };
+  }
+
+  async fastSummary(table: VerifyTable, range: KeyRange): Promise<ChunkSummary> {
+    const fast = this.fastSql();
+    if (!fast) throw new Error(`the ${this.engine} verify reader has no fast summary for a ${this.opts.peer} peer`);
+    const plan = await this.plan(table);
+    const params = this.params();
+    const where = whereClause(rangeConditions(plan.key, range, params));
+    const same = new Set(table.sameType ?? []);
+    // A column of the same type on both sides goes in as it is (its type's text tells its values apart); any other
+    // as the text canonicalRows compares (JSON in this engine's normal form), so that equal there is equal here.
+    const values = plan.columns.map((c) => (same.has(c.name) ? this.quote(c.name) : c.json ? c.text : c.compared));
+    const rows = await this.queryText(`SELECT ${fast.summaryColumns(fast.rowHash(values)).join(', ')} FROM ${plan.from} ${where}`, params.values);
     const [count, sum] = rows[0] ?? [];
     return { rows: Number(count ?? 0), hash: sum ?? '0' };
   }

@@ -1,0 +1,165 @@
+import { describe, expect, inject, it } from 'vitest';
+import { bypassFence, createMysqlDatabase, createPgDatabase, type PgTestDatabase } from '../harness/db.js';
+import { suiteResources, runUntilShadowing } from '../harness/tandem-process.js';
+import { builtSpec, runVerify, type VerifyReport } from '../harness/verify.js';
+import { engineForUrl } from '../../src/engines/registry.js';
+import type { VerifyReader } from '../../src/engines/engine.js';
+
+/**
+ * Verification's cheap paths find every drift the canonical path finds. A PostgreSQL pair whose columns have the
+ * same declared types is compared by a fast hash of each row's own text; a pair whose types differ (numeric(10,2)
+ * against numeric(12,4), integer against bigint, varchar against text) goes through canonical text column by
+ * column, and so does PostgreSQL → MariaDB. On each, drift planted in the shadow behind Tandem's back is reported with
+ * the right keys and kinds: a changed value, a missing row, an extra row, and differences a weak canonicalisation
+ * would hide (a trailing space, NULL against an empty string, a microsecond, a digit at the fourth decimal place);
+ * values that are equal in canonical form but stored differently (1.5 and 1.50 in an unconstrained numeric, JSON 1
+ * and 1.0) are not drift; and equal data reports none.
+ */
+
+const sortDrift = (d: VerifyReport['tables'][number]['drift']) => [...d].sort((a, b) => Number(a.key.id) - Number(b.key.id));
+
+/**
+ * Rows 1..ROWS with every kind of value the planted drift touches. The plants are 100 rows apart and chunks are at
+ * most 50 rows (verify.chunkRows 5), so each plant is alone in its chunk: a chunk's row count cannot give one away
+ * for another, and each must be seen by the chunk's hash.
+ */
+const ROWS = 3000;
+const seed = `INSERT INTO items SELECT g, round(g * 1.25, 2), 'label ' || g, CASE WHEN g % 7 = 0 THEN NULL ELSE 'note ' || g END,
+  timestamptz '2024-03-01 12:00:00.5+00' + g * interval '1.000001 second', g % 11 FROM generate_series(1, ${ROWS}) g`;
+
+const SETTINGS = { api: { listen: '127.0.0.1:0' }, verify: { chunkRows: 5 } };
+
+/** The drift every scenario plants on the shadow (columns spelled per engine), and what must be reported. */
+const expected = [
+  { key: { id: '100' }, kind: 'different', columns: ['label'] },
+  { key: { id: '200' }, kind: 'missing', columns: [] },
+  { key: { id: '300' }, kind: 'different', columns: ['note'] },
+  { key: { id: '400' }, kind: 'different', columns: ['label'] },
+  { key: { id: '600' }, kind: 'different', columns: ['amount'] },
+  { key: { id: '800' }, kind: 'different', columns: ['at'] },
+  { key: { id: '900' }, kind: 'different', columns: ['qty'] },
+  { key: { id: '99999' }, kind: 'extra', columns: [] },
+];
+
+/** Source values the plants need: a NULL note at 300, 1.5 at 500 and 600. */
+async function prepareSource(source: PgTestDatabase): Promise<void> {
+  await source.admin.query(`UPDATE items SET note = NULL WHERE id = 300`);
+  await source.admin.query(`UPDATE items SET amount = 1.5 WHERE id IN (500, 600)`);
+}
+
+describe('fast and fallback verification paths report exactly the planted drift', () => {
+  const pgUrl = inject('pgUrl');
+  const mysqlUrl = inject('mysqlUrl');
+  const { dbs, procs, cleanups } = suiteResources();
+
+  async function pgPair(prefix: string, sourceDdl: string, shadowDdl: string, extraSource: string[] = []): Promise<{ source: PgTestDatabase; shadow: PgTestDatabase; config: string }> {
+    const source = await createPgDatabase(pgUrl, `${prefix}_src`);
+    dbs.push(source);
+    await source.admin.query(sourceDdl);
+    await source.admin.query(seed);
+    await prepareSource(source);
+    for (const sql of extraSource) await source.admin.query(sql);
+    const shadow = await createPgDatabase(pgUrl, `${prefix}_dst`);
+    dbs.push(shadow);
+    await bypassFence(shadow.admin);
+    await shadow.admin.query(shadowDdl);
+    const config = await runUntilShadowing(procs, `${prefix}${procs.length}`, source.url, shadow.url, SETTINGS);
+    return { source, shadow, config };
+  }
+
+  async function readers(activeUrl: string, shadowUrl: string): Promise<[VerifyReader, VerifyReader]> {
+    const a = await engineForUrl(activeUrl).openVerifyReader(activeUrl, { peer: engineForUrl(shadowUrl).kind, zeroDates: 'keep' });
+    const s = await engineForUrl(shadowUrl).openVerifyReader(shadowUrl, { peer: engineForUrl(activeUrl).kind, zeroDates: 'keep' });
+    cleanups.push(() => a.close(), () => s.close());
+    return [a, s];
+  }
+
+  /** Plants the drift on a PostgreSQL shadow; `amount600` is the shadow's differing value for row 600. */
+  async function plantPg(shadow: PgTestDatabase, amount500: string, amount600: string): Promise<void> {
+    await shadow.admin.query(`UPDATE items SET label = 'changed' WHERE id = 100`);
+    await shadow.admin.query(`DELETE FROM items WHERE id = 200`);
+    await shadow.admin.query(`UPDATE items SET note = '' WHERE id = 300`);
+    await shadow.admin.query(`UPDATE items SET label = label || ' ' WHERE id = 400`);
+    await shadow.admin.query(`UPDATE items SET amount = ${amount500} WHERE id = 500`);
+    await shadow.admin.query(`UPDATE items SET amount = ${amount600} WHERE id = 600`);
+    await shadow.admin.query(`UPDATE items SET at = at + interval '1 microsecond' WHERE id = 800`);
+    await shadow.admin.query(`UPDATE items SET qty = qty + 1 WHERE id = 900`);
+    await shadow.admin.query(`INSERT INTO items (id, amount, label, note, at, qty) VALUES (99999, 1, 'ghost', NULL, now(), 0)`);
+  }
+
+  async function expectDrift(config: string): Promise<void> {
+    const drifted = await runVerify(config);
+    expect(drifted.code, drifted.stderr).toBe(1);
+    const table = drifted.report.tables.find((t) => t.table === 'items');
+    expect(sortDrift(table?.drift ?? [])).toEqual(expected);
+    expect(drifted.report.driftCount).toBe(expected.length);
+  }
+
+  it('PostgreSQL → PostgreSQL, the same types: the fast hash agrees on equal data, and the drift is reported exactly', { timeout: 300_000 }, async () => {
+    const ddl = `CREATE TABLE items (id bigint PRIMARY KEY, amount numeric, label text NOT NULL, note text, at timestamptz NOT NULL, qty integer, doc jsonb)`;
+    const { source, shadow, config } = await pgPair('fast', ddl, ddl, [`UPDATE items SET doc = '{"a": 1}' WHERE id = 700`]);
+    const clean = await runVerify(config);
+    expect(clean.code, clean.stderr).toBe(0);
+    expect(clean.report.driftCount).toBe(0);
+    expect(clean.report.tables[0]?.rowsCompared).toBe(ROWS);
+
+    // The fast path is the one taken: both readers offer the same fast hash, and it agrees on the whole table.
+    const [a, s] = await readers(source.url, shadow.url);
+    const spec = await builtSpec(source.url, shadow.url, 'items');
+    expect(spec.sameType).toEqual(['id', 'amount', 'label', 'note', 'at', 'qty', 'doc']);
+    expect(a.fastHash).toBeDefined();
+    expect(s.fastHash).toBe(a.fastHash);
+    expect(await s.fastSummary(spec, {})).toEqual(await a.fastSummary(spec, {}));
+
+    // JSON written differently but equal in canonical form is not drift either (the fast hash differs; the
+    // canonical summary does not).
+    await shadow.admin.query(`UPDATE items SET doc = '{"a": 1.0}' WHERE id = 700`);
+    await plantPg(shadow, '1.50', '1.51');
+    expect((await s.fastSummary(spec, {})).hash).not.toBe((await a.fastSummary(spec, {})).hash);
+    await expectDrift(config);
+  });
+
+  it('PostgreSQL → PostgreSQL, types that differ (numeric scale, integer widths, varchar/text): canonical text column by column', { timeout: 300_000 }, async () => {
+    const { source, shadow, config } = await pgPair(
+      'fallback',
+      `CREATE TABLE items (id integer PRIMARY KEY, amount numeric(10,2), label varchar(40) NOT NULL, note text, at timestamptz NOT NULL, qty smallint)`,
+      `CREATE TABLE items (id bigint PRIMARY KEY, amount numeric(12,4), label text NOT NULL, note varchar(100), at timestamptz NOT NULL, qty integer)`,
+    );
+    const clean = await runVerify(config);
+    expect(clean.code, clean.stderr).toBe(0);
+    expect(clean.report.driftCount).toBe(0);
+    const spec = await builtSpec(source.url, shadow.url, 'items');
+    expect(spec.sameType).toEqual(['at']);
+    // 1.5 stored as 1.5000 is equal; a difference in the fourth decimal place, which only the shadow can hold, is not.
+    await plantPg(shadow, '1.5000', '1.5001');
+    await expectDrift(config);
+  });
+
+  it('PostgreSQL → MariaDB: the same drift across engines', { timeout: 300_000 }, async () => {
+    const source = await createPgDatabase(pgUrl, 'fastmy_src');
+    dbs.push(source);
+    await source.admin.query(`CREATE TABLE items (id bigint PRIMARY KEY, amount numeric(10,2), label text NOT NULL, note text, at timestamptz NOT NULL, qty integer)`);
+    await source.admin.query(seed);
+    await prepareSource(source);
+    const shadow = await createMysqlDatabase(mysqlUrl, 'fastmy_dst');
+    dbs.push(shadow);
+    await shadow.admin.query(`CREATE TABLE items (id bigint PRIMARY KEY, amount decimal(12,4), label longtext NOT NULL, note longtext, at datetime(6) NOT NULL, qty int)`);
+    const config = await runUntilShadowing(procs, `fastmy${procs.length}`, source.url, shadow.url, SETTINGS);
+    const [a, s] = await readers(source.url, shadow.url);
+    expect(a.fastHash === undefined || a.fastHash !== s.fastHash).toBe(true);
+    const clean = await runVerify(config);
+    expect(clean.code, clean.stderr).toBe(0);
+    expect(clean.report.driftCount).toBe(0);
+
+    await shadow.admin.query(`UPDATE items SET label = 'changed' WHERE id = 100`);
+    await shadow.admin.query(`DELETE FROM items WHERE id = 200`);
+    await shadow.admin.query(`UPDATE items SET note = '' WHERE id = 300`);
+    await shadow.admin.query(`UPDATE items SET label = CONCAT(label, ' ') WHERE id = 400`);
+    await shadow.admin.query(`UPDATE items SET amount = 1.5000 WHERE id = 500`);
+    await shadow.admin.query(`UPDATE items SET amount = 1.5001 WHERE id = 600`);
+    await shadow.admin.query(`UPDATE items SET at = at + INTERVAL 1 MICROSECOND WHERE id = 800`);
+    await shadow.admin.query(`UPDATE items SET qty = qty + 1 WHERE id = 900`);
+    await shadow.admin.query(`INSERT INTO items (id, amount, label, note, at, qty) VALUES (99999, 1, 'ghost', NULL, UTC_TIMESTAMP(6), 0)`);
+    await expectDrift(config);
+  });
+});
