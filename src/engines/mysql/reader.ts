@@ -5,7 +5,7 @@ import type { Row } from '../../model/change.js';
 import type { SnapshotHandle, TableReader } from '../engine.js';
 import { connectMysql } from './connect.js';
 import { quoteMysqlIdent as q } from './quote.js';
-import { toNeutral, type ColumnType, type ValuePolicy } from './binlog-values.js';
+import { neutralConverter, type ColumnType, type ValuePolicy } from './binlog-values.js';
 import { TandemError } from '../../errors.js';
 import { formatPosition } from './position.js';
 
@@ -164,7 +164,7 @@ export async function columnTypes(conn: mysql.Connection, table: string): Promis
 /**
  * Reads tables in primary-key order for backfill: through the snapshot's own connection when `snapshot` names one
  * (exactly the data at the snapshot's binlog position), else through a fresh consistent snapshot (resumed backfill,
- * see src/backfill). Values are converted by the same `toNeutral` as the binlog path.
+ * see src/backfill). Values are converted by the same `toNeutral` as the binlog path (its per-column form, neutralConverter).
  *
  * Chunks are keyset pages, `WHERE (k) > (?) ORDER BY k LIMIT n`, and both the comparison and the sort use the key
  * column's own collation: the value is sent as a coercible literal and the column's collation (implicit) wins,
@@ -210,12 +210,11 @@ export async function openMysqlReader(url: string, snapshot: string | undefined,
         values: params,
         rowsAsArray: true,
       });
+      const fieldNames = fields.map((f) => f.name);
+      const convert = fields.map((f) => neutralConverter(table, cols.get(f.name) ?? { name: f.name, columnType: '' }, policy));
       return (rows as unknown as unknown[][]).map((values) => {
         const row: Row = {};
-        fields.forEach((f, i) => {
-          const col = cols.get(f.name) ?? { name: f.name, columnType: '' };
-          row[f.name] = toNeutral(table, col, values[i], policy);
-        });
+        for (let i = 0; i < fieldNames.length; i++) row[fieldNames[i] as string] = (convert[i] as (v: unknown) => Row[string])(values[i]);
         return row;
       });
     },
