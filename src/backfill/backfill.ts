@@ -59,7 +59,8 @@ export async function runBackfill(opts: BackfillOptions): Promise<void> {
     await source.prepare(tables);
     // Nothing has consumed a slot without a checkpoint: a leftover one (from a crash before the first commit) is stale.
     if ((await source.slotState()).exists) await source.dropSlot();
-    const handle = await source.createSlotWithSnapshot({ readers: workersFor(opts, tables.length) });
+    const wanted = workersFor(opts, tables.length);
+    const handle = await source.createSlotWithSnapshot({ readers: wanted });
     release = handle.release;
     try {
       // Every reader opens now, while the snapshot is still exported (PostgreSQL: until the slot's session moves on).
@@ -68,10 +69,16 @@ export async function runBackfill(opts: BackfillOptions): Promise<void> {
       await release();
       throw err;
     }
-    if (handle.readers < workersFor(opts, tables.length)) log.info({ asked: workersFor(opts, tables.length), readers: handle.readers }, 'fewer readers share the consistent snapshot than backfill.parallelTables asks for: the tables are copied with fewer workers');
+    if (handle.readers < wanted) log.info({ asked: wanted, readers: handle.readers }, 'fewer readers share the consistent snapshot than backfill.parallelTables asks for: the tables are copied with fewer workers');
     cp = { sourcePosition: handle.position, transportOffset: null, commitTime: null, appliedTransactions: 0, stage: 'backfill', idlePosition: null, updatedAt: new Date() };
-    await shadow.begin();
-    await shadow.commit(cp, tables.map((table) => ({ table, lastKey: null, rowsCopied: 0, done: false })));
+    try {
+      await shadow.begin();
+      await shadow.commit(cp, tables.map((table) => ({ table, lastKey: null, rowsCopied: 0, done: false })));
+    } catch (err) {
+      await Promise.all(readers.map((r) => r.close()));
+      await release();
+      throw err;
+    }
     log.info({ position: handle.position, tables: tables.length }, 'backfill started at the slot consistent point');
   } else {
     if (!(await source.slotState(cp.sourcePosition)).exists) {
