@@ -58,6 +58,19 @@ async function timed(what: () => Promise<void>): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
+/**
+ * `node <cli> backfill --yes`, with a V8 CPU profile in BENCH_CPU_PROF=<dir> when set, and tandem's log (info)
+ * appended to BENCH_TANDEM_LOG=<file> when set.
+ */
+function tandemBackfill(cli: string, config: string): string {
+  const prof = process.env.BENCH_CPU_PROF ? `--cpu-prof --cpu-prof-dir ${process.env.BENCH_CPU_PROF} ` : '';
+  const log = process.env.BENCH_TANDEM_LOG;
+  return log ? `TANDEM_LOG_LEVEL=info node ${prof}${cli} backfill --yes --config ${config} >> ${log} 2>&1` : `TANDEM_LOG_LEVEL=warn node ${prof}${cli} backfill --yes --config ${config}`;
+}
+
+/** BENCH_BASELINE_CLI=<path to another build's dist/src/cli/main.js>: that build is timed too, alternating, as a row of its own. */
+const baselineCli = process.env.BENCH_BASELINE_CLI;
+
 async function count(url: string): Promise<number> {
   const c = await client(url);
   try {
@@ -91,11 +104,15 @@ export async function benchBackfill(opts: BackfillBenchOptions): Promise<BenchRo
   writeFileSync(config, stringify({ migration: 'bench_backfill', old: { url: src }, new: { url: `${server.url}/bf_tandem` }, state: { dir } }));
   const truncateAnchor = () => sh(`psql -X -q "${anchorUrl}" -c "TRUNCATE ${TABLES.join(', ')}"`);
 
-  const out = { tandem: [] as number[], pipe: [] as number[], dump: [] as number[] };
+  const out = { tandem: [] as number[], pipe: [] as number[], dump: [] as number[], baseline: [] as number[] };
   for (let i = 0; i < reps; i++) {
-    // BENCH_TANDEM_LOG=<file>: tandem's log (info) appended there.
-    const log = process.env.BENCH_TANDEM_LOG ? `TANDEM_LOG_LEVEL=info node ${cli} backfill --yes --config ${config} >> ${process.env.BENCH_TANDEM_LOG} 2>&1` : `TANDEM_LOG_LEVEL=warn node ${cli} backfill --yes --config ${config}`;
-    const t = await timed(() => sh(log));
+    let b = 0;
+    if (baselineCli) {
+      b = await timed(() => sh(tandemBackfill(baselineCli, config)));
+      if ((await count(`${server.url}/bf_tandem`)) !== rows) throw new Error('the baseline build did not copy every row');
+      out.baseline.push(rows / b);
+    }
+    const t = await timed(() => sh(tandemBackfill(cli, config)));
     if ((await count(`${server.url}/bf_tandem`)) !== rows) throw new Error('tandem backfill did not copy every row');
     out.tandem.push(rows / t);
 
@@ -110,10 +127,11 @@ export async function benchBackfill(opts: BackfillBenchOptions): Promise<BenchRo
     const d = await timed(() => sh(`pg_dump --data-only ${TABLES.map((x) => `-t ${x}`).join(' ')} "${src}" | psql -X -q "${anchorUrl}"`));
     if ((await count(anchorUrl)) !== rows) throw new Error('pg_dump | psql did not copy every row');
     out.dump.push(rows / d);
-    process.stderr.write(`backfill rep ${i + 1}/${reps}: tandem ${t.toFixed(1)} s, COPY pipe ${p.toFixed(1)} s, pg_dump ${d.toFixed(1)} s\n`);
+    process.stderr.write(`backfill rep ${i + 1}/${reps}: ${baselineCli ? `baseline ${b.toFixed(1)} s, ` : ''}tandem ${t.toFixed(1)} s, COPY pipe ${p.toFixed(1)} s, pg_dump ${d.toFixed(1)} s\n`);
   }
   const metric = `${rows.toLocaleString('en')} rows in 3 tables copied PostgreSQL → PostgreSQL`;
   return [
+    ...(baselineCli ? [{ name: 'backfill-pg-baseline', metric, unit: 'rows/s', tandem: out.tandem, anchor: out.baseline, anchorName: `tandem backfill of the baseline build (${baselineCli})`, command: `BENCH_BASELINE_CLI=${baselineCli} ${COMMAND}` }] : []),
     { name: 'backfill-pg-copy-pipe', metric, unit: 'rows/s', tandem: out.tandem, anchor: out.pipe, anchorName: 'COPY … TO STDOUT | COPY … FROM STDIN (psql, per table)', command: COMMAND },
     { name: 'backfill-pg-dump', metric, unit: 'rows/s', tandem: out.tandem, anchor: out.dump, anchorName: 'pg_dump --data-only | psql', command: COMMAND },
   ];
@@ -170,18 +188,26 @@ export async function benchBackfillMariadb(opts: BackfillBenchOptions & { mariad
   const load = join(dir, 'pgloader.load');
   writeFileSync(load, `LOAD DATABASE\n  FROM ${src}\n  INTO ${anchorUrl}\nWITH data only, truncate\nALTER SCHEMA 'bf_src' RENAME TO 'public';\n`);
 
-  const out = { tandem: [] as number[], pgloader: [] as number[] };
+  const out = { tandem: [] as number[], pgloader: [] as number[], baseline: [] as number[] };
   for (let i = 0; i < reps; i++) {
-    const t = await timed(() => sh(`TANDEM_LOG_LEVEL=warn node ${cli} backfill --yes --config ${config}`));
+    let b = 0;
+    if (baselineCli) {
+      b = await timed(() => sh(tandemBackfill(baselineCli, config)));
+      if ((await count(`${server.url}/bfm_tandem`)) !== rows) throw new Error('the baseline build did not copy every row');
+      out.baseline.push(rows / b);
+    }
+    const t = await timed(() => sh(tandemBackfill(cli, config)));
     if ((await count(`${server.url}/bfm_tandem`)) !== rows) throw new Error('tandem backfill did not copy every row');
     out.tandem.push(rows / t);
     const l = await timed(() => sh(`pgloader --no-ssl-cert-verification --quiet ${load}`));
     if ((await count(anchorUrl)) !== rows) throw new Error('pgloader did not copy every row');
     out.pgloader.push(rows / l);
-    process.stderr.write(`backfill-mariadb rep ${i + 1}/${reps}: tandem ${t.toFixed(1)} s, pgloader ${l.toFixed(1)} s\n`);
+    process.stderr.write(`backfill-mariadb rep ${i + 1}/${reps}: ${baselineCli ? `baseline ${b.toFixed(1)} s, ` : ''}tandem ${t.toFixed(1)} s, pgloader ${l.toFixed(1)} s\n`);
   }
+  const metric = `${rows.toLocaleString('en')} rows in 3 tables copied MariaDB → PostgreSQL`;
   return [
-    { name: 'backfill-mariadb-pgloader', metric: `${rows.toLocaleString('en')} rows in 3 tables copied MariaDB → PostgreSQL`, unit: 'rows/s', tandem: out.tandem, anchor: out.pgloader, anchorName: 'pgloader (WITH data only, truncate)', command: 'npm run bench -- --only backfill-mariadb' },
+    ...(baselineCli ? [{ name: 'backfill-mariadb-baseline', metric, unit: 'rows/s', tandem: out.tandem, anchor: out.baseline, anchorName: `tandem backfill of the baseline build (${baselineCli})`, command: `BENCH_BASELINE_CLI=${baselineCli} npm run bench -- --only backfill-mariadb` }] : []),
+    { name: 'backfill-mariadb-pgloader', metric, unit: 'rows/s', tandem: out.tandem, anchor: out.pgloader, anchorName: 'pgloader (WITH data only, truncate)', command: 'npm run bench -- --only backfill-mariadb' },
   ];
 }
 

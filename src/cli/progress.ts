@@ -8,7 +8,7 @@ export function backfillProgress(opts: { json?: boolean } = {}): { update(stats:
     update(stats) {
       const b = stats.backfill;
       if (!b) return;
-      bar.update(b.rowsCopied, Math.max(b.rowsEstimated, b.rowsCopied), `${b.tablesDone}/${b.tablesTotal} tables, ${b.rowsPerSecond.toLocaleString('en')} rows/s${b.currentTable ? `, ${b.currentTable}` : ''}`);
+      bar.update(b.rowsCopied, Math.max(b.rowsEstimated, b.rowsCopied), `${b.tablesDone}/${b.tablesTotal} tables, ${b.rowsPerSecond.toLocaleString('en')} rows/s${b.currentTables.length ? `, ${b.currentTables.join(', ')}` : ''}`);
     },
     end() {
       bar.stop();

@@ -112,6 +112,18 @@ export const configSchema = z.strictObject({
        * allow), so a copy of a production database does not starve the shop's own queries.
        */
       rowsPerSecond: z.number().int().min(0).default(0),
+      /**
+       * Tables copied at the same time, each on a reader connection of its own on the active side (and a writer on
+       * the shadow). Every reader of a PostgreSQL source imports the slot's snapshot; a MariaDB source copies in
+       * parallel only when every reader's snapshot is proven to sit at the same binlog position, else one by one.
+       * Bounded so a copy cannot take a production database's connections: 1–16.
+       */
+      parallelTables: z
+        .number({ error: 'expected a whole number of tables copied at once, 1–16 (each takes one connection on each side)' })
+        .int({ error: 'expected a whole number of tables copied at once, 1–16 (each takes one connection on each side)' })
+        .min(1, { error: 'backfill.parallelTables is at least 1 (tables copied one by one)' })
+        .max(16, { error: 'backfill.parallelTables is at most 16: each table copied at once holds a connection on each side and a snapshot open on the active side' })
+        .default(2),
     })
     .prefault({}),
   apply: z

@@ -285,8 +285,10 @@ export async function buildStatus(config: TandemConfig, store: StateStore, live?
           rowsEstimated: liveBackfill?.rowsEstimated ?? progress.reduce((n, p) => n + p.rowsCopied, 0),
           rowsPerSecond: liveBackfill?.rowsPerSecond ?? 0,
           rowsPerSecondLimit: config.backfill.rowsPerSecond || null,
+          parallelTables: liveBackfill?.parallelTables ?? config.backfill.parallelTables,
           etaSeconds: cp.stage === 'streaming' ? 0 : (liveBackfill?.etaSeconds ?? null),
           currentTable: liveBackfill?.currentTable ?? null,
+          currentTables: liveBackfill?.currentTables ?? (liveBackfill?.currentTable ? [liveBackfill.currentTable] : []),
           tables: progress.map((p) => ({ table: p.table, rowsCopied: p.rowsCopied, done: p.done })),
         };
         // Every table of the migration has a verification state, compared or not.

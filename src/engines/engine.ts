@@ -80,6 +80,12 @@ export interface SlotState {
 export interface SnapshotHandle {
   position: string;
   snapshot: string;
+  /**
+   * How many readers may read this very snapshot at once, each through openReader(snapshot): at least 1, at most
+   * the `readers` asked for. PostgreSQL exports the slot's snapshot to any number of sessions; MariaDB's lives in
+   * one connection per reader, opened up front, and only those proven to sit at `position` count.
+   */
+  readers: number;
   release(): Promise<void>;
 }
 
@@ -204,7 +210,8 @@ export interface CaptureSource {
   joinStatement?(table: string): string;
   /** The slot (PostgreSQL), or whether the log still holds `position` (MySQL binlog: no server-side slot). */
   slotState(position?: string): Promise<SlotState>;
-  createSlotWithSnapshot(): Promise<SnapshotHandle>;
+  /** `readers`: how many readers the backfill would like on the snapshot (SnapshotHandle.readers says how many it got). */
+  createSlotWithSnapshot(opts?: { readers?: number }): Promise<SnapshotHandle>;
   /**
    * Creates the slot without a snapshot when it does not exist (the switch, before its window: creating a logical
    * slot waits for every running transaction of the cluster). Streaming from it later starts at a given position.

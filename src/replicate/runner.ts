@@ -100,9 +100,11 @@ export async function runReplication(config: TandemConfig, opts: RunnerOptions):
   /** Tables that could not join because the publication could not take them in (PostgreSQL: not their owner). */
   const blocked = new Map<string, PendingTable>();
 
+  // A parallel backfill's workers each write through a session of their own, under the same lease epoch.
+  const openShadow = () => shadowEngine.openShadowWriter({ url: shadowUrl, migration: config.migration, direction: opts.direction, maxRows: config.apply.batchRows, epoch: opts.epoch });
   await pRetry(
     async () => {
-      const shadow = await shadowEngine.openShadowWriter({ url: shadowUrl, migration: config.migration, direction: opts.direction, maxRows: config.apply.batchRows, epoch: opts.epoch });
+      const shadow = await openShadow();
       try {
         // Tandem's own tables first (checkpoint, progress, lease), brought up to date with this version.
         await shadow.prepare([]);
@@ -125,7 +127,7 @@ export async function runReplication(config: TandemConfig, opts: RunnerOptions):
           opts.onTables?.({ ...emptyTableSet(), replicated: opts.tables });
           opts.onStage?.('backfill');
           try {
-            await runBackfill({ source, shadow, tables: opts.tables, chunkRows: config.apply.batchRows, rowsPerSecond: config.backfill.rowsPerSecond, signal: opts.signal, stats: opts.stats, log: opts.log, onProgress: opts.onProgress });
+            await runBackfill({ source, shadow, openShadow, tables: opts.tables, chunkRows: config.apply.batchRows, rowsPerSecond: config.backfill.rowsPerSecond, parallelTables: config.backfill.parallelTables, signal: opts.signal, stats: opts.stats, log: opts.log, onProgress: opts.onProgress });
           } catch (err) {
             if (err instanceof BackfillAborted) return;
             throw err;
@@ -227,7 +229,8 @@ async function joinTables(config: TandemConfig, opts: RunnerOptions, source: Cap
   const toCopy = [...new Set([...unfinished, ...joining])];
   if (toCopy.length) {
     const stats = opts.stats;
-    await copyAddedTables({ source, shadow, tables: toCopy, chunkRows: config.apply.batchRows, rowsPerSecond: config.backfill.rowsPerSecond, signal: opts.signal, stats, log: opts.log, onProgress: opts.onProgress });
+    const openShadow = () => engineForUrl(config[sidesOf(opts.direction).shadow].url).openShadowWriter({ url: config[sidesOf(opts.direction).shadow].url, migration: config.migration, direction: opts.direction, maxRows: config.apply.batchRows, epoch: opts.epoch });
+    await copyAddedTables({ source, shadow, openShadow, tables: toCopy, chunkRows: config.apply.batchRows, rowsPerSecond: config.backfill.rowsPerSecond, parallelTables: config.backfill.parallelTables, signal: opts.signal, stats, log: opts.log, onProgress: opts.onProgress });
     opts.onTables?.({ ...set, replicated: tables, joining: [], pending });
   }
   return tables;

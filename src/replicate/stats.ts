@@ -65,8 +65,13 @@ export interface BackfillStats {
   rowsPerSecond: number;
   /** backfill.rowsPerSecond: the rate the copy keeps under; null when unthrottled. */
   rowsPerSecondLimit: number | null;
+  /** Tables copied at once (backfill.parallelTables, or fewer when fewer readers could share the snapshot). */
+  parallelTables: number;
   etaSeconds: number | null;
+  /** The first of currentTables (kept for readers of the single-table form). */
   currentTable: string | null;
+  /** Tables being copied now, one per busy worker. */
+  currentTables: string[];
 }
 
 export function emptyStats(): ReplicationStats {

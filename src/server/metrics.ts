@@ -87,6 +87,7 @@ export function createMetrics(src: MetricsSource): Registry {
   gauge('tandem_backfill_tables_done', 'Tables the backfill has finished', () => stats.backfill?.tablesDone);
   gauge('tandem_backfill_tables_total', 'Tables the backfill copies', () => stats.backfill?.tablesTotal);
   gauge('tandem_backfill_rows_per_second', 'Backfill copy rate', () => stats.backfill?.rowsPerSecond);
+  gauge('tandem_backfill_parallel_tables', 'Tables the backfill copies at once (backfill.parallelTables, or fewer when fewer readers share the snapshot)', () => stats.backfill?.parallelTables);
   gauge('tandem_backfill_rows_per_second_limit', 'backfill.rowsPerSecond, the rate the copy keeps under (absent when unthrottled)', () => stats.backfill?.rowsPerSecondLimit ?? undefined);
   gauge('tandem_drift_rows', 'Rows found drifted by verification and not yet resolved', () => stats.verification?.driftCount);
   counter('tandem_verify_rows_compared_total', 'Rows compared by background full passes', () => stats.verification?.rowsCompared ?? 0);

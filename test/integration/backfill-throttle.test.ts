@@ -39,3 +39,35 @@ describe('a throttled backfill', () => {
     });
   }
 });
+
+describe('a throttled parallel backfill', () => {
+  const pgUrl = inject('pgUrl');
+  const { dbs } = suiteResources();
+
+  it('keeps the total of every worker under backfill.rowsPerSecond', async () => {
+    const [src, dst] = [await createPgDatabase(pgUrl, 'thrp_src'), await createPgDatabase(pgUrl, 'thrp_dst')];
+    dbs.push(src, dst);
+    for (const t of ['a', 'b', 'c']) {
+      for (const db of [src, dst]) await db.admin.query(`CREATE TABLE ${t} (id int PRIMARY KEY, price numeric(12,2), name text)`);
+      await src.admin.query(`INSERT INTO ${t} SELECT g, g / 100.0, 'item ' || g FROM generate_series(1, 3000) g`);
+    }
+    const limit = 2_000;
+    const config = writeConfig({ migration: `thrp_${process.pid}`, old: { url: src.url }, new: { url: dst.url }, backfill: { rowsPerSecond: limit, parallelTables: 3 } });
+    const r = await runTandem(['backfill', '--yes', '--config', config], { timeoutMs: 120_000, env: { TANDEM_LOG_LEVEL: 'info' } });
+    expect(r.code, r.stderr).toBe(0);
+    const lines = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { time: number; msg: string; workers?: number });
+    const at = (msg: string) => {
+      const line = lines.find((l) => l.msg.includes(msg));
+      expect(line, `log line "${msg}" in:\n${r.stderr.slice(-2000)}`).toBeDefined();
+      return (line as { time: number }).time;
+    };
+    // Three workers really ran (else this would only repeat the test above).
+    expect(lines.find((l) => l.msg.includes('copying tables in parallel'))?.workers).toBe(3);
+    const seconds = (at('backfill complete') - at('backfill started')) / 1000;
+    for (const t of ['a', 'b', 'c']) expect(await pgRows(dst.admin, `SELECT count(*)::text, sum(price)::text FROM ${t}`)).toEqual(await pgRows(src.admin, `SELECT count(*)::text, sum(price)::text FROM ${t}`));
+    // 9,000 rows at 2,000 rows/s in total, with at most one second's rows as a burst: at least 3.5 s of copying.
+    expect(seconds).toBeGreaterThanOrEqual((9_000 - limit) / limit);
+    const status = JSON.parse((await runTandem(['status', '--json', '--config', config])).stdout) as { backfill: { rowsCopied: number; rowsPerSecondLimit: number | null; parallelTables: number } };
+    expect(status.backfill).toMatchObject({ rowsCopied: 9_000, rowsPerSecondLimit: limit, parallelTables: 3 });
+  });
+});

@@ -41,6 +41,8 @@ describe('Prometheus metrics of tandem run', () => {
     }, 60_000);
     expect(metricValue(first, 'tandem_backfill_rows_copied')).toBe(3000);
     expect(metricValue(first, 'tandem_backfill_tables_total')).toBe(1);
+    // backfill.parallelTables allows 2 by default; one table takes one worker.
+    expect(metricValue(first, 'tandem_backfill_parallel_tables')).toBe(1);
     expect(first).toContain('tandem_build_info{version=');
 
     for (let i = 0; i < 5; i++) await source.admin.query(`UPDATE t SET v = v || '!' WHERE id = $1`, [i + 1]);

@@ -25,6 +25,11 @@ describe('config', () => {
     expect(c.api.listen).toBe('127.0.0.1:7420');
     expect(c.exclude).toEqual([]);
     expect(c.tables).toBeUndefined();
+    expect(c.backfill).toEqual({ rowsPerSecond: 0, parallelTables: 2 });
+  });
+
+  it('takes backfill.parallelTables from TANDEM_BACKFILL_PARALLEL_TABLES', () => {
+    expect(parseConfig(applyEnvOverrides(minimal, { TANDEM_BACKFILL_PARALLEL_TABLES: '4' })).backfill.parallelTables).toBe(4);
   });
 
   it.each([
@@ -37,6 +42,10 @@ describe('config', () => {
     [{ ...minimal, drill: { stopNew: 'pg_ctl -D /d stop' } }, 'drill.startNew: missing — drill.stopNew and drill.startNew go together'],
     [{ ...minimal, drill: { stopNew: '  ', startNew: 'pg_ctl -D /d start' } }, 'drill.stopNew: "  " — expected a shell command line, e.g. "systemctl stop postgresql"; it is empty'],
     [{ ...minimal, drill: { stopNew: ['pg_ctl', 'stop'], startNew: 'pg_ctl start' } }, 'drill.stopNew: ["pg_ctl","stop"] — expected a shell command line as a string'],
+    [{ ...minimal, backfill: { parallelTables: 0 } }, 'backfill.parallelTables: 0 — backfill.parallelTables is at least 1'],
+    [{ ...minimal, backfill: { parallelTables: 64 } }, 'backfill.parallelTables: 64 — backfill.parallelTables is at most 16'],
+    [{ ...minimal, backfill: { parallelTables: 2.5 } }, 'backfill.parallelTables: 2.5 — expected a whole number of tables copied at once'],
+    [{ ...minimal, backfill: { parallelTables: 'four' } }, 'backfill.parallelTables: "four" — expected a whole number of tables copied at once'],
   ])('names the key, the value and the expected form (%#)', (input, expected) => {
     expect(configError(input as Record<string, unknown>)).toContain(expected);
   });

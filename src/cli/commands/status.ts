@@ -49,7 +49,7 @@ function renderStatus(s: StatusReport): string {
     `applied       ${s.appliedTransactions.toLocaleString('en')} transactions`,
   ];
   if (s.backfill) {
-    lines.push(`backfill      ${s.backfill.tablesDone}/${s.backfill.tablesTotal} tables, ${s.backfill.rowsCopied.toLocaleString('en')} rows${s.backfill.rowsPerSecond ? `, ${s.backfill.rowsPerSecond.toLocaleString('en')} rows/s` : ''}${s.backfill.etaSeconds ? `, ETA ${s.backfill.etaSeconds} s` : ''}`);
+    lines.push(`backfill      ${s.backfill.tablesDone}/${s.backfill.tablesTotal} tables, ${s.backfill.rowsCopied.toLocaleString('en')} rows${s.backfill.rowsPerSecond ? `, ${s.backfill.rowsPerSecond.toLocaleString('en')} rows/s` : ''}${s.backfill.etaSeconds ? `, ETA ${s.backfill.etaSeconds} s` : ''}, ${s.backfill.parallelTables} table(s) at once${s.backfill.rowsPerSecondLimit ? `, limit ${s.backfill.rowsPerSecondLimit.toLocaleString('en')} rows/s` : ''}`);
   }
   if (s.slot) {
     const r = s.slot.logRetention;

@@ -119,8 +119,8 @@ export class MysqlCapture implements CaptureSource {
     }
   }
 
-  createSlotWithSnapshot(): Promise<SnapshotHandle> {
-    return openMysqlSnapshot(this.url);
+  createSlotWithSnapshot(opts?: { readers?: number }): Promise<SnapshotHandle> {
+    return openMysqlSnapshot(this.url, opts?.readers ?? 1);
   }
 
   openReader(snapshot: string | undefined): Promise<TableReader> {

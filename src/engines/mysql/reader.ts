@@ -5,20 +5,36 @@ import type { Row } from '../../model/change.js';
 import type { SnapshotHandle, TableReader } from '../engine.js';
 import { connectMysql } from './connect.js';
 import { quoteMysqlIdent as q } from './quote.js';
-import { toNeutral, type ColumnType, type ValuePolicy } from './binlog-values.js';
+import { neutralConverter, type ColumnType, type ValuePolicy } from './binlog-values.js';
 import { TandemError } from '../../errors.js';
 import { formatPosition } from './position.js';
 
-/** Snapshot connections held open by createSlotWithSnapshot, keyed by snapshot id, for openReader(id). */
-const snapshots = new Map<string, mysql.Connection>();
+/**
+ * Snapshot connections held open by createSlotWithSnapshot, keyed by snapshot id: openReader(id) takes the next one
+ * not yet taken. They are ended by the handle's release().
+ */
+const snapshots = new Map<string, { free: mysql.Connection[] }>();
 
 /** Reader connections: JSON as text (MySQL), everything else as connect.ts sets it (exact numbers, date strings). */
 const READER_OPTIONS: Partial<mysql.ConnectionOptions> = { jsonStrings: true } as Partial<mysql.ConnectionOptions>;
+
+/** Rounds of opening a group of snapshots before settling for the largest subgroup at one binlog position. */
+const SNAPSHOT_GROUP_ATTEMPTS = 3;
 
 async function beginConsistentSnapshot(conn: mysql.Connection): Promise<void> {
   await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
   await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
 }
+
+/** MariaDB's binlog position of the connection's snapshot; undefined on MySQL (no such status). */
+async function snapshotPosition(conn: mysql.Connection): Promise<{ file: string; offset: number } | undefined> {
+  const [status] = await conn.query<RowDataPacket[]>(`SHOW STATUS LIKE 'binlog_snapshot_%'`);
+  const get = (name: string) => status.find((r) => String(r.Variable_name).toLowerCase() === name)?.Value as string | undefined;
+  const file = get('binlog_snapshot_file');
+  return file ? { file, offset: Number(get('binlog_snapshot_position') ?? 0) } : undefined;
+}
+
+const endAll = (conns: mysql.Connection[]) => Promise.all(conns.map((c) => c.end().catch(() => undefined)));
 
 /**
  * Opens a consistent snapshot and returns it with the exact binlog position it corresponds to. MariaDB reports that
@@ -26,15 +42,52 @@ async function beginConsistentSnapshot(conn: mysql.Connection): Promise<void> {
  * START TRANSACTION WITH CONSISTENT SNAPSHOT): a backfill read through this connection plus the binlog from that
  * position covers every change exactly once. MySQL has no such status: there the snapshot is taken under a brief
  * FLUSH TABLES WITH READ LOCK (needs RELOAD) so SHOW MASTER STATUS and the snapshot agree.
+ *
+ * With `readers` > 1 (parallel backfill) MariaDB opens that many snapshots at once, one connection each. A snapshot
+ * cannot be shared between connections, but MariaDB commits to InnoDB in binlog order and reports each snapshot's
+ * binlog position atomically with it, so two snapshots at the same position hold exactly the same transactions:
+ * the snapshots that share one position are one snapshot, read through several connections. A write between two
+ * of them moves the position; the group is tried again a few times, then the largest subgroup at one position is
+ * kept (on a busy source that may be a single connection: the copy then runs one table at a time). No global read
+ * lock is taken. MySQL keeps one reader (its snapshot's position is only exact under the read lock).
  */
-export async function openMysqlSnapshot(url: string): Promise<SnapshotHandle> {
-  const conn = await connectMysql(url, 'backfill snapshot', READER_OPTIONS);
+export async function openMysqlSnapshot(url: string, readers = 1): Promise<SnapshotHandle> {
+  let group: mysql.Connection[] = [];
+  let at: { file: string; offset: number } | undefined;
   try {
-    await beginConsistentSnapshot(conn);
-    const [status] = await conn.query<RowDataPacket[]>(`SHOW STATUS LIKE 'binlog_snapshot_%'`);
-    const get = (name: string) => status.find((r) => String(r.Variable_name).toLowerCase() === name)?.Value as string | undefined;
-    let file = get('binlog_snapshot_file');
-    let offset = Number(get('binlog_snapshot_position') ?? 0);
+    for (let attempt = 1; attempt <= SNAPSHOT_GROUP_ATTEMPTS; attempt++) {
+      const conns: mysql.Connection[] = [];
+      try {
+        for (let i = 0; i < Math.max(1, readers); i++) conns.push(await connectMysql(url, 'backfill snapshot', READER_OPTIONS));
+        // Started together, so a commit rarely falls between them.
+        await Promise.all(conns.map((c) => beginConsistentSnapshot(c)));
+      } catch (err) {
+        await endAll(conns);
+        throw err;
+      }
+      const positions = await Promise.all(conns.map((c) => snapshotPosition(c)));
+      const first = positions[0];
+      if (!first) {
+        // MySQL: one snapshot, under the read lock below.
+        group = conns.slice(0, 1);
+        await endAll(conns.slice(1));
+        break;
+      }
+      const byPosition = new Map<string, number[]>();
+      positions.forEach((p, i) => p && byPosition.set(`${p.file}:${p.offset}`, [...(byPosition.get(`${p.file}:${p.offset}`) ?? []), i]));
+      const largest = [...byPosition.values()].reduce((a, b) => (b.length > a.length ? b : a));
+      if (largest.length < conns.length && attempt < SNAPSHOT_GROUP_ATTEMPTS) {
+        await endAll(conns);
+        continue;
+      }
+      group = largest.map((i) => conns[i] as mysql.Connection);
+      at = positions[largest[0] as number];
+      await endAll(conns.filter((c) => !group.includes(c)));
+      break;
+    }
+    const conn = group[0] as mysql.Connection;
+    let file = at?.file;
+    let offset = at?.offset ?? 0;
     let gtid: string | undefined;
     if (file) {
       gtid = await gtidAt(conn, file, offset);
@@ -53,18 +106,22 @@ export async function openMysqlSnapshot(url: string): Promise<SnapshotHandle> {
       if (!file) throw new Error('SHOW MASTER STATUS returned nothing: binary logging is off');
     }
     const id = randomBytes(8).toString('hex');
-    snapshots.set(id, conn);
+    const held = [...group];
+    snapshots.set(id, { free: [...group] });
     return {
       position: formatPosition({ file, offset, gtid }),
       snapshot: id,
+      readers: group.length,
       release: async () => {
         snapshots.delete(id);
-        await conn.query('COMMIT').catch(() => undefined);
-        await conn.end().catch(() => undefined);
+        await Promise.all(held.map(async (c) => {
+          await c.query('COMMIT').catch(() => undefined);
+          await c.end().catch(() => undefined);
+        }));
       },
     };
   } catch (err) {
-    await conn.end().catch(() => undefined);
+    await endAll(group);
     throw err;
   }
 }
@@ -107,7 +164,7 @@ export async function columnTypes(conn: mysql.Connection, table: string): Promis
 /**
  * Reads tables in primary-key order for backfill: through the snapshot's own connection when `snapshot` names one
  * (exactly the data at the snapshot's binlog position), else through a fresh consistent snapshot (resumed backfill,
- * see src/backfill). Values are converted by the same `toNeutral` as the binlog path.
+ * see src/backfill). Values are converted by the same `toNeutral` as the binlog path (its per-column form, neutralConverter).
  *
  * Chunks are keyset pages, `WHERE (k) > (?) ORDER BY k LIMIT n`, and both the comparison and the sort use the key
  * column's own collation: the value is sent as a coercible literal and the column's collation (implicit) wins,
@@ -118,8 +175,8 @@ export async function columnTypes(conn: mysql.Connection, table: string): Promis
  * need to share it. Comparing chunks across engines (verification) needs one order both engines agree on (bytes).
  */
 export async function openMysqlReader(url: string, snapshot: string | undefined, policy: ValuePolicy = { zeroDates: 'refuse' }): Promise<TableReader> {
-  const borrowed = snapshot ? snapshots.get(snapshot) : undefined;
-  if (snapshot && !borrowed) throw new Error(`snapshot ${snapshot} is not open in this process`);
+  const borrowed = snapshot ? snapshots.get(snapshot)?.free.shift() : undefined;
+  if (snapshot && !borrowed) throw new Error(`snapshot ${snapshot} is not open in this process, or every connection of it is already reading`);
   const conn = borrowed ?? (await connectMysql(url, 'backfill', READER_OPTIONS));
   if (!borrowed) await beginConsistentSnapshot(conn);
   const types = new Map<string, Map<string, ColumnType>>();
@@ -153,12 +210,11 @@ export async function openMysqlReader(url: string, snapshot: string | undefined,
         values: params,
         rowsAsArray: true,
       });
+      const fieldNames = fields.map((f) => f.name);
+      const convert = fields.map((f) => neutralConverter(table, cols.get(f.name) ?? { name: f.name, columnType: '' }, policy));
       return (rows as unknown as unknown[][]).map((values) => {
         const row: Row = {};
-        fields.forEach((f, i) => {
-          const col = cols.get(f.name) ?? { name: f.name, columnType: '' };
-          row[f.name] = toNeutral(table, col, values[i], policy);
-        });
+        for (let i = 0; i < fieldNames.length; i++) row[fieldNames[i] as string] = (convert[i] as (v: unknown) => Row[string])(values[i]);
         return row;
       });
     },

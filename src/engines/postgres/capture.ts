@@ -183,13 +183,14 @@ export class PgCapture implements CaptureSource {
    * Creates the slot and exports the snapshot at its consistent point: a backfill read under that snapshot plus
    * the stream from that point covers every change exactly once. The snapshot lives while the handle is open.
    */
-  async createSlotWithSnapshot(): Promise<SnapshotHandle> {
+  async createSlotWithSnapshot(opts?: { readers?: number }): Promise<SnapshotHandle> {
     const repl = await connectPostgres(this.url, 'slot snapshot', { replication: 'database' } as Partial<pg.ClientConfig>);
     try {
       const r = await repl.query<{ consistent_point: string; snapshot_name: string }>(`CREATE_REPLICATION_SLOT ${q(this.slot)} LOGICAL pgoutput EXPORT_SNAPSHOT`);
       const row = r.rows[0];
       if (!row) throw new Error('CREATE_REPLICATION_SLOT returned no row');
-      return { position: row.consistent_point, snapshot: row.snapshot_name, release: () => repl.end() };
+      // Every reader imports the exported snapshot (SET TRANSACTION SNAPSHOT): they all read the slot's consistent point.
+      return { position: row.consistent_point, snapshot: row.snapshot_name, readers: Math.max(1, opts?.readers ?? 1), release: () => repl.end() };
     } catch (err) {
       await repl.end().catch(() => undefined);
       throw err;

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Change, Row, RowChange, Value } from '../../model/change.js';
-import { copyLine } from './copy-text.js';
+import { copyPieces } from './copy-text.js';
 import { planChanges, regroupByTable, type ApplyOp } from '../shared/apply-plan.js';
 import { StatementBatch, applyFailed } from '../shared/statement-batch.js';
 import type { BackfillProgress, BulkLoader, Checkpoint, CheckpointStage, ShadowWriter, ShadowWriterOptions } from '../engine.js';
@@ -24,11 +24,7 @@ const COPY_THRESHOLD = 500;
 
 /** Rows as COPY text, 500 lines a chunk. */
 function copyText(rows: Row[], columns: string[]): Readable {
-  return Readable.from(
-    (function* () {
-      for (let i = 0; i < rows.length; i += 500) yield rows.slice(i, i + 500).map((row) => copyLine(columns.map((c) => row[c] ?? null))).join('');
-    })(),
-  );
+  return Readable.from(copyPieces(rows, columns, 500));
 }
 
 /** Statements are sent together up to about this many characters per round trip. */
