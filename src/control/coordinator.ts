@@ -12,7 +12,7 @@ import { assertPrimaryKeys, replicatedTables, runReplication } from '../replicat
 import type { ReplicationStats } from '../replicate/stats.js';
 import { ContinuousVerifier } from '../verify/continuous.js';
 import { sleep } from '../verify/rate-limit.js';
-import { sidesOf, type SideName } from '../model/direction.js';
+import { otherDirection, sidesOf, type SideName } from '../model/direction.js';
 import { engineForUrl } from '../engines/registry.js';
 import { FenceKeeper } from './fence-keeper.js';
 import { transportSwitch } from './transport-switch.js';
@@ -324,7 +324,7 @@ export class Coordinator {
   private async removeShadowConnector(direction: Direction): Promise<void> {
     const { config, log } = this.opts;
     if (config.transport.kind !== 'kafka') return;
-    const other: Direction = direction === 'forward' ? 'reverse' : 'forward';
+    const other = otherDirection(direction);
     try {
       await transportSwitch(config).stop(other, await replicatedTables(config, direction));
     } catch (err) {

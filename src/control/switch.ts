@@ -20,7 +20,7 @@ import { TandemError, errorMessage } from '../errors.js';
 import type { SwitchSide } from '../engines/engine.js';
 import { engineForUrl } from '../engines/registry.js';
 import { SWITCH_STEPS, type ControlState, type Phase, type SwitchKind, type SwitchProgress, type SwitchStep } from '../model/control.js';
-import type { Direction, SideName } from '../model/direction.js';
+import { otherDirection, type Direction, type SideName } from '../model/direction.js';
 import { markerId } from '../model/names.js';
 import type { AuditEntry, Certificate, EmergencyReport, Gate, SwitchResult } from '../model/switch.js';
 import { lagSecondsOf } from '../replicate/lag.js';
@@ -399,9 +399,10 @@ export class Switcher {
     // "No lossy mapping hit since the switch": counted afresh for the new direction.
     this.opts.stats.lossyValues = { count: 0, last: null };
     // The ended direction's capture outside the process (its Kafka connector) goes before its slot can be dropped.
+    const ended = otherDirection(after);
     await this.transport
-      .stop(after === 'forward' ? 'reverse' : 'forward', tables)
-      .catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, `cannot remove the ${after === 'forward' ? 'reverse' : 'forward'} direction's connector; tandem run removes it at its next start (or tandem connectors delete)`));
+      .stop(ended, tables)
+      .catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, `cannot remove the ${ended} direction's connector; tandem run removes it at its next start (or tandem connectors delete)`));
     // Nothing reads `from`'s slot any more; kept, it would hold WAL there for as long as `from` is the shadow.
     const fromUrl = config[progress.from].url;
     await engineForUrl(fromUrl)

@@ -46,8 +46,8 @@ export async function teardown(config: TandemConfig, log: Logger): Promise<Teard
       }
     };
     // Over Kafka a connector reads a side's slot: it goes first (its change topic stays for other consumers).
-    for (const [side, direction] of [['new', 'reverse'], ['old', 'forward']] as const) {
-      if (config.transport.kind === 'kafka') await attempt(side, 'Kafka connector', () => transportSwitch(config).stop(direction, tables));
+    if (config.transport.kind === 'kafka') {
+      for (const [side, direction] of [['new', 'reverse'], ['old', 'forward']] as const) await attempt(side, 'Kafka connector', () => transportSwitch(config).stop(direction, tables));
     }
     for (const side of ['new', 'old'] as const) {
       const url = config[side].url;

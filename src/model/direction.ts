@@ -15,6 +15,11 @@ export function directionWithActive(active: SideName): Direction {
   return active === 'old' ? 'forward' : 'reverse';
 }
 
+/** The direction a switch turns `direction` into (and back). */
+export function otherDirection(direction: Direction): Direction {
+  return direction === 'forward' ? 'reverse' : 'forward';
+}
+
 export function otherSide(side: SideName): SideName {
   return side === 'old' ? 'new' : 'old';
 }

@@ -18,12 +18,9 @@ import { fail, pass, warn, type CheckItem } from '../../engines/shared/checks.js
 import type { SideName } from '../../model/direction.js';
 import { KafkaInspector, type TopicSettings } from './client.js';
 import { ConnectClient } from './connect-client.js';
-import { changeTopic, schemaHistoryTopic, sourceKindOf, type SourceKind } from './connectors.js';
+import { CONNECTOR_CLASS, changeTopic, schemaHistoryTopic, sourceKindOf, type SourceKind } from './connectors.js';
 
-const PLUGIN: Record<SourceKind, { cls: string; artifact: string }> = {
-  postgres: { cls: 'io.debezium.connector.postgresql.PostgresConnector', artifact: 'debezium-connector-postgres' },
-  mariadb: { cls: 'io.debezium.connector.mariadb.MariaDbConnector', artifact: 'debezium-connector-mariadb' },
-};
+const ARTIFACT: Record<SourceKind, string> = { postgres: 'debezium-connector-postgres', mariadb: 'debezium-connector-mariadb' };
 
 const SIDES: readonly SideName[] = ['old', 'new'];
 
@@ -84,7 +81,7 @@ async function checkConnect(config: TandemConfig, clusterId: string | undefined)
   }
   const needed = [...new Set(SIDES.map((side) => sourceKindOf(config[side].url)))];
   for (const kind of needed) {
-    const { cls, artifact } = PLUGIN[kind];
+    const [cls, artifact] = [CONNECTOR_CLASS[kind], ARTIFACT[kind]];
     const found = plugins.find((p) => p.class === cls);
     const sides = SIDES.filter((side) => sourceKindOf(config[side].url) === kind).join(' and ');
     items.push(

@@ -12,6 +12,16 @@ export interface ConnectorStatus {
   tasks: Array<{ id: number; state: string; worker_id?: string; trace?: string }>;
 }
 
+/** The connector and every one of its tasks (at least one) are RUNNING. */
+export function isRunning(status: ConnectorStatus): boolean {
+  return status.connector.state === 'RUNNING' && status.tasks.length > 0 && status.tasks.every((t) => t.state === 'RUNNING');
+}
+
+/** The connector's state, then its tasks', as `RUNNING/RUNNING`-style words. */
+export function statesOf(status: ConnectorStatus): string[] {
+  return [status.connector.state, ...status.tasks.map((t) => t.state)];
+}
+
 export interface ConnectorOffsets {
   offsets: Array<{ partition: Record<string, unknown>; offset: Record<string, unknown> }>;
 }

@@ -130,6 +130,12 @@ function serverId(name: string): string {
  * The connector of the active side of `direction`, for `tables`. `schema` is the PostgreSQL schema the tables live
  * in (Tandem replicates the connection's current schema).
  */
+/** The Debezium connector class that captures each engine (also what `GET /connector-plugins` must list). */
+export const CONNECTOR_CLASS: Record<SourceKind, string> = {
+  postgres: 'io.debezium.connector.postgresql.PostgresConnector',
+  mariadb: 'io.debezium.connector.mariadb.MariaDbConnector',
+};
+
 export function renderConnector(config: TandemConfig, direction: Direction, tables: readonly string[], opts: { schema?: string } = {}): RenderedConnector {
   const { active } = sidesOf(direction);
   const src = parseSourceUrl(config[active].url, active);
@@ -188,7 +194,7 @@ export function renderConnector(config: TandemConfig, direction: Direction, tabl
       source: 'postgres',
       side: active,
       config: {
-        'connector.class': 'io.debezium.connector.postgresql.PostgresConnector',
+        'connector.class': CONNECTOR_CLASS.postgres,
         ...common,
         'database.dbname': src.database,
         'plugin.name': 'pgoutput',
@@ -211,7 +217,7 @@ export function renderConnector(config: TandemConfig, direction: Direction, tabl
     source: 'mariadb',
     side: active,
     config: {
-      'connector.class': 'io.debezium.connector.mariadb.MariaDbConnector',
+      'connector.class': CONNECTOR_CLASS.mariadb,
       ...common,
       'database.server.id': serverId(name),
       // BIGINT UNSIGNED beyond 2^63 arrives exact (as a decimal, which decimal.handling.mode sends as text).

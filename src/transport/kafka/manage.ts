@@ -9,7 +9,7 @@
 import type { TandemConfig } from '../../config/schema.js';
 import { TandemError } from '../../errors.js';
 import type { Direction } from '../../model/direction.js';
-import { ConnectClient, type ConnectorOffsets, type ConnectorStatus } from './connect-client.js';
+import { ConnectClient, isRunning, type ConnectorOffsets, type ConnectorStatus } from './connect-client.js';
 import { KafkaInspector } from './client.js';
 import { renderConnector, schemaHistoryTopic, writeSecretsFile, type RenderedConnector } from './connectors.js';
 
@@ -169,7 +169,7 @@ export async function waitRunning(config: TandemConfig, name: string, timeoutMs 
         fix: 'see `tandem connectors status` and the Connect worker log; after fixing, `tandem connectors apply` restarts it',
       });
     }
-    if (status && status.connector.state === 'RUNNING' && status.tasks.length > 0 && status.tasks.every((t) => t.state === 'RUNNING')) return status;
+    if (status && isRunning(status)) return status;
     if (Date.now() > deadline) {
       throw new TandemError('TANDEM_CONNECT_FAILED', `connector ${name} is not running after ${timeoutMs / 1000} s (state ${status?.connector.state ?? 'absent'})`, {
         fix: 'see `tandem connectors status` and the Connect worker log',

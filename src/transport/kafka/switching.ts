@@ -9,12 +9,8 @@ import type { TandemConfig } from '../../config/schema.js';
 import { errorMessage } from '../../errors.js';
 import type { Direction } from '../../model/direction.js';
 import { connectClient, applyConnector, changeTopicEnd, deleteConnector, waitRunning } from './manage.js';
-import { renderConnector, type SourceKind } from './connectors.js';
-
-const PLUGIN_CLASS: Record<SourceKind, string> = {
-  postgres: 'io.debezium.connector.postgresql.PostgresConnector',
-  mariadb: 'io.debezium.connector.mariadb.MariaDbConnector',
-};
+import { CONNECTOR_CLASS, renderConnector } from './connectors.js';
+import { isRunning, statesOf } from './connect-client.js';
 
 export interface TransportFinding {
   ok: boolean;
@@ -32,8 +28,8 @@ export async function kafkaSwitchReadiness(config: TandemConfig, current: Direct
   const client = connectClient(config);
   try {
     const status = await client.status(running.name);
-    const states = status ? [status.connector.state, ...status.tasks.map((t) => t.state)] : [];
-    if (!status || status.tasks.length === 0 || states.some((s) => s !== 'RUNNING')) {
+    const states = status ? statesOf(status) : [];
+    if (!status || !isRunning(status)) {
       return {
         ok: false,
         value: `${running.name} ${status ? states.join('/') : 'absent'}`,
@@ -41,10 +37,10 @@ export async function kafkaSwitchReadiness(config: TandemConfig, current: Direct
       };
     }
     const plugins = await client.plugins();
-    if (!plugins.some((p) => p.class === PLUGIN_CLASS[starting.source])) {
+    if (!plugins.some((p) => p.class === CONNECTOR_CLASS[starting.source])) {
       return {
         ok: false,
-        value: `${PLUGIN_CLASS[starting.source]} missing`,
+        value: `${CONNECTOR_CLASS[starting.source]} missing`,
         detail: `Kafka Connect lacks the Debezium ${starting.source === 'postgres' ? 'PostgreSQL' : 'MariaDB'} connector that captures ${starting.side} after the switch: install it in the worker's plugin.path (deploy/kafka/pom.xml gathers it) and restart the worker`,
       };
     }
@@ -74,9 +70,8 @@ export async function directionCaptureState(config: TandemConfig, direction: Dir
   try {
     const status = await connectClient(config).status(rendered.name);
     if (!status) return { ok: false, detail: `the connector ${rendered.name} is not registered: tandem connectors apply registers it` };
-    const states = [status.connector.state, ...status.tasks.map((t) => t.state)];
-    const ok = status.tasks.length > 0 && states.every((s) => s === 'RUNNING');
-    return { ok, detail: `the connector ${rendered.name} is ${ok ? 'RUNNING' : `${states.join(', ')}: see tandem connectors status`}` };
+    const ok = isRunning(status);
+    return { ok, detail: `the connector ${rendered.name} is ${ok ? 'RUNNING' : `${statesOf(status).join(', ')}: see tandem connectors status`}` };
   } catch (err) {
     return { ok: false, detail: `Kafka Connect does not answer: ${errorMessage(err)}` };
   }
