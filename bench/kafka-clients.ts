@@ -29,7 +29,7 @@ async function withKafkajs(brokers: string[], topic: string, end: bigint): Promi
   let bytes = 0;
   const started = performance.now();
   const finished = new Promise<void>((resolve) => {
-    void reader.subscribe(topic, '0', (records: TopicRecord[]) => {
+    void reader.subscribe(topic, new Map([[0, '0']]), (records: TopicRecord[]) => {
       for (const r of records) bytes += (r.value?.length ?? 0) + (r.key?.length ?? 0);
       const last = records[records.length - 1];
       if (last && BigInt(last.offset) >= end - 1n) resolve();

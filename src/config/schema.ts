@@ -101,6 +101,26 @@ export const configSchema = z.strictObject({
           connectSecretsFile: z.string().optional(),
           /** Debezium's heartbeat: a quiet source still shows progress at this interval. */
           heartbeatInterval: duration.default(1_000),
+          /**
+           * `transaction` (default): one partition, every source transaction applied whole and in commit order.
+           * `key`: the change topic has `partitions` partitions, a row's changes go to the partition of its primary
+           * key, and one apply lane per partition applies them in parallel. Each row's changes stay in order, but a
+           * source transaction's rows land in several lanes and show on the shadow at different moments (no
+           * cross-row atomicity, H22). Switches need `transaction`.
+           */
+          ordering: z.enum(['transaction', 'key']).default('transaction'),
+          /** Partitions of the change topic with `ordering: key` (one apply lane each); 1 with `transaction`. */
+          partitions: z
+            .number({ error: 'expected a whole number of partitions, 2–64' })
+            .int({ error: 'expected a whole number of partitions, 2–64' })
+            .min(2, { error: 'transport.kafka.partitions is at least 2 with ordering: key (one partition is ordering: transaction)' })
+            .max(64, { error: 'transport.kafka.partitions is at most 64: each partition is an apply lane holding a connection to the shadow' })
+            .optional(),
+        })
+        .superRefine((k, ctx) => {
+          if (k.ordering === 'transaction' && k.partitions !== undefined) {
+            ctx.addIssue({ code: 'custom', path: ['partitions'], message: 'transport.kafka.partitions needs ordering: key; with ordering: transaction the change topic has exactly one partition, so each source transaction stays whole and in order' });
+          }
         })
         .prefault({}),
     })

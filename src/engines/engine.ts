@@ -600,6 +600,11 @@ export interface ShadowWriterOptions {
    * holder that lost the lease cannot commit. Absent for writers that never touch the checkpoint (repair).
    */
   epoch?: number;
+  /**
+   * An apply lane (Kafka `ordering: key`): this writer's checkpoint is the lane's own row, its position the lane's
+   * partition offset. Absent for the direction's own checkpoint.
+   */
+  lane?: number;
 }
 
 /**

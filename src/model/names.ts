@@ -24,3 +24,16 @@ export function publicationName(migration: string): string {
 export const MARKER_MESSAGE_PREFIX = 'tandem_marker';
 export const MARKER_TABLE = 'tandem_fence';
 export const MARKER_COLUMN = 'marker';
+
+/**
+ * The checkpoint row of one apply lane (Kafka `ordering: key`): beside the direction's own row, which holds the
+ * source position all lanes together have applied. Removed with it.
+ */
+export function laneCheckpointKey(direction: string, lane: number): string {
+  return `${direction}#${lane}`;
+}
+
+/** A LIKE pattern matching every lane checkpoint row of `direction`. */
+export function laneCheckpointPattern(direction: string): string {
+  return `${direction}#%`;
+}

@@ -13,6 +13,8 @@ import { EmbeddedFeed } from '../transport/embedded.js';
 // Kafka transport (issue 15): Debezium in Kafka Connect captures instead of Tandem's own capture.
 import { openKafkaFeed } from '../transport/kafka/index.js';
 import { streamChanges } from './pipeline.js';
+import { streamLanes } from './lanes.js';
+import { isLaneFeed } from '../transport/change-feed.js';
 import type { ReplicationStats } from './stats.js';
 
 export interface RunnerOptions {
@@ -146,12 +148,8 @@ export async function runReplication(config: TandemConfig, opts: RunnerOptions):
           const watcher = watchTables(config, opts, source, tables, blocked, changed);
           let stopped: TandemError | undefined;
           try {
-            await streamChanges({
-              feed:
-                config.transport.kind === 'kafka'
-                  ? await openKafkaFeed(config, opts.direction, tables, await shadow.readCheckpoint(), activeEngine.comparePositions, opts.log, opts.stats)
-                  : new EmbeddedFeed(source, config.transport.queueChanges),
-              shadow,
+            const feed = config.transport.kind === 'kafka' ? await openKafkaFeed(config, opts.direction, tables, await shadow.readCheckpoint(), activeEngine.comparePositions, opts.log, opts.stats) : new EmbeddedFeed(source, config.transport.queueChanges);
+            const common = {
               comparePositions: activeEngine.comparePositions,
               tables: new Set(tables),
               batchRows: config.apply.batchRows,
@@ -161,8 +159,12 @@ export async function runReplication(config: TandemConfig, opts: RunnerOptions):
               log: opts.log,
               onApplied: opts.onApplied,
               onCheckpoint: opts.onCheckpoint,
-              onMarker: opts.onMarker,
-            });
+            };
+            if (isLaneFeed(feed)) {
+              await streamLanes({ ...common, feed, shadow, openLaneShadow: (lane) => shadowEngine.openShadowWriter({ url: shadowUrl, migration: config.migration, direction: opts.direction, maxRows: config.apply.batchRows, epoch: opts.epoch, lane }) });
+            } else {
+              await streamChanges({ ...common, feed, shadow, onMarker: opts.onMarker });
+            }
           } finally {
             opts.signal.removeEventListener('abort', stop);
             stopped = await watcher.stop();

@@ -27,3 +27,23 @@ export interface FeedSubscription {
   readonly done: Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * A feed split into lanes applied in parallel (the Kafka transport with `ordering: key`): each lane is a ChangeFeed
+ * whose positions are its own (partition offsets, ordered by `compareLane`), so the source position the shadow holds
+ * is known only for all lanes together, from `barrier`.
+ */
+export interface LaneFeed {
+  readonly partitions: number;
+  lane(index: number): ChangeFeed;
+  compareLane(a: string, b: string): number;
+  /** The lanes' start before any record of theirs (the position of a lane checkpoint with no offset yet). */
+  readonly laneStart: string;
+  /** The source position every lane has applied through, or undefined when it cannot be told within `waitMs`. */
+  barrier(waitMs: number): Promise<string | undefined>;
+  close(): Promise<void>;
+}
+
+export function isLaneFeed(feed: ChangeFeed | LaneFeed): feed is LaneFeed {
+  return 'lane' in feed;
+}

@@ -5,3 +5,4 @@
 import './kafka-postgres.cases.js';
 import './kafka-mariadb.cases.js';
 import './kafka-switch.cases.js';
+import './kafka-keyed.cases.js';

@@ -1,4 +1,5 @@
 import type mysql from 'mysql2/promise';
+import { laneCheckpointKey, laneCheckpointPattern } from '../../model/names.js';
 import type { RowDataPacket } from 'mysql2/promise';
 import { TandemError } from '../../errors.js';
 import mysqlDriver from 'mysql2/promise';
@@ -39,8 +40,9 @@ export class MysqlShadowWriter implements ShadowWriter {
     return this.opts.migration;
   }
 
+  /** The checkpoint row's key: the direction, or one of its apply lanes. */
   private get direction(): string {
-    return this.opts.direction;
+    return this.opts.lane === undefined ? this.opts.direction : laneCheckpointKey(this.opts.direction, this.opts.lane);
   }
 
   static async open(opts: ShadowWriterOptions): Promise<MysqlShadowWriter> {
@@ -273,7 +275,7 @@ export class MysqlShadowWriter implements ShadowWriter {
 
   async reset(tables: string[]): Promise<void> {
     await this.conn.query('START TRANSACTION');
-    await this.conn.query(`DELETE FROM tandem_checkpoint WHERE migration = ? AND direction = ?`, [this.migration, this.direction]);
+    await this.conn.query(`DELETE FROM tandem_checkpoint WHERE migration = ? AND (direction = ? OR direction LIKE ?)`, [this.migration, this.direction, laneCheckpointPattern(this.direction)]);
     await this.conn.query(`DELETE FROM tandem_backfill WHERE migration = ? AND direction = ?`, [this.migration, this.direction]);
     for (const t of tables) await this.conn.query(`DELETE FROM ${q(t)}`);
     await this.conn.query('COMMIT');

@@ -1,4 +1,5 @@
 // Replication spec: docs/engines/postgres.md
+import { laneCheckpointKey, laneCheckpointPattern } from '../../model/names.js';
 import pg from 'pg';
 import { TandemError, errorMessage } from '../../errors.js';
 import { Readable } from 'node:stream';
@@ -56,8 +57,9 @@ export class PgShadowWriter implements ShadowWriter {
     return this.opts.migration;
   }
 
+  /** The checkpoint row's key: the direction, or one of its apply lanes. */
   private get direction(): string {
-    return this.opts.direction;
+    return this.opts.lane === undefined ? this.opts.direction : laneCheckpointKey(this.opts.direction, this.opts.lane);
   }
 
   static async open(opts: ShadowWriterOptions): Promise<PgShadowWriter> {
@@ -352,7 +354,7 @@ export class PgShadowWriter implements ShadowWriter {
 
   async reset(tables: string[]): Promise<void> {
     await this.client.query('BEGIN');
-    await this.client.query(`DELETE FROM tandem.checkpoint WHERE migration = $1 AND direction = $2`, [this.migration, this.direction]);
+    await this.client.query(`DELETE FROM tandem.checkpoint WHERE migration = $1 AND (direction = $2 OR direction LIKE $3)`, [this.migration, this.direction, laneCheckpointPattern(this.direction)]);
     await this.client.query(`DELETE FROM tandem.backfill WHERE migration = $1 AND direction = $2`, [this.migration, this.direction]);
     if (tables.length) await this.client.query(`TRUNCATE ${tables.map(q).join(', ')}`);
     await this.client.query('COMMIT');

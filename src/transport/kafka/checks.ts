@@ -18,7 +18,7 @@ import { fail, pass, warn, type CheckItem } from '../../engines/shared/checks.js
 import type { SideName } from '../../model/direction.js';
 import { KafkaInspector, type TopicSettings } from './client.js';
 import { ConnectClient } from './connect-client.js';
-import { CONNECTOR_CLASS, changeTopic, schemaHistoryTopic, sourceKindOf, type SourceKind } from './connectors.js';
+import { CONNECTOR_CLASS, changePartitions, changeTopic, schemaHistoryTopic, sourceKindOf, type SourceKind } from './connectors.js';
 
 const ARTIFACT: Record<SourceKind, string> = { postgres: 'debezium-connector-postgres', mariadb: 'debezium-connector-mariadb' };
 
@@ -53,6 +53,7 @@ export async function checkKafka(config: TandemConfig): Promise<CheckItem[]> {
     } catch (err) {
       items.push(fail('kafka.brokers', 'kafka', 'cannot reach the Kafka brokers', `${k.brokers.join(', ')}: ${errorMessage(err)}`, 'start Kafka (npm run kafka:up for the local stack) or correct transport.kafka.brokers in tandem.yaml'));
     }
+    items.push(orderingCheck(config));
     items.push(...(await checkConnect(config, clusterId)));
     if (clusterId !== undefined) {
       for (const side of SIDES) items.push(...(await checkTopics(config, inspector, side)));
@@ -98,10 +99,11 @@ async function checkTopics(config: TandemConfig, inspector: KafkaInspector, side
   const topic = changeTopic(config, side);
   const settings = await inspector.topic(topic);
   const wanted = config.transport.kafka.retention;
+  const partitions = changePartitions(config);
   if (!settings) {
-    items.push(pass(`kafka.topic_${side}`, 'kafka', `change topic of ${side} not created yet`, `${topic}: Connect creates it with the connector (1 partition, cleanup.policy=delete, retention ${human(wanted)} from transport.kafka.retention)`));
+    items.push(pass(`kafka.topic_${side}`, 'kafka', `change topic of ${side} not created yet`, `${topic}: Connect creates it with the connector (${partitions} partition(s), cleanup.policy=delete, retention ${human(wanted)} from transport.kafka.retention)`));
   } else {
-    items.push(...changeTopicChecks(side, topic, settings, wanted));
+    items.push(...changeTopicChecks(side, topic, settings, wanted, partitions));
   }
   if (sourceKindOf(config[side].url) === 'mariadb') {
     const history = schemaHistoryTopic(config, side);
@@ -111,15 +113,17 @@ async function checkTopics(config: TandemConfig, inspector: KafkaInspector, side
   return items;
 }
 
-function changeTopicChecks(side: SideName, topic: string, t: TopicSettings, wanted: number): CheckItem[] {
+function changeTopicChecks(side: SideName, topic: string, t: TopicSettings, wanted: number, partitions: number): CheckItem[] {
   const items: CheckItem[] = [];
   const id = `kafka.topic_${side}`;
   const policy = t.config['cleanup.policy'] ?? 'delete';
   const retention = Number(t.config['retention.ms'] ?? '604800000');
   const bytes = Number(t.config['retention.bytes'] ?? '-1');
   const problems: CheckItem[] = [];
-  if (t.partitions !== 1) {
+  if (t.partitions !== partitions && partitions === 1) {
     problems.push(fail(`${id}.partitions`, 'kafka', `change topic of ${side} has ${t.partitions} partitions`, `${topic}: with more than one partition a source transaction's events and the transaction order are split across partitions`, `delete the topic and the connector (tandem connectors delete), then tandem backfill --yes and tandem run: Connect creates it again with one partition`));
+  } else if (t.partitions !== partitions) {
+    problems.push(fail(`${id}.partitions`, 'kafka', `change topic of ${side} has ${t.partitions} partition(s), transport.kafka.partitions ${partitions}`, `${topic}: each partition is one apply lane; with another count, keys would be read from partitions no lane owns or partitions left unread`, `set transport.kafka.partitions to ${t.partitions}, or delete the topic and the connector (tandem connectors delete), then tandem backfill --yes and tandem run`));
   }
   if (policy.includes('compact')) {
     problems.push(fail(`${id}.cleanup`, 'kafka', `change topic of ${side} is compacted`, `${topic}: cleanup.policy=${policy} keeps only the last event of each key, so earlier changes of a row can vanish before Tandem reads them`, alter(topic, 'cleanup.policy=delete')));
@@ -132,7 +136,7 @@ function changeTopicChecks(side: SideName, topic: string, t: TopicSettings, want
   }
   items.push(...problems);
   if (problems.length === 0) {
-    items.push(pass(id, 'kafka', `change topic of ${side}`, `${topic}: 1 partition, cleanup.policy=${policy}, retention ${human(retention)} (transport.kafka.retention ${human(wanted)}), no size limit`));
+    items.push(pass(id, 'kafka', `change topic of ${side}`, `${topic}: ${partitions} partition(s), cleanup.policy=${policy}, retention ${human(retention)} (transport.kafka.retention ${human(wanted)}), no size limit`));
   }
   return items;
 }
@@ -149,4 +153,20 @@ function historyCheck(side: SideName, topic: string, t: TopicSettings): CheckIte
     return fail(id, 'kafka', `schema history topic of ${side} does not keep every record`, `${topic}: ${found}. Debezium reads the whole history on every start: a deleted record makes the connector fail or decode rows with an old schema`, `${alter(topic, 'retention.ms=-1,retention.bytes=-1,cleanup.policy=delete')} (a topic with several partitions must be recreated: delete the connector and the topic, then tandem backfill --yes)`);
   }
   return pass(id, 'kafka', `schema history topic of ${side}`, `${topic}: ${found}`);
+}
+
+/** H22: how the change topic orders changes, and what `ordering: key` gives up. */
+function orderingCheck(config: TandemConfig): CheckItem {
+  const k = config.transport.kafka;
+  if (k.ordering === 'transaction') {
+    return pass('kafka.ordering', 'kafka', 'changes applied by source transaction', 'ordering: transaction: one partition, each source transaction applied whole and in commit order on the shadow');
+  }
+  const partitions = changePartitions(config);
+  return warn(
+    'kafka.ordering',
+    'kafka',
+    'ordering: key gives up cross-row atomicity',
+    `${partitions} partitions, one apply lane each: a row's changes stay in order, but a source transaction's rows reach the shadow at different moments (an order without its lines, a transfer with one side applied), so readers of the shadow can see states the source never had until the lanes catch up. Switches (cutover, rollback) are refused, TRUNCATE of a replicated table stops replication, and a unique key other than the primary key can conflict while lanes apply out of step`,
+    'use ordering: transaction (the default) unless the shadow is not read before cutover and throughput needs parallel apply',
+  );
 }

@@ -17,16 +17,29 @@ export interface TopicRecord {
   value: Buffer | null;
 }
 
+export interface PartitionOffsets {
+  partition: number;
+  /** The first offset still held (retention deletes older ones). */
+  low: string;
+  /** The next offset to be written. */
+  high: string;
+}
+
 export interface TopicReader {
   /** The topic exists (Connect creates it with the connector's first record). */
   topicExists(topic: string): Promise<boolean>;
-  /** The first offset still held (retention deletes older ones) and the next offset to be written. */
+  /** Partition 0's first held offset and next offset (the one partition of an ordered change topic). */
   offsets(topic: string): Promise<{ low: string; high: string }>;
-  /** Starts fetching partition 0 of `topic` at `offset`; each batch is handed to `onBatch` in offset order. */
-  subscribe(topic: string, offset: string, onBatch: (records: TopicRecord[]) => Promise<void>): Promise<void>;
-  /** Stops fetching (backpressure) until resume(); records already fetched are still delivered. */
-  pause(): void;
-  resume(): void;
+  /** Every partition's first held offset and next offset, by partition number. */
+  partitionOffsets(topic: string): Promise<PartitionOffsets[]>;
+  /**
+   * Starts fetching each partition of `starts` at its offset; each batch (one partition's records, in offset order)
+   * is handed to `onBatch`.
+   */
+  subscribe(topic: string, starts: ReadonlyMap<number, string>, onBatch: (records: TopicRecord[], partition: number) => Promise<void>): Promise<void>;
+  /** Stops fetching a partition (all when none is named) until resume(); records already fetched are still delivered. */
+  pause(partition?: number): void;
+  resume(partition?: number): void;
   /** Settles when the reader stops: resolves after close(), rejects when the client gave up. */
   readonly done: Promise<void>;
   close(): Promise<void>;
@@ -65,14 +78,17 @@ export class KafkajsReader implements TopicReader {
   }
 
   async offsets(topic: string): Promise<{ low: string; high: string }> {
-    const admin = await this.adminClient();
-    const parts = await admin.fetchTopicOffsets(topic);
-    const p0 = parts.find((p) => p.partition === 0);
+    const p0 = (await this.partitionOffsets(topic)).find((p) => p.partition === 0);
     if (!p0) throw new TandemError('TANDEM_STATE', `topic ${topic} has no partition 0`, { fix: 'the change topic must have exactly one partition; delete it and apply the connector again' });
     return { low: p0.low, high: p0.high };
   }
 
-  async subscribe(topic: string, offset: string, onBatch: (records: TopicRecord[]) => Promise<void>): Promise<void> {
+  async partitionOffsets(topic: string): Promise<PartitionOffsets[]> {
+    const admin = await this.adminClient();
+    return (await admin.fetchTopicOffsets(topic)).map((p) => ({ partition: p.partition, low: p.low, high: p.high })).sort((a, b) => a.partition - b.partition);
+  }
+
+  async subscribe(topic: string, starts: ReadonlyMap<number, string>, onBatch: (records: TopicRecord[], partition: number) => Promise<void>): Promise<void> {
     this.topic = topic;
     // kafkajs restarts a crashed consumer by itself from the group's committed offset (none: Tandem keeps its offset
     // in the shadow), so it would read the topic again from its start. Tandem reopens the feed from the checkpoint instead.
@@ -88,11 +104,11 @@ export class KafkajsReader implements TopicReader {
       this.settle.reject(new TandemError('TANDEM_CONNECT_FAILED', `the Kafka consumer stopped: ${err.message}`, { retriable: true, cause: err }));
     });
     // Where to go on: the group has no committed offset, so after a rejoin (a broker restart ends the member's session)
-    // kafkajs would start the partition from its beginning again.
-    let nextOffset = offset;
+    // kafkajs would start each partition from its beginning again.
+    const next = new Map(starts);
     let joins = 0;
     consumer.on(consumer.events.GROUP_JOIN, () => {
-      if (joins++ > 0 && !this.closed) consumer.seek({ topic, partition: 0, offset: nextOffset });
+      if (joins++ > 0 && !this.closed) for (const [partition, offset] of next) consumer.seek({ topic, partition, offset });
     });
     await consumer.connect().catch((err: unknown) => {
       throw unreachable(err);
@@ -101,24 +117,27 @@ export class KafkajsReader implements TopicReader {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: true,
+      // One partition's batch at a time per call; partitions are fetched together.
+      partitionsConsumedConcurrently: Math.max(1, starts.size),
       eachBatch: async ({ batch, heartbeat }) => {
+        if (!next.has(batch.partition)) return; // a partition this reader was not asked for
         const records: TopicRecord[] = [];
         for (const m of batch.messages) records.push({ offset: m.offset, timestamp: Number(m.timestamp), key: m.key, value: m.value });
-        await onBatch(records);
+        await onBatch(records, batch.partition);
         const last = records[records.length - 1];
-        if (last) nextOffset = String(BigInt(last.offset) + 1n);
+        if (last) next.set(batch.partition, String(BigInt(last.offset) + 1n));
         await heartbeat();
       },
     });
-    consumer.seek({ topic, partition: 0, offset });
+    for (const [partition, offset] of starts) consumer.seek({ topic, partition, offset });
   }
 
-  pause(): void {
-    this.consumer?.pause([{ topic: this.topic }]);
+  pause(partition?: number): void {
+    this.consumer?.pause([partition === undefined ? { topic: this.topic } : { topic: this.topic, partitions: [partition] }]);
   }
 
-  resume(): void {
-    this.consumer?.resume([{ topic: this.topic }]);
+  resume(partition?: number): void {
+    this.consumer?.resume([partition === undefined ? { topic: this.topic } : { topic: this.topic, partitions: [partition] }]);
   }
 
   async close(): Promise<void> {
@@ -171,12 +190,22 @@ export class KafkaInspector {
     return { partitions: meta?.partitions.length ?? 0, config };
   }
 
-  /** Partition 0's first held offset and next offset; undefined when the topic does not exist. */
+  /**
+   * The first held offset and the next offset, summed over the topic's partitions (partition 0's alone for an ordered
+   * change topic of one partition); undefined when the topic does not exist.
+   */
   async offsets(topic: string): Promise<{ low: string; high: string } | undefined> {
     const admin = await this.client();
     if (!(await admin.listTopics()).includes(topic)) return undefined;
-    const p0 = (await admin.fetchTopicOffsets(topic)).find((p) => p.partition === 0);
-    return p0 && { low: p0.low, high: p0.high };
+    const parts = await admin.fetchTopicOffsets(topic);
+    if (parts.length === 0) return undefined;
+    let low = 0n;
+    let high = 0n;
+    for (const p of parts) {
+      low += BigInt(p.low);
+      high += BigInt(p.high);
+    }
+    return { low: String(low), high: String(high) };
   }
 
   /** Deletes the topic; false when there was none. */

@@ -77,6 +77,15 @@ export function schemaHistoryTopic(config: TandemConfig, side: SideName): string
   return `${connectorPrefix(config)}-${side}.schema-history`;
 }
 
+/** Default partitions (apply lanes) of a change topic with `transport.kafka.ordering: key`. */
+export const DEFAULT_KEYED_PARTITIONS = 4;
+
+/** The change topic's partition count: 1 for `ordering: transaction`, `partitions` (default 4) for `key`. */
+export function changePartitions(config: TandemConfig): number {
+  const k = config.transport.kafka;
+  return k.ordering === 'key' ? (k.partitions ?? DEFAULT_KEYED_PARTITIONS) : 1;
+}
+
 /** Which Debezium connector captures a side, from its URL's scheme. */
 export function sourceKindOf(url: string): SourceKind {
   const scheme = /^([a-z]+):/i.exec(url)?.[1]?.toLowerCase();
@@ -170,7 +179,9 @@ export function renderConnector(config: TandemConfig, direction: Direction, tabl
     'transforms.route.type': 'org.apache.kafka.connect.transforms.RegexRouter',
     'transforms.route.regex': '.*',
     'transforms.route.replacement': topic,
-    'topic.creation.default.partitions': '1',
+    // One partition keeps every transaction whole and in order; with ordering: key, Connect's producer sends each
+    // row change to the partition of its key (the primary key's bytes), so one key's changes stay in order.
+    'topic.creation.default.partitions': String(changePartitions(config)),
     'topic.creation.default.replication.factor': String(k.replicationFactor),
     'topic.creation.default.cleanup.policy': 'delete',
     'topic.creation.default.retention.ms': String(k.retention),

@@ -25,7 +25,7 @@ import { decodeRow, type ConnectSchema } from './values.js';
 import type { TopicRecord } from './client.js';
 import type { SourceKind } from './connectors.js';
 
-interface Envelope {
+export interface Envelope {
   schema?: ConnectSchema;
   payload?: Record<string, unknown> | null;
 }
@@ -82,7 +82,7 @@ const SCHEMAS_KEPT = 512;
  * number. (`,"payload":` cannot occur earlier: a schema's keys are fixed words and a quote inside a string is
  * escaped.) Anything else is parsed whole the careful way.
  */
-function parseJson(buf: Buffer | null): Envelope | null {
+export function parseJson(buf: Buffer | null): Envelope | null {
   if (!buf || buf.length === 0) return null;
   const text = buf.toString('utf8');
   const at = text.startsWith(SCHEMA_HEAD) ? text.indexOf(PAYLOAD_AT) : -1;
@@ -99,9 +99,9 @@ function parseJson(buf: Buffer | null): Envelope | null {
 }
 
 /** Where a change event sits in its source's log, ordered within one transaction: a copy is at or before the last one held. */
-type EventKey = readonly (string | bigint)[];
+export type EventKey = readonly (string | bigint)[];
 
-function compareKeys(a: EventKey, b: EventKey): number {
+export function compareKeys(a: EventKey, b: EventKey): number {
   for (let i = 0; i < Math.max(a.length, b.length); i++) {
     const x = a[i] ?? '';
     const y = b[i] ?? '';
@@ -165,8 +165,7 @@ export class DebeziumDecoder {
     const value = parseJson(rec.value);
     const payload = value?.payload;
     if (!payload) return; // a tombstone (none are configured) or an empty record
-    const schemaName = value.schema?.name ?? '';
-    if (schemaName.endsWith('.Heartbeat') || (payload.ts_ms !== undefined && Object.keys(payload).length === 1)) return this.heartbeat();
+    if (isHeartbeat(value)) return this.heartbeat();
     if (typeof payload.status === 'string') return this.boundary(payload, rec.offset);
     if (typeof payload.op === 'string') return this.change(value, rec);
   }
@@ -255,19 +254,12 @@ export class DebeziumDecoder {
     return tx.lastPosition ?? this.last;
   }
 
-  /** PostgreSQL: the change's LSN; MariaDB: binlog file, event position, row in the event; then the transaction's count. */
-  private eventKey(source: Record<string, string | number | null>, order: unknown): EventKey {
-    const n = (v: unknown) => (v === undefined || v === null || v === '' ? -1n : BigInt(String(v)));
-    const tail = n(order);
-    return this.opts.source === 'postgres' ? [n(source.lsn), tail] : [String(source.file ?? ''), n(source.pos), n(source.row), tail];
-  }
-
   private change(value: Envelope, rec: TopicRecord): void {
     const payload = value.payload as Record<string, unknown>;
     const source = (payload.source ?? {}) as Record<string, string | number | null>;
     const table = String(source.table);
     const meta = payload.transaction as { id?: unknown; total_order?: unknown } | null | undefined;
-    const marker = this.markerOf(payload, table);
+    const marker = markerOf(this.opts.source, payload, table);
     // A logical message outside any transaction is not the switch's (its marker is transactional): nothing to apply.
     if (marker !== undefined && !meta?.id) return;
     if (!meta?.id) {
@@ -276,7 +268,7 @@ export class DebeziumDecoder {
       });
     }
     const tx = this.open.get(this.identity(String(meta.id)));
-    const key = this.eventKey(source, meta.total_order);
+    const key = eventKey(this.opts.source, source, meta.total_order);
     // No open transaction: a copy of a delivered one's tail, or of one begun before this reader's start.
     if (!tx || (tx.lastEvent && compareKeys(key, tx.lastEvent) <= 0)) {
       this.redelivered++;
@@ -294,7 +286,7 @@ export class DebeziumDecoder {
       else tx.markers.push(marker);
       return;
     }
-    const change = this.decodeChange(value, rec, table);
+    const change = decodeChange(value, rec, table);
     if (!change) return;
     if (tx.streaming) {
       this.opts.emit({ kind: 'change', change });
@@ -309,35 +301,49 @@ export class DebeziumDecoder {
       tx.changes = [];
     }
   }
+}
 
-  /**
-   * The switch's drain marker (model/names.ts): its id; null for another event of the marker's carrier (a fence
-   * write to MariaDB's fence table, a logical message with another prefix); undefined for a row change.
-   */
-  private markerOf(payload: Record<string, unknown>, table: string): string | null | undefined {
-    if (payload.op === 'm') {
-      const message = payload.message as { prefix?: unknown; content?: unknown } | undefined;
-      if (message?.prefix !== MARKER_MESSAGE_PREFIX || typeof message.content !== 'string') return null;
-      // bytes travel as base64 in Kafka Connect's JSON
-      return Buffer.from(message.content, 'base64').toString('utf8');
-    }
-    if (this.opts.source !== 'mariadb' || table !== MARKER_TABLE) return undefined;
-    const after = payload.after as Record<string, unknown> | null | undefined;
-    const id = payload.op === 'd' ? null : after?.[MARKER_COLUMN];
-    return typeof id === 'string' && id !== '' ? id : null;
-  }
+/** Where a change event sits in its source's log, for copies within one transaction. PostgreSQL: the change's LSN; MariaDB: binlog file, event position, row in the event; then the transaction's count. */
+export function eventKey(kind: SourceKind, source: Record<string, string | number | null>, order: unknown): EventKey {
+  const n = (v: unknown) => (v === undefined || v === null || v === '' ? -1n : BigInt(String(v)));
+  const tail = n(order);
+  return kind === 'postgres' ? [n(source.lsn), tail] : [String(source.file ?? ''), n(source.pos), n(source.row), tail];
+}
 
-  private decodeChange(value: Envelope, rec: TopicRecord, table: string): Change | undefined {
-    const payload = value.payload as Record<string, unknown>;
-    const fields = new Map((value.schema?.fields ?? []).map((f) => [f.field, f]));
-    const op = payload.op as string;
-    if (op === 't') return { op: 'truncate', tables: [table] };
-    const keyEnvelope = parseJson(rec.key);
-    const key = decodeRow(keyEnvelope?.schema, keyEnvelope?.payload as never, table) as Row | undefined;
-    const after = decodeRow(fields.get('after'), payload.after as never, table);
-    if (op === 'c' || op === 'r') return { op: 'insert', table, after };
-    if (op === 'u') return { op: 'update', table, before: key, after };
-    if (op === 'd') return { op: 'delete', table, before: key ?? (decodeRow(fields.get('before'), payload.before as never, table) as Row) };
-    return undefined; // 'm' (logical messages) and future operations carry no row change
+/** A Debezium heartbeat (routed into the change topic with the rows). */
+export function isHeartbeat(value: Envelope): boolean {
+  const payload = value.payload ?? {};
+  return (value.schema?.name ?? '').endsWith('.Heartbeat') || (payload.ts_ms !== undefined && Object.keys(payload).length === 1);
+}
+
+/**
+ * The switch's drain marker (model/names.ts): its id; null for another event of the marker's carrier (a fence
+ * write to MariaDB's fence table, a logical message with another prefix); undefined for a row change.
+ */
+export function markerOf(source: SourceKind, payload: Record<string, unknown>, table: string): string | null | undefined {
+  if (payload.op === 'm') {
+    const message = payload.message as { prefix?: unknown; content?: unknown } | undefined;
+    if (message?.prefix !== MARKER_MESSAGE_PREFIX || typeof message.content !== 'string') return null;
+    // bytes travel as base64 in Kafka Connect's JSON
+    return Buffer.from(message.content, 'base64').toString('utf8');
   }
+  if (source !== 'mariadb' || table !== MARKER_TABLE) return undefined;
+  const after = payload.after as Record<string, unknown> | null | undefined;
+  const id = payload.op === 'd' ? null : after?.[MARKER_COLUMN];
+  return typeof id === 'string' && id !== '' ? id : null;
+}
+
+/** The row change a Debezium change event carries (undefined for logical messages and unknown operations). */
+export function decodeChange(value: Envelope, rec: TopicRecord, table: string): Change | undefined {
+  const payload = value.payload as Record<string, unknown>;
+  const fields = new Map((value.schema?.fields ?? []).map((f) => [f.field, f]));
+  const op = payload.op as string;
+  if (op === 't') return { op: 'truncate', tables: [table] };
+  const keyEnvelope = parseJson(rec.key);
+  const key = decodeRow(keyEnvelope?.schema, keyEnvelope?.payload as never, table) as Row | undefined;
+  const after = decodeRow(fields.get('after'), payload.after as never, table);
+  if (op === 'c' || op === 'r') return { op: 'insert', table, after };
+  if (op === 'u') return { op: 'update', table, before: key, after };
+  if (op === 'd') return { op: 'delete', table, before: key ?? (decodeRow(fields.get('before'), payload.before as never, table) as Row) };
+  return undefined; // 'm' (logical messages) and future operations carry no row change
 }

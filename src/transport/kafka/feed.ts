@@ -35,7 +35,7 @@ export interface KafkaFeedOptions {
  * Which records of the topic the shadow holds: those up to the last acknowledged END, and heartbeats read while
  * nothing was waiting to be applied. What is read and not yet settled is the lag (offsets, and the age of the oldest).
  */
-class Settlement {
+export class Settlement {
   private settled: bigint;
   /** END offsets handed to the pipeline and not yet acknowledged. */
   private readonly unacked: bigint[] = [];
@@ -120,7 +120,7 @@ export class KafkaFeed implements ChangeFeed {
       let failed: unknown;
       let next = BigInt(start);
       let paused = false;
-      await reader.subscribe(topic, start, async (records) => {
+      await reader.subscribe(topic, new Map([[0, start]]), async (records) => {
         for (const rec of records) {
           // A client may hand over records before its seek took effect, or again after a reconnect.
           if (BigInt(rec.offset) < next) continue;

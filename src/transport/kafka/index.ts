@@ -6,9 +6,10 @@ import type { Logger } from 'pino';
 import type { TandemConfig } from '../../config/schema.js';
 import type { Direction } from '../../model/direction.js';
 import type { Checkpoint } from '../../engines/engine.js';
-import { renderConnector } from './connectors.js';
-import { applyConnector, waitRunning } from './manage.js';
+import { changePartitions, renderConnector } from './connectors.js';
+import { applyConnector, committedSourcePosition, waitRunning } from './manage.js';
 import { KafkaFeed } from './feed.js';
+import { KeyedKafkaFeed } from './keyed.js';
 import { emptyKafkaStats, type KafkaStats } from './stats.js';
 
 export async function openKafkaFeed(
@@ -19,12 +20,25 @@ export async function openKafkaFeed(
   comparePositions: (a: string, b: string) => number,
   log: Logger,
   holder?: { kafka: KafkaStats | null },
-): Promise<KafkaFeed> {
+): Promise<KafkaFeed | KeyedKafkaFeed> {
   const applied = await applyConnector(config, direction, tables, checkpoint?.sourcePosition);
   if (applied.action !== 'unchanged') log.info({ connector: applied.name, action: applied.action }, 'Debezium connector registered with Kafka Connect');
   await waitRunning(config, applied.name);
   const rendered = renderConnector(config, direction, tables);
   const stats = holder ? (holder.kafka ??= emptyKafkaStats()) : undefined;
   if (stats) stats.connector = applied.name;
+  if (config.transport.kafka.ordering === 'key') {
+    return new KeyedKafkaFeed({
+      brokers: config.transport.kafka.brokers,
+      topic: rendered.topic,
+      source: rendered.source,
+      partitions: changePartitions(config),
+      // The queue bound is shared out: all lanes together hold at most as many changes as one ordered feed.
+      queueChanges: Math.ceil(config.transport.queueChanges / changePartitions(config)),
+      log,
+      stats,
+      committedPosition: () => committedSourcePosition(config, applied.name, rendered.source),
+    });
+  }
   return new KafkaFeed({ brokers: config.transport.kafka.brokers, topic: rendered.topic, source: rendered.source, comparePositions, queueChanges: config.transport.queueChanges, log, stats });
 }

@@ -12,6 +12,7 @@ import type { Direction } from '../../model/direction.js';
 import { ConnectClient, isRunning, type ConnectorOffsets, type ConnectorStatus } from './connect-client.js';
 import { KafkaInspector } from './client.js';
 import { renderConnector, schemaHistoryTopic, writeSecretsFile, type RenderedConnector } from './connectors.js';
+import { lsnText } from './debezium.js';
 
 export interface AppliedConnector {
   name: string;
@@ -178,4 +179,24 @@ export async function waitRunning(config: TandemConfig, name: string, timeoutMs 
     }
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/**
+ * The source position Connect has committed for the connector `name`: every record Debezium produced before it is
+ * stored in Kafka (Connect commits a source offset only once all earlier records are acknowledged). PostgreSQL:
+ * the last commit LSN the connector completed; MariaDB: just before the binlog position it would restart from.
+ * Undefined while Connect holds no offset for it yet.
+ */
+export async function committedSourcePosition(config: TandemConfig, name: string, source: 'postgres' | 'mariadb'): Promise<string | undefined> {
+  const stored = await connectClient(config).offsets(name);
+  const offset = stored?.offsets[0]?.offset;
+  if (!offset) return undefined;
+  if (source === 'postgres') {
+    const lsn = offset.lsn_commit;
+    return typeof lsn === 'number' || (typeof lsn === 'string' && /^\d+$/.test(lsn)) ? lsnText(String(lsn)) : undefined;
+  }
+  const { file, pos } = offset as { file?: unknown; pos?: unknown };
+  if (typeof file !== 'string' || (typeof pos !== 'number' && typeof pos !== 'string')) return undefined;
+  // The transaction starting at `pos` may be partly sent: only what lies before it is whole in Kafka.
+  return `${file}:${Math.max(0, Number(pos) - 1)}`;
 }

@@ -25,6 +25,15 @@ export interface TransportFinding {
 export async function kafkaSwitchReadiness(config: TandemConfig, current: Direction, next: Direction, tables: readonly string[]): Promise<TransportFinding> {
   const running = renderConnector(config, current, tables);
   const starting = renderConnector(config, next, tables);
+  if (config.transport.kafka.ordering === 'key') {
+    // The drain needs the marker's transaction after everything before it, and the new direction one checkpoint
+    // offset: both only hold on one ordered partition.
+    return {
+      ok: false,
+      value: 'ordering: key',
+      detail: `with transport.kafka.ordering: key the change topic ${running.topic} has several partitions applied by lanes of their own, so the switch's drain cannot be ordered after every change: switch with ordering: transaction (one partition), which needs a new change topic and a new copy (tandem connectors delete, set ordering: transaction, tandem backfill --yes, tandem run)`,
+    };
+  }
   const client = connectClient(config);
   try {
     const status = await client.status(running.name);
