@@ -132,7 +132,7 @@ describe('Kafka transport, PostgreSQL → PostgreSQL', () => {
     const run = await runTandem(['check', '--json', '--config', config]);
     const report = JSON.parse(run.stdout) as { checks: Array<{ id: string; status: string; side: string; fix?: string }> };
     const kafka = report.checks.filter((c) => c.side === 'kafka');
-    expect(kafka.map((c) => `${c.id} ${c.status}`)).toEqual(['kafka.brokers pass', 'kafka.connect pass', 'kafka.plugin.postgres pass', 'kafka.topic_old pass', 'kafka.topic_new pass']);
+    expect(kafka.map((c) => `${c.id} ${c.status}`)).toEqual(['kafka.brokers pass', 'kafka.ordering pass', 'kafka.connect pass', 'kafka.plugin.postgres pass', 'kafka.topic_old pass', 'kafka.topic_new pass']);
     const text = await runTandem(['check', '--config', config]);
     expect(text.stdout).toMatch(/Kafka transport\n\s+PASS\s+Kafka brokers reachable/);
     expect(text.stdout).toMatch(/PASS\s+change topic of old — tandem-kpg-\S+-old\.changes: 1 partition, cleanup\.policy=delete, retention 7d/);
@@ -154,6 +154,7 @@ describe('Kafka transport, PostgreSQL → PostgreSQL', () => {
       const items = (JSON.parse(failed.stdout) as typeof report).checks.filter((c) => c.side === 'kafka');
       expect(items.map((c) => `${c.id} ${c.status}`)).toEqual([
         'kafka.brokers pass',
+        'kafka.ordering pass',
         'kafka.connect fail',
         'kafka.topic_old.partitions fail',
         'kafka.topic_old.cleanup fail',

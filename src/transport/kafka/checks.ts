@@ -166,7 +166,7 @@ function orderingCheck(config: TandemConfig): CheckItem {
     'kafka.ordering',
     'kafka',
     'ordering: key gives up cross-row atomicity',
-    `${partitions} partitions, one apply lane each: a row's changes stay in order, but a source transaction's rows reach the shadow at different moments (an order without its lines, a transfer with one side applied), so readers of the shadow can see states the source never had until the lanes catch up. Switches (cutover, rollback) are refused, TRUNCATE of a replicated table stops replication, and a unique key other than the primary key can conflict while lanes apply out of step`,
+    `${partitions} partitions, one apply lane each: a row's changes stay in order, but a source transaction's rows reach the shadow at different moments (an order without its lines, a transfer with one side applied), so readers of the shadow can see states the source never had until the lanes catch up. Switches (cutover, rollback) are refused, TRUNCATE of a replicated table stops replication, and a unique key other than the primary key can conflict while lanes apply out of step, which stops replication with the shadow's error`,
     'use ordering: transaction (the default) unless the shadow is not read before cutover and throughput needs parallel apply',
   );
 }
