@@ -5,7 +5,7 @@ import type { Database } from '../engines/engine.js';
 import type { SideName } from '../model/direction.js';
 import { engineForUrl } from '../engines/registry.js';
 import { compareTableSchemas } from '../schema/compat.js';
-import { checkKafka } from '../transport/kafka/checks.js';
+import { checkKafka, laneConflictCheck } from '../transport/kafka/checks.js';
 
 export interface PreflightReport {
   ok: boolean;
@@ -86,6 +86,9 @@ export async function runPreflight(config: TandemConfig): Promise<PreflightRepor
         const reverse = await newDb.checkValues({ ...ctx, side: 'new', zeroDates: config.values.zeroDates, shadow: { engine: oldDb.engine, tables: oldSchemas } });
         checks.push(...reverse.map(reverseDirection));
       }
+      // ordering: key applies rows in lanes out of step: a unique index besides the key on the shadow would refuse them.
+      const lanes = laneConflictCheck(config, 'new', newSchemas);
+      if (lanes) checks.push(lanes);
       for (const t of tables) {
         checks.push(...compareTableSchemas(t, { engine: oldDb.engine, table: oldSchemas.get(t) }, { engine: newDb.engine, table: newSchemas.get(t) }));
       }

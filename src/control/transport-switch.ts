@@ -6,6 +6,8 @@
  */
 import type { TandemConfig } from '../config/schema.js';
 import { engineForUrl } from '../engines/registry.js';
+import type { CaptureSource } from '../engines/engine.js';
+import { TandemError } from '../errors.js';
 import { sidesOf, type Direction } from '../model/direction.js';
 import type { Gate } from '../model/switch.js';
 import { directionCaptureState, kafkaSwitchReadiness, startDirectionCapture, stopDirectionCapture } from '../transport/kafka/switching.js';
@@ -43,7 +45,9 @@ function kafka(config: TandemConfig): TransportSwitch {
       // transaction is streamed before its end is seen).
       const { active } = sidesOf(next);
       const url = config[active].url;
-      await engineForUrl(url).captureSource({ url, migration: config.migration, side: active }).advanceSlot?.(position);
+      const source = engineForUrl(url).captureSource({ url, migration: config.migration, side: active });
+      await source.advanceSlot?.(position);
+      await slotFree(source, active);
       return startDirectionCapture(config, next, tables, position, config.cutover.drainTimeout);
     },
     async stop(direction, tables) {
@@ -55,4 +59,23 @@ function kafka(config: TandemConfig): TransportSwitch {
 
 export function transportSwitch(config: TandemConfig): TransportSwitch {
   return config.transport.kind === 'kafka' ? kafka(config) : embedded;
+}
+
+/**
+ * The slot the new direction's connector will read is free. Another reader holding it (a leftover consumer, a tool
+ * someone pointed at it) would keep Debezium's task retrying while Connect already reports it RUNNING: the switch
+ * would end with a reverse capture that captures nothing. A stopped connector's reader may take a moment to go.
+ */
+async function slotFree(source: CaptureSource, side: string, waitMs = 5_000): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const state = await source.slotState();
+    if (!state.active) return;
+    if (Date.now() > deadline) {
+      throw new TandemError('TANDEM_STATE_CONFLICT', `the replication slot Tandem captures ${side} with is held by another reader, so the new direction's connector could not read it`, {
+        fix: `find the reader in pg_stat_replication on ${side} (pg_replication_slots.active_pid) and stop it, then switch again`,
+      });
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }

@@ -12,6 +12,7 @@ import { LagTracker } from './lag.js';
 import { EmbeddedFeed } from '../transport/embedded.js';
 // Kafka transport (issue 15): Debezium in Kafka Connect captures instead of Tandem's own capture.
 import { openKafkaFeed } from '../transport/kafka/index.js';
+import { laneConflictError, laneConflictingKeys } from '../transport/kafka/keyed.js';
 import { streamChanges } from './pipeline.js';
 import { streamLanes } from './lanes.js';
 import { isLaneFeed } from '../transport/change-feed.js';
@@ -104,6 +105,16 @@ export async function runReplication(config: TandemConfig, opts: RunnerOptions):
 
   // A parallel backfill's workers each write through a session of their own, under the same lease epoch.
   const openShadow = () => shadowEngine.openShadowWriter({ url: shadowUrl, migration: config.migration, direction: opts.direction, maxRows: config.apply.batchRows, epoch: opts.epoch });
+  if (config.transport.kind === 'kafka' && config.transport.kafka.ordering === 'key') {
+    // Refused before anything is copied: lanes apply rows out of step, which such an index would refuse.
+    const db = await shadowEngine.openDatabase(shadowSide, shadowUrl);
+    try {
+      const found = laneConflictingKeys(await db.describeTables(opts.tables));
+      if (found.length) throw laneConflictError(found, shadowSide);
+    } finally {
+      await db.close();
+    }
+  }
   await pRetry(
     async () => {
       const shadow = await openShadow();

@@ -8,7 +8,9 @@ import kafkajs from 'kafkajs';
 import pg from 'pg';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { ensureKafka } from '../harness/kafka.js';
-import { createPgDatabase, runTandem, type PgTestDatabase } from '../harness/db.js';
+import mysql from 'mysql2/promise';
+import { createMysqlDatabase, createPgDatabase, runTandem, type MysqlTestDatabase, type PgTestDatabase } from '../harness/db.js';
+import { startMariadb } from '../harness/servers.js';
 import { writeConfig } from '../harness/config.js';
 import { tempDir } from '../harness/temp.js';
 import { runVerify } from '../harness/verify.js';
@@ -160,6 +162,26 @@ describe('Kafka transport, ordering: key (H22)', () => {
     expect(JSON.stringify(ordering)).toMatch(/cross-row atomicity/);
     expect(checks.find((c) => c.id === 'kafka.topic_old')?.status).toBe('pass');
 
+    // A table with a unique index besides its key: refused by tandem check and by tandem run, before any copy.
+    for (const db of [old, neu]) await db.admin.query(`CREATE TABLE accounts (id int PRIMARY KEY, email text UNIQUE)`);
+    const withAccounts = writeConfig({
+      migration: `${migration}_u`,
+      old: { url: old.url },
+      new: { url: neu.url },
+      tables: [...TABLES, 'accounts'],
+      transport: { kind: 'kafka', kafka: { ordering: 'key', partitions: 4 } },
+      state: { dir: tempDir('tandem-state-') },
+    });
+    const refused = await runTandem(['check', '--json', '--config', withAccounts]);
+    const unique = (JSON.parse(refused.stdout) as { checks: Array<{ id: string; status: string; detail: string; fix: string }> }).checks.find((c) => c.id === 'kafka.ordering_unique');
+    expect(unique).toMatchObject({ status: 'fail' });
+    expect(unique?.detail).toContain('accounts (accounts_email_key)');
+    expect(unique?.fix).toMatch(/ordering: transaction/);
+    const run2 = await runTandem(['run', '--config', withAccounts], { timeoutMs: 60_000 });
+    expect(run2.code).not.toBe(0);
+    expect(run2.stderr).toMatch(/ordering: key cannot apply to new: unique index\(es\) besides the primary key on accounts \(accounts_email_key\)/);
+    expect((await neu.admin.query(`SELECT count(*)::int AS n FROM tandem.checkpoint WHERE migration = $1`, [`${migration}_u`])).rows[0]).toEqual({ n: 0 });
+
     const cutover = await switchCli('cutover', config, ['--yes']);
     expect(cutover.code).not.toBe(0);
     expect(`${cutover.stdout}${cutover.stderr}`).toMatch(/ordering: key/);
@@ -167,4 +189,86 @@ describe('Kafka transport, ordering: key (H22)', () => {
     await old.admin.query(`UPDATE items SET v = v + 1 WHERE id = 2`);
     await untilTandem(tandem, 'the lanes to apply after the refused cutover', () => sameTables(old, neu), 60_000, 300);
   }, 300_000);
+});
+
+describe('Kafka transport, ordering: key, MariaDB → PostgreSQL (H22)', () => {
+  const pgUrl = inject('pgUrl');
+  const res = suiteResources();
+  let old: MysqlTestDatabase;
+  let neu: PgTestDatabase;
+  let config: string;
+  let migration: string;
+
+  beforeAll(async () => {
+    await ensureKafka();
+    // A MariaDB of its own: Debezium reads the whole binlog of the server (see kafka-mariadb.cases.ts).
+    const mariadb = await startMariadb();
+    res.servers.push(mariadb);
+    [old, neu] = await Promise.all([createMysqlDatabase(mariadb.url, 'kkmy_old'), createPgDatabase(pgUrl, 'kkmy_new')]);
+    res.dbs.push(old, neu);
+    for (const sql of [
+      `CREATE TABLE items (id int PRIMARY KEY, v bigint NOT NULL, note text)`,
+      `CREATE TABLE parent (id int PRIMARY KEY, name text NOT NULL)`,
+      `CREATE TABLE child (id int PRIMARY KEY, parent_id int NOT NULL, qty int NOT NULL, FOREIGN KEY (parent_id) REFERENCES parent (id))`,
+    ]) await old.admin.query(sql);
+    for (const sql of SCHEMA.slice(0, 3)) await neu.admin.query(sql);
+    migration = `kkmy_${Date.now().toString(36)}`;
+    config = writeConfig({
+      migration,
+      old: { url: old.url },
+      new: { url: neu.url },
+      tables: TABLES,
+      transport: { kind: 'kafka', kafka: { ordering: 'key', partitions: 3 } },
+      state: { dir: tempDir('tandem-state-') },
+      fence: { shadow: true },
+    });
+    res.cleanups.push(() => runTandem(['connectors', 'delete', '--config', config]));
+  }, 600_000);
+
+  it('one key updated 300 times and parent/child pairs over three partitions: final state equal, the common binlog position past the last write', async () => {
+    const tandem = res.start(['run', '--config', config]);
+    await waitForShadowing(config);
+    const q = (sql: string, params: unknown[] = []) => old.admin.query(sql, params);
+    await q(`INSERT INTO items VALUES (1, 0, 'item 1'), (2, 0, 'item 2'), (3, 0, 'item 3')`);
+    const hot = (async () => {
+      const c = await mysql.createConnection(old.url);
+      try {
+        for (let i = 0; i < 300; i++) await c.query(`UPDATE items SET v = v + 1, note = CONCAT('hot ', v) WHERE id = 1`);
+      } finally {
+        await c.end();
+      }
+    })();
+    for (let i = 1; i <= 100; i++) {
+      await q('BEGIN');
+      await q(`INSERT INTO parent VALUES (?, ?)`, [i, `p${i}`]);
+      await q(`INSERT INTO child VALUES (?, ?, 1), (?, ?, 2)`, [i * 2, i, i * 2 + 1, i]);
+      await q(`UPDATE items SET v = v + 1 WHERE id = ?`, [2 + (i % 2)]);
+      await q('COMMIT');
+      if (i % 10 === 0) {
+        await q('BEGIN');
+        await q(`DELETE FROM child WHERE parent_id = ?`, [i - 5]);
+        await q(`DELETE FROM parent WHERE id = ?`, [i - 5]);
+        await q('COMMIT');
+      }
+    }
+    await hot;
+    const [[status]] = (await q(`SHOW MASTER STATUS`)) as unknown as [[{ File: string; Position: number }]];
+    await q(`UPDATE items SET v = v + 1 WHERE id = 3`);
+
+    await untilTandem(tandem, 'the lanes to catch up', async () => {
+      const r = await neu.admin.query(`SELECT (SELECT v FROM items WHERE id = 1)::int AS hot, (SELECT v FROM items WHERE id = 3)::int AS last, (SELECT count(*) FROM parent)::int AS parents, (SELECT count(*) FROM child)::int AS children`);
+      return JSON.stringify(r.rows[0]) === JSON.stringify({ hot: 300, last: 51, parents: 90, children: 180 });
+    }, 240_000, 300);
+    const [hotRow] = (await neu.admin.query(`SELECT note FROM items WHERE id = 1`)).rows as Array<{ note: string }>;
+    expect(hotRow?.note).toBe('hot 300');
+    // The direction's common position, taken from the binlog position Connect stored, passes the last write.
+    await untilTandem(tandem, 'the common position to pass the last write', async () => {
+      const r = await neu.admin.query(`SELECT position FROM tandem.checkpoint WHERE migration = $1 AND direction = 'forward'`, [migration]);
+      const m = /^([^:]+):(\d+)/.exec(String(r.rows[0]?.position ?? ''));
+      return m !== null && (m[1] as string) >= status.File && (m[1] !== status.File || Number(m[2]) >= status.Position);
+    }, 60_000, 500);
+    const verified = await runVerify(config);
+    expect(verified.report.driftCount).toBe(0);
+    expect(verified.code).toBe(0);
+  }, 600_000);
 });

@@ -5,7 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { CaptureEvent } from '../../src/model/change.js';
-import { KeyedDecoder, compareOffsets } from '../../src/transport/kafka/keyed.js';
+import { KeyedDecoder, compareOffsets, laneConflictingKeys } from '../../src/transport/kafka/keyed.js';
+import { laneConflictCheck } from '../../src/transport/kafka/checks.js';
+import type { TableSchema } from '../../src/model/schema.js';
 import type { TopicRecord } from '../../src/transport/kafka/client.js';
 import { configSchema } from '../../src/config/schema.js';
 import { changePartitions, renderConnector } from '../../src/transport/kafka/connectors.js';
@@ -148,6 +150,19 @@ describe('transport.kafka.ordering and partitions', () => {
     expect(finding.ok).toBe(false);
     expect(finding.value).toBe('ordering: key');
     expect(finding.detail).toMatch(/switch with ordering: transaction/);
+  });
+});
+
+describe('unique indexes besides the key, with ordering: key', () => {
+  const table = (name: string, uniqueKeys: TableSchema['uniqueKeys']): [string, TableSchema] => [name, { name, columns: [], primaryKey: ['id'], uniqueKeys }];
+  const schemas = new Map([table('orders', []), table('accounts', [{ name: 'accounts_email_key', parts: [{ column: 'email' }] }])]);
+
+  it('are listed by table and index, and fail tandem check only with ordering: key', () => {
+    expect(laneConflictingKeys(schemas)).toEqual(['accounts (accounts_email_key)']);
+    const keyed = configSchema.parse({ ...base, transport: { kind: 'kafka', kafka: { ordering: 'key' } } });
+    expect(laneConflictCheck(keyed, 'new', schemas)).toMatchObject({ id: 'kafka.ordering_unique', status: 'fail', side: 'new' });
+    expect(laneConflictCheck(keyed, 'new', new Map([table('orders', [])]))).toMatchObject({ status: 'pass' });
+    expect(laneConflictCheck(configSchema.parse(base), 'new', schemas)).toBeUndefined();
   });
 });
 

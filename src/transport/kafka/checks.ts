@@ -17,6 +17,8 @@ import { errorMessage } from '../../errors.js';
 import { fail, pass, warn, type CheckItem } from '../../engines/shared/checks.js';
 import type { SideName } from '../../model/direction.js';
 import { KafkaInspector, type TopicSettings } from './client.js';
+import { laneConflictError, laneConflictingKeys } from './keyed.js';
+import type { TableSchema } from '../../model/schema.js';
 import { ConnectClient } from './connect-client.js';
 import { CONNECTOR_CLASS, changePartitions, changeTopic, schemaHistoryTopic, sourceKindOf, type SourceKind } from './connectors.js';
 
@@ -31,6 +33,10 @@ function human(ms: number): string {
     if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
   }
   return ms >= 3_600_000 ? `${(ms / 3_600_000).toFixed(1)}h` : `${ms}ms`;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
 function alter(topic: string, setting: string): string {
@@ -101,7 +107,7 @@ async function checkTopics(config: TandemConfig, inspector: KafkaInspector, side
   const wanted = config.transport.kafka.retention;
   const partitions = changePartitions(config);
   if (!settings) {
-    items.push(pass(`kafka.topic_${side}`, 'kafka', `change topic of ${side} not created yet`, `${topic}: Connect creates it with the connector (${partitions} partition(s), cleanup.policy=delete, retention ${human(wanted)} from transport.kafka.retention)`));
+    items.push(pass(`kafka.topic_${side}`, 'kafka', `change topic of ${side} not created yet`, `${topic}: Connect creates it with the connector (${plural(partitions, 'partition')}, cleanup.policy=delete, retention ${human(wanted)} from transport.kafka.retention)`));
   } else {
     items.push(...changeTopicChecks(side, topic, settings, wanted, partitions));
   }
@@ -123,7 +129,7 @@ function changeTopicChecks(side: SideName, topic: string, t: TopicSettings, want
   if (t.partitions !== partitions && partitions === 1) {
     problems.push(fail(`${id}.partitions`, 'kafka', `change topic of ${side} has ${t.partitions} partitions`, `${topic}: with more than one partition a source transaction's events and the transaction order are split across partitions`, `delete the topic and the connector (tandem connectors delete), then tandem backfill --yes and tandem run: Connect creates it again with one partition`));
   } else if (t.partitions !== partitions) {
-    problems.push(fail(`${id}.partitions`, 'kafka', `change topic of ${side} has ${t.partitions} partition(s), transport.kafka.partitions ${partitions}`, `${topic}: each partition is one apply lane; with another count, keys would be read from partitions no lane owns or partitions left unread`, `set transport.kafka.partitions to ${t.partitions}, or delete the topic and the connector (tandem connectors delete), then tandem backfill --yes and tandem run`));
+    problems.push(fail(`${id}.partitions`, 'kafka', `change topic of ${side} has ${plural(t.partitions, 'partition')}, transport.kafka.partitions ${partitions}`, `${topic}: each partition is one apply lane; with another count, keys would be read from partitions no lane owns or partitions left unread`, `set transport.kafka.partitions to ${t.partitions}, or delete the topic and the connector (tandem connectors delete), then tandem backfill --yes and tandem run`));
   }
   if (policy.includes('compact')) {
     problems.push(fail(`${id}.cleanup`, 'kafka', `change topic of ${side} is compacted`, `${topic}: cleanup.policy=${policy} keeps only the last event of each key, so earlier changes of a row can vanish before Tandem reads them`, alter(topic, 'cleanup.policy=delete')));
@@ -136,7 +142,7 @@ function changeTopicChecks(side: SideName, topic: string, t: TopicSettings, want
   }
   items.push(...problems);
   if (problems.length === 0) {
-    items.push(pass(id, 'kafka', `change topic of ${side}`, `${topic}: ${partitions} partition(s), cleanup.policy=${policy}, retention ${human(retention)} (transport.kafka.retention ${human(wanted)}), no size limit`));
+    items.push(pass(id, 'kafka', `change topic of ${side}`, `${topic}: ${plural(partitions, 'partition')}, cleanup.policy=${policy}, retention ${human(retention)} (transport.kafka.retention ${human(wanted)}), no size limit`));
   }
   return items;
 }
@@ -166,7 +172,16 @@ function orderingCheck(config: TandemConfig): CheckItem {
     'kafka.ordering',
     'kafka',
     'ordering: key gives up cross-row atomicity',
-    `${partitions} partitions, one apply lane each: a row's changes stay in order, but a source transaction's rows reach the shadow at different moments (an order without its lines, a transfer with one side applied), so readers of the shadow can see states the source never had until the lanes catch up. Switches (cutover, rollback) are refused, TRUNCATE of a replicated table stops replication, and a unique key other than the primary key can conflict while lanes apply out of step, which stops replication with the shadow's error`,
+    `${partitions} partitions, one apply lane each: a row's changes stay in order, but a source transaction's rows reach the shadow at different moments (an order without its lines, a transfer with one side applied), so readers of the shadow can see states the source never had until the lanes catch up. Switches (cutover, rollback) are refused, TRUNCATE of a replicated table stops replication, and tables with a unique index besides the primary key are refused`,
     'use ordering: transaction (the default) unless the shadow is not read before cutover and throughput needs parallel apply',
   );
+}
+
+/** With ordering: key, the shadow's unique indexes besides the primary key (see laneConflictingKeys): a failure. */
+export function laneConflictCheck(config: TandemConfig, shadow: SideName, schemas: ReadonlyMap<string, TableSchema>): CheckItem | undefined {
+  if (config.transport.kind !== 'kafka' || config.transport.kafka.ordering !== 'key') return undefined;
+  const found = laneConflictingKeys(schemas);
+  if (found.length === 0) return pass('kafka.ordering_unique', shadow, 'no unique index besides the primary key', 'ordering: key: no value can collide between lanes');
+  const err = laneConflictError(found, shadow);
+  return fail('kafka.ordering_unique', shadow, 'unique indexes conflict with ordering: key', err.message, err.fix ?? '');
 }

@@ -74,7 +74,7 @@ export class KafkajsReader implements TopicReader {
 
   async topicExists(topic: string): Promise<boolean> {
     const admin = await this.adminClient();
-    return (await admin.listTopics()).includes(topic);
+    return (await admin.listTopics().catch(transient)).includes(topic);
   }
 
   async offsets(topic: string): Promise<{ low: string; high: string }> {
@@ -85,7 +85,7 @@ export class KafkajsReader implements TopicReader {
 
   async partitionOffsets(topic: string): Promise<PartitionOffsets[]> {
     const admin = await this.adminClient();
-    return (await admin.fetchTopicOffsets(topic)).map((p) => ({ partition: p.partition, low: p.low, high: p.high })).sort((a, b) => a.partition - b.partition);
+    return (await admin.fetchTopicOffsets(topic).catch(transient)).map((p) => ({ partition: p.partition, low: p.low, high: p.high })).sort((a, b) => a.partition - b.partition);
   }
 
   async subscribe(topic: string, starts: ReadonlyMap<number, string>, onBatch: (records: TopicRecord[], partition: number) => Promise<void>): Promise<void> {
@@ -220,6 +220,14 @@ export class KafkaInspector {
     await this.admin?.disconnect().catch(() => undefined);
     this.admin = undefined;
   }
+}
+
+/**
+ * A broker's answer while the cluster settles (a topic Connect just created whose partitions have no leader yet, a
+ * broker restarting) is an interruption: the feed reopens from the checkpoint, it does not stop replication.
+ */
+function transient(err: unknown): never {
+  throw new TandemError('TANDEM_CONNECT_FAILED', `Kafka: ${(err as Error).message}`, { retriable: true, cause: err });
 }
 
 function unreachable(err: unknown): TandemError {

@@ -22,6 +22,7 @@ import type { Logger } from 'pino';
 import { TandemError } from '../../errors.js';
 import type { CaptureEvent } from '../../model/change.js';
 import type { Checkpoint } from '../../engines/engine.js';
+import type { TableSchema } from '../../model/schema.js';
 import type { ChangeFeed, FeedSubscription, LaneFeed } from '../change-feed.js';
 import { EmbeddedQueue } from '../embedded.js';
 import { KafkajsReader, type PartitionOffsets, type TopicReader, type TopicRecord } from './client.js';
@@ -29,6 +30,21 @@ import { compareKeys, decodeChange, eventKey, isHeartbeat, markerOf, parseJson, 
 import { Settlement } from './feed.js';
 import type { SourceKind } from './connectors.js';
 import { emptyKafkaStats, type KafkaStats } from './stats.js';
+
+/**
+ * The unique indexes besides the primary key on the shadow's tables, as `table (index)`: with `ordering: key` two
+ * rows' changes travel in different lanes, so a value moving from one row to another can reach the shadow in the
+ * other order and be refused as a duplicate, and a lane behind one that holds the value for good would never pass.
+ */
+export function laneConflictingKeys(schemas: ReadonlyMap<string, TableSchema>): string[] {
+  return [...schemas.values()].flatMap((t) => (t.uniqueKeys ?? []).map((u) => `${t.name} (${u.name})`));
+}
+
+export function laneConflictError(found: readonly string[], side: string): TandemError {
+  return new TandemError('TANDEM_CONFIG_INVALID', `transport.kafka.ordering: key cannot apply to ${side}: unique index(es) besides the primary key on ${found.join(', ')} would refuse a value that moves between rows whenever the rows' lanes apply out of step`, {
+    fix: 'use ordering: transaction (the default), or drop those unique indexes on the shadow for the migration and exclude their tables until it is done',
+  });
+}
 
 /** Orders two lane positions (partition offsets, decimal text). */
 export function compareOffsets(a: string, b: string): number {
