@@ -317,7 +317,12 @@ async function benchOltp(server: RunningServer, load: 'small' | 'orders'): Promi
 
 /** The Kafka transport for `tandem run`, with a connector prefix of its own per run (its topic starts empty). */
 const runStamp = Date.now().toString(36);
-const kafkaTransport = (tag: string) => ({ transport: { kind: 'kafka', kafka: { prefix: `bench-${tag.replace(/_/g, '-')}-${runStamp}` } } });
+const kafkaTransport = (tag: string, ordering: 'transaction' | 'key' = 'transaction') => ({
+  transport: { kind: 'kafka', kafka: { prefix: `bench-${tag.replace(/_/g, '-')}-${runStamp}`, ...(ordering === 'key' ? { ordering, partitions: KEYED_PARTITIONS } : {}) } },
+});
+/** `BENCH_KAFKA_KEYED=1` adds `ordering: key` (this many partitions, one apply lane each) as a third contender. */
+const KEYED_PARTITIONS = Number(process.env.BENCH_KAFKA_PARTITIONS ?? 4);
+const keyed = process.env.BENCH_KAFKA_KEYED === '1';
 
 /** The connector of a stopped Kafka run goes (it holds the slot the pair's drop would leave behind). */
 async function deleteConnectors(config: string): Promise<void> {
@@ -334,16 +339,20 @@ async function deleteConnectors(config: string): Promise<void> {
 async function benchKafka(server: RunningServer): Promise<void> {
   const { started } = await kafkaUp();
   const n = Number(process.env.BENCH_KAFKA_ROWS ?? 200_000);
-  const res: Record<'embedded' | 'kafka', { bulk: number[]; p50: number[]; p99: number[]; rss: number[] }> = {
+  const res: Record<'embedded' | 'kafka' | 'kafka-key', { bulk: number[]; p50: number[]; p99: number[]; rss: number[] }> = {
     embedded: { bulk: [], p50: [], p99: [], rss: [] },
     kafka: { bulk: [], p50: [], p99: [], rss: [] },
+    'kafka-key': { bulk: [], p50: [], p99: [], rss: [] },
   };
+  const contenders = keyed ? (['embedded', 'kafka', 'kafka-key'] as const) : (['embedded', 'kafka'] as const);
   let bulkTopic = '';
   try {
     for (let i = 0; i < reps; i++) {
-      for (const who of ['embedded', 'kafka'] as const) {
-        const tag = `kb_${who[0]}${i}`;
-        const extra = who === 'kafka' ? kafkaTransport(tag) : {};
+      for (const who of contenders) {
+        const tag = `kb_${who === 'kafka-key' ? 'k' : who[0]}${i}`;
+        const viaKafka = who !== 'embedded';
+        const ordering = who === 'kafka-key' ? 'key' : 'transaction';
+        const extra = viaKafka ? kafkaTransport(tag, ordering) : {};
         if (who === 'kafka') bulkTopic = `${kafkaTransport(tag).transport.kafka.prefix}-old.changes`;
         const pair = await Pair.create(server, tag, [tableDdl]);
         const t = await startTandemRun(pair, `bench_${tag}`, extra);
@@ -353,17 +362,17 @@ async function benchKafka(server: RunningServer): Promise<void> {
         const peak = peakRss(t.child.pid as number);
         if (peak) res[who].rss.push(peak / 1024 / 1024);
         await t.stop();
-        if (who === 'kafka') await deleteConnectors(t.config);
+        if (viaKafka) await deleteConnectors(t.config);
         await pair.drop();
 
         const lagPair = await Pair.create(server, `${tag}_lag`, oltpDdl);
         let lagConfig = '';
         const r = await oltpOnce(lagPair, 'small', async () => {
-          const run = await startTandemRun(lagPair, `bench_${tag}_lag`, who === 'kafka' ? kafkaTransport(`${tag}_lag`) : {});
+          const run = await startTandemRun(lagPair, `bench_${tag}_lag`, viaKafka ? kafkaTransport(`${tag}_lag`, ordering) : {});
           lagConfig = run.config;
           return run;
         });
-        if (who === 'kafka') await deleteConnectors(lagConfig);
+        if (viaKafka) await deleteConnectors(lagConfig);
         await lagPair.drop();
         res[who].p50.push(percentile(r.lags, 50) * 1000);
         res[who].p99.push(percentile(r.lags, 99) * 1000);
@@ -376,6 +385,13 @@ async function benchKafka(server: RunningServer): Promise<void> {
     rows.push({ name: 'kafka-lag-p50', metric: 'replication lag p50 through Kafka, small transactions', unit: 'ms', tandem: res.kafka.p50, anchor: res.embedded.p50, anchorName, command });
     rows.push({ name: 'kafka-lag-p99', metric: 'replication lag p99 through Kafka, small transactions', unit: 'ms', tandem: res.kafka.p99, anchor: res.embedded.p99, anchorName, command });
     rows.push({ name: 'kafka-tandem-rss', metric: `peak RSS of tandem run during the ${n.toLocaleString('en')}-row transaction`, unit: 'MiB', tandem: res.kafka.rss, anchor: res.embedded.rss, anchorName, command });
+    if (keyed) {
+      const keyedCommand = `BENCH_KAFKA_KEYED=1 BENCH_KAFKA_PARTITIONS=${KEYED_PARTITIONS} ${command}`;
+      const byTransaction = 'the Kafka transport with ordering: transaction (same run, alternating)';
+      rows.push({ name: 'kafka-key-bulk', metric: `${n.toLocaleString('en')}-row transaction through Kafka, ordering: key (${KEYED_PARTITIONS} lanes)`, unit: 'rows/s', tandem: res['kafka-key'].bulk, anchor: res.kafka.bulk, anchorName: byTransaction, command: keyedCommand });
+      rows.push({ name: 'kafka-key-lag-p50', metric: `replication lag p50 through Kafka, ordering: key (${KEYED_PARTITIONS} lanes)`, unit: 'ms', tandem: res['kafka-key'].p50, anchor: res.kafka.p50, anchorName: byTransaction, command: keyedCommand });
+      rows.push({ name: 'kafka-key-lag-p99', metric: `replication lag p99 through Kafka, ordering: key (${KEYED_PARTITIONS} lanes)`, unit: 'ms', tandem: res['kafka-key'].p99, anchor: res.kafka.p99, anchorName: byTransaction, command: keyedCommand });
+    }
     const stackRss = (name: 'broker' | 'connect') => {
       const pid = Number(readFileSync(join(RUN_DIR, `${name}.pid`), 'utf8').trim());
       const peak = peakRss(pid);
