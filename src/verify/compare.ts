@@ -40,7 +40,7 @@ const MAX_CHUNK = 200_000;
 export async function scanTable(active: VerifyReader, shadow: VerifyReader, table: VerifyTable, opts: ScanOptions): Promise<ScanResult> {
   const target = opts.targetChunkMs ?? 500;
   const jsonAcross = active.jsonInHash ? [] : await active.jsonColumns(table);
-  const fast = active.fastHash !== undefined && active.fastHash === shadow.fastHash;
+  const fastPath = new FastPath(active, shadow);
   const suspects = new Map<string, CanonicalKey>();
   const addSuspects = (keys: CanonicalKey[]) => keys.forEach((k) => suspects.set(keyId(k), k));
   // Adapts within bounds set by the configured size: a small configured size stays small (tests use 2-row chunks).
@@ -60,7 +60,7 @@ export async function scanTable(active: VerifyReader, shadow: VerifyReader, tabl
     // failure below does not leave it rejected and unobserved (awaiting it still throws).
     const next = upTo ? active.keyAfter(table, upTo, chunk) : Promise.resolve(undefined);
     next.catch(() => undefined);
-    const [a, s] = await summarize(active, shadow, table, range, fast);
+    const [a, s] = await fastPath.summarize(table, range);
     const elapsed = Date.now() - started;
     chunks++;
     rowsCompared += Math.max(a.rows, s.rows);
@@ -72,6 +72,7 @@ export async function scanTable(active: VerifyReader, shadow: VerifyReader, tabl
     upTo = await next;
     if (elapsed > target) chunk = Math.max(minChunk, Math.floor(chunk / 2));
     else if (elapsed < target / 4) chunk = Math.min(maxChunk, chunk * 2);
+    chunk = Math.max(minChunk, Math.min(chunk, fastPath.maxRows()));
   }
   return { rowsCompared, chunks, suspects: [...suspects.values()], complete: true };
 }
@@ -80,12 +81,48 @@ export async function scanTable(active: VerifyReader, shadow: VerifyReader, tabl
  * Both sides' summaries of a range: the fast ones when both readers have the same kind and they agree (the common
  * case, an in-sync range, at about the cost of reading it), else the canonical ones, which bisection needs.
  */
-async function summarize(active: VerifyReader, shadow: VerifyReader, table: VerifyTable, range: KeyRange, fast: boolean): Promise<[ChunkSummary, ChunkSummary]> {
-  if (fast) {
-    const [a, s] = await Promise.all([active.fastSummary(table, range), shadow.fastSummary(table, range)]);
-    if (a.rows === s.rows && a.hash === s.hash) return [a, s];
+class FastPath {
+  private on: boolean;
+  /** Fast summaries in a row that differed where the canonical ones then agreed. */
+  private misses = 0;
+  private bytesPerRow = 0;
+  private readonly bytesLimit: number;
+
+  constructor(
+    private readonly active: VerifyReader,
+    private readonly shadow: VerifyReader,
+  ) {
+    this.on = active.fastHash !== undefined && active.fastHash === shadow.fastHash;
+    this.bytesLimit = Math.min(active.fastBytesLimit ?? Infinity, shadow.fastBytesLimit ?? Infinity);
   }
-  return Promise.all([active.summarize(table, range), shadow.summarize(table, range)]);
+
+  async summarize(table: VerifyTable, range: KeyRange): Promise<[ChunkSummary, ChunkSummary]> {
+    const { active, shadow } = this;
+    if (this.on) {
+      const [a, s] = await Promise.all([active.fastSummary(table, range), shadow.fastSummary(table, range)]);
+      const bytes = Math.max(a.bytes ?? 0, s.bytes ?? 0);
+      if (bytes > 0 && Math.max(a.rows, s.rows) > 0) this.bytesPerRow = bytes / Math.max(a.rows, s.rows);
+      if (a.rows === s.rows && a.hash === s.hash) {
+        this.misses = 0;
+        return [a, s];
+      }
+      const canonical = await Promise.all([active.summarize(table, range), shadow.summarize(table, range)]);
+      // Equal rows whose fast forms keep differing (values of unlike types, a server that read the range out of
+      // order): the fast summary only adds cost to this table, so its remaining chunks go straight to canonical.
+      if (canonical[0].rows === canonical[1].rows && canonical[0].hash === canonical[1].hash && ++this.misses >= 2) this.on = false;
+      return canonical;
+    }
+    return Promise.all([active.summarize(table, range), shadow.summarize(table, range)]);
+  }
+
+  /**
+   * The most rows the next chunk may have: half the smaller side's fastBytesLimit at the bytes per row seen last
+   * (chunks grow at most twofold a step, and the next chunk's end is read before this one's summary is known).
+   */
+  maxRows(): number {
+    if (!this.on || this.bytesPerRow === 0 || this.bytesLimit === Infinity) return Infinity;
+    return Math.floor(this.bytesLimit / 2 / this.bytesPerRow);
+  }
 }
 
 function subtract(whole: ChunkSummary, part: ChunkSummary): ChunkSummary {
