@@ -293,12 +293,26 @@ export interface VerifyTable {
    * canonical text. Every other column goes into a fast summary as its canonical text.
    */
   sameType?: string[];
+  /**
+   * Columns that are timestamps on both sides of a pair of different engines: a cross-engine fast summary takes
+   * them as microseconds since 2000-01-01 UTC (16 lower-case hex digits of the 64-bit count), which both engines
+   * compute without formatting a date; equal counts are equal instants, so equal canonical text.
+   */
+  timestampMicros?: string[];
+  /**
+   * Columns that are decimals of the same declared scale on both sides of a pair of different engines: a
+   * cross-engine fast summary takes their own text, which then has exactly that many fractional digits on both
+   * (equal texts are equal values, so equal canonical text).
+   */
+  sameScale?: string[];
 }
 
 export interface ChunkSummary {
   rows: number;
   /** Order-independent hash of the rows' canonical text; equal on both sides iff the rows are (barring collisions). */
   hash: string;
+  /** A fast summary's: bytes of text it hashed, where the reader knows them (sizes the next chunk, see fastBytesLimit). */
+  bytes?: number;
 }
 
 export interface RowHash {
@@ -340,12 +354,19 @@ export interface VerifyReader {
    */
   readonly fastHash: string | undefined;
   /**
-   * A cheaper summary of the range, for pairs of the same engine: equal fast summaries on both sides mean the rows
-   * are equal (barring a 64-bit hash collision), as `summarize` would say; a difference only means the range must be
-   * summarized canonically (it may come from values of different types that compare equal). Not additive across
-   * ranges and never used for bisection.
+   * A cheaper summary of the range: equal fast summaries on both sides mean the rows are equal (barring a hash
+   * collision), as `summarize` would say; a difference only means the range must be summarized canonically (it may
+   * come from values of different types that compare equal). Between two PostgreSQL databases a 64-bit hash of each
+   * row's own text; across engines the md5 of the rows' texts (canonical, or the cheaper forms of
+   * VerifyTable.timestampMicros and sameScale) concatenated in verification order. Not additive across ranges and
+   * never used for bisection.
    */
   fastSummary(table: VerifyTable, range: KeyRange): Promise<ChunkSummary>;
+  /**
+   * The most bytes of text one fast summary can hash on this side (MySQL/MariaDB: max_allowed_packet, beyond which
+   * GROUP_CONCAT cuts its result): chunks are sized to stay under it. Undefined: no limit that matters.
+   */
+  readonly fastBytesLimit?: number;
   /** The key of the `n`th row after `after` (1 = the next row) in verification order; undefined when fewer remain. */
   keyAfter(table: VerifyTable, after: CanonicalKey | undefined, n: number): Promise<CanonicalKey | undefined>;
   /** Key and hash of every row in the range, in verification order (for small ranges: it returns every row). */

@@ -40,52 +40,115 @@ const MAX_CHUNK = 200_000;
 export async function scanTable(active: VerifyReader, shadow: VerifyReader, table: VerifyTable, opts: ScanOptions): Promise<ScanResult> {
   const target = opts.targetChunkMs ?? 500;
   const jsonAcross = active.jsonInHash ? [] : await active.jsonColumns(table);
-  const fast = active.fastHash !== undefined && active.fastHash === shadow.fastHash;
+  const fastPath = new FastPath(active, shadow);
   const suspects = new Map<string, CanonicalKey>();
   const addSuspects = (keys: CanonicalKey[]) => keys.forEach((k) => suspects.set(keyId(k), k));
   // Adapts within bounds set by the configured size: a small configured size stays small (tests use 2-row chunks).
   const minChunk = Math.max(1, Math.min(MIN_CHUNK, opts.chunkRows));
   const maxChunk = Math.max(minChunk, Math.min(MAX_CHUNK, opts.chunkRows * 10));
   let chunk = Math.min(Math.max(opts.chunkRows, minChunk), maxChunk);
-  let after: CanonicalKey | undefined;
   let rowsCompared = 0;
   let chunks = 0;
-  let upTo = await active.keyAfter(table, after, chunk);
-  for (;;) {
-    if (opts.signal?.aborted) return { rowsCompared, chunks, suspects: [...suspects.values()], complete: false };
-    const started = Date.now();
+  // Each chunk's end is asked for on the active side before the summary of the chunk before it, so that side's
+  // connection answers it first and neither side waits between chunks for a key; it is sized by what the last
+  // chunk took.
+  let after: CanonicalKey | undefined;
+  let nextEnd: Promise<CanonicalKey | undefined> = active.keyAfter(table, undefined, chunk);
+  const startNext = async (): Promise<Chunk> => {
+    const upTo = await nextEnd;
+    if (upTo) {
+      nextEnd = active.keyAfter(table, upTo, chunk);
+      // Handled here so that a failure elsewhere does not leave it rejected and unobserved (awaiting it still throws).
+      nextEnd.catch(() => undefined);
+    }
     const range: KeyRange = { after, upTo };
-    // The next chunk's end is read on the active side while the shadow is still summarizing this one, instead of
-    // between chunks with both sides idle; it is sized by what the previous chunk took. Handled here so that a
-    // failure below does not leave it rejected and unobserved (awaiting it still throws).
-    const next = upTo ? active.keyAfter(table, upTo, chunk) : Promise.resolve(undefined);
-    next.catch(() => undefined);
-    const [a, s] = await summarize(active, shadow, table, range, fast);
-    const elapsed = Date.now() - started;
+    after = upTo;
+    const summaries = fastPath.summarize(table, range);
+    summaries.catch(() => undefined);
+    return { range, summaries, started: Date.now() };
+  };
+  // Unthrottled, the next chunk is summarized while this one is: each side's connection takes it up as soon as it
+  // is done with this one, rather than waiting for the other side to finish (one chunk ahead at most). Under a rate
+  // limit a chunk starts only once the one before has been paid for.
+  const ahead = opts.limiter.unlimited ? 1 : 0;
+  const queue: Chunk[] = [await startNext()];
+  let lastDone = Date.now();
+  for (;;) {
+    while (queue.length <= ahead && queue.at(-1)?.range.upTo) queue.push(await startNext());
+    if (opts.signal?.aborted) return { rowsCompared, chunks, suspects: [...suspects.values()], complete: false };
+    const current = queue.shift() as Chunk;
+    const { range } = current;
+    const [a, s] = await current.summaries;
+    const done = Date.now();
+    const elapsed = done - Math.max(current.started, lastDone);
+    lastDone = done;
     chunks++;
     rowsCompared += Math.max(a.rows, s.rows);
     if (a.rows !== s.rows || a.hash !== s.hash) addSuspects(await bisect(active, shadow, table, range, a, s));
     if (jsonAcross.length) addSuspects(await compareJson(active, shadow, table, jsonAcross, range));
     await opts.limiter.charge(Math.max(a.rows, s.rows), opts.signal);
-    if (!upTo) break;
-    after = upTo;
-    upTo = await next;
+    if (!range.upTo) break;
     if (elapsed > target) chunk = Math.max(minChunk, Math.floor(chunk / 2));
     else if (elapsed < target / 4) chunk = Math.min(maxChunk, chunk * 2);
+    chunk = Math.max(minChunk, Math.min(chunk, fastPath.maxRows()));
+    if (queue.length === 0) queue.push(await startNext());
   }
   return { rowsCompared, chunks, suspects: [...suspects.values()], complete: true };
+}
+
+/** A chunk whose summaries have been asked for on both sides. */
+interface Chunk {
+  range: KeyRange;
+  summaries: Promise<[ChunkSummary, ChunkSummary]>;
+  started: number;
 }
 
 /**
  * Both sides' summaries of a range: the fast ones when both readers have the same kind and they agree (the common
  * case, an in-sync range, at about the cost of reading it), else the canonical ones, which bisection needs.
  */
-async function summarize(active: VerifyReader, shadow: VerifyReader, table: VerifyTable, range: KeyRange, fast: boolean): Promise<[ChunkSummary, ChunkSummary]> {
-  if (fast) {
-    const [a, s] = await Promise.all([active.fastSummary(table, range), shadow.fastSummary(table, range)]);
-    if (a.rows === s.rows && a.hash === s.hash) return [a, s];
+class FastPath {
+  private on: boolean;
+  /** Fast summaries in a row that differed where the canonical ones then agreed. */
+  private misses = 0;
+  private bytesPerRow = 0;
+  private readonly bytesLimit: number;
+
+  constructor(
+    private readonly active: VerifyReader,
+    private readonly shadow: VerifyReader,
+  ) {
+    this.on = active.fastHash !== undefined && active.fastHash === shadow.fastHash;
+    this.bytesLimit = Math.min(active.fastBytesLimit ?? Infinity, shadow.fastBytesLimit ?? Infinity);
   }
-  return Promise.all([active.summarize(table, range), shadow.summarize(table, range)]);
+
+  async summarize(table: VerifyTable, range: KeyRange): Promise<[ChunkSummary, ChunkSummary]> {
+    const { active, shadow } = this;
+    if (this.on) {
+      const [a, s] = await Promise.all([active.fastSummary(table, range), shadow.fastSummary(table, range)]);
+      const bytes = Math.max(a.bytes ?? 0, s.bytes ?? 0);
+      if (bytes > 0 && Math.max(a.rows, s.rows) > 0) this.bytesPerRow = bytes / Math.max(a.rows, s.rows);
+      if (a.rows === s.rows && a.hash === s.hash) {
+        this.misses = 0;
+        return [a, s];
+      }
+      const canonical = await Promise.all([active.summarize(table, range), shadow.summarize(table, range)]);
+      // Equal rows whose fast forms keep differing (values of unlike types, a server that read the range out of
+      // order): the fast summary only adds cost to this table, so its remaining chunks go straight to canonical.
+      if (canonical[0].rows === canonical[1].rows && canonical[0].hash === canonical[1].hash && ++this.misses >= 2) this.on = false;
+      return canonical;
+    }
+    return Promise.all([active.summarize(table, range), shadow.summarize(table, range)]);
+  }
+
+  /**
+   * The most rows the next chunk may have: half the smaller side's fastBytesLimit at the bytes per row seen last
+   * (chunks grow at most twofold a step, and the next chunk's end is read before this one's summary is known).
+   */
+  maxRows(): number {
+    if (!this.on || this.bytesPerRow === 0 || this.bytesLimit === Infinity) return Infinity;
+    return Math.floor(this.bytesLimit / 2 / this.bytesPerRow);
+  }
 }
 
 function subtract(whole: ChunkSummary, part: ChunkSummary): ChunkSummary {

@@ -12,8 +12,13 @@ export class RowRateLimiter {
 
   constructor(private readonly rowsPerSecond: number) {}
 
+  /** No limit: charge never waits. */
+  get unlimited(): boolean {
+    return !Number.isFinite(this.rowsPerSecond) || this.rowsPerSecond <= 0;
+  }
+
   async charge(rows: number, signal?: AbortSignal): Promise<void> {
-    if (!Number.isFinite(this.rowsPerSecond) || this.rowsPerSecond <= 0) return;
+    if (this.unlimited) return;
     const now = Date.now();
     this.tokens = Math.min(this.rowsPerSecond, this.tokens + ((now - this.last) / 1000) * this.rowsPerSecond) - rows;
     this.last = now;

@@ -195,6 +195,7 @@ export function tableSpec(
     digest: pair.filter((c) => !key.includes(c.name) && holdsLongValues(c)).map((c) => c.name),
     asInteger,
     sameType: active.engine === shadow.engine ? columns.filter((c) => sameDeclaredType(active.schema, shadow.schema, c)) : [],
+    ...(active.engine === shadow.engine ? {} : crossEngineForms(pair, compared)),
   };
   const byName = new Map(pair.map((c) => [c.name, c]));
   const keyTypes = new Map(key.map((k): [string, LogicalType | undefined] => {
@@ -202,6 +203,20 @@ export function tableSpec(
     return [k, c && compared(c, 'active')];
   }));
   return { spec, keyTypes };
+}
+
+/** VerifyTable.timestampMicros and sameScale: the cheaper forms a cross-engine fast summary may take. */
+function crossEngineForms(pair: ColumnPair[], compared: (c: ColumnPair, side: 'active' | 'shadow') => LogicalType | undefined): Pick<VerifyTable, 'timestampMicros' | 'sameScale'> {
+  const both = (c: ColumnPair) => [compared(c, 'active'), compared(c, 'shadow')] as const;
+  return {
+    timestampMicros: pair.filter((c) => both(c).every((t) => t?.kind === 'timestamp')).map((c) => c.name),
+    sameScale: pair
+      .filter((c) => {
+        const [a, s] = both(c);
+        return a?.kind === 'decimal' && s?.kind === 'decimal' && a.scale !== null && a.scale === s.scale;
+      })
+      .map((c) => c.name),
+  };
 }
 
 /** The column is declared with the same type on both sides (white space aside). */

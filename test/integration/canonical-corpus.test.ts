@@ -284,6 +284,46 @@ describe('PostgreSQL ↔ MariaDB corpus', () => {
     expect(await mr.rowHashes(spec, {})).toEqual(await pr.rowHashes(spec, {}));
   });
 
+  it('agrees on the cross-engine fast summary (md5 of the rows in key order) of every sub-range, and a changed value changes it', async () => {
+    const spec = await builtSpec(p.url, m.url, 'corpus');
+    expect(spec.timestampMicros).toEqual(['ts', 'ts2', 'tsn']);
+    expect(spec.sameScale).toEqual(['d', 'ds']);
+    expect(pr.fastHash).toBeDefined();
+    expect(mr.fastHash).toBe(pr.fastHash);
+    for (const t of [spec, CORPUS]) {
+      for (let i = 0; i <= keys.length; i++) {
+        for (let j = i + 1; j <= keys.length + 1; j++) {
+          const range: KeyRange = { after: keys[i - 1], upTo: keys[j - 1] };
+          const [a, b] = await Promise.all([pr.fastSummary(t, range), mr.fastSummary(t, range)]);
+          expect(b, JSON.stringify(range)).toMatchObject({ rows: a.rows, hash: a.hash });
+        }
+      }
+    }
+    expect(await mr.fastSummary(spec, { after: ['9'] })).toMatchObject(await pr.fastSummary(spec, { after: ['9'] }));
+    for (const [sql, column, id] of [
+      [`UPDATE corpus SET ts = '2024-03-10 02:00:00.123457' WHERE id = 3`, 'ts', '3'],
+      [`UPDATE corpus SET tsn = '9999-12-31 23:59:59.999998' WHERE id = 1`, 'tsn', '1'],
+      [`UPDATE corpus SET ts2 = NULL WHERE id = 2`, 'ts2', '2'],
+      [`UPDATE corpus SET ds = 100.11 WHERE id = 3`, 'ds', '3'],
+      [`UPDATE corpus SET d = -1.5 WHERE id = 3`, 'd', '3'],
+      [`UPDATE corpus SET bi = -9223372036854775807 WHERE id = 2`, 'bi', '2'],
+      [`UPDATE corpus SET tx = 'a' WHERE id = 5`, 'tx', '5'],
+      [`UPDATE corpus SET tn = '' WHERE id = 2`, 'tn', '2'],
+    ] as const) {
+      await m.admin.query(sql);
+      try {
+        expect((await mr.fastSummary(spec, {})).hash, sql).not.toBe((await pr.fastSummary(spec, {})).hash);
+        expect((await mr.fastSummary(spec, { after: [id] })).hash, `${sql}: the rows after ${id}`).toBe((await pr.fastSummary(spec, { after: [id] })).hash);
+      } finally {
+        const row = CORPUS_ROWS.find((r) => r.id === id) ?? {};
+        await m.admin.query(`SET SESSION time_zone = ?`, [SESSION_ZONE]);
+        await m.admin.query(`UPDATE corpus SET ${column} = ? WHERE id = ?`, [cell(row, column, 'my'), id]);
+        await m.admin.query(`SET SESSION time_zone = '+00:00'`);
+      }
+    }
+    expect((await mr.fastSummary(spec, {})).hash).toBe((await pr.fastSummary(spec, {})).hash);
+  });
+
   it('tells missing rows from present ones', async () => {
     const [a, b] = await Promise.all([pr.canonicalRows(CORPUS, [['3'], ['42']]), mr.canonicalRows(CORPUS, [['42'], ['3']])]);
     expect([...a.keys()]).toEqual(['["3"]']);
@@ -338,6 +378,99 @@ describe('PostgreSQL ↔ MariaDB corpus', () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
+// The cross-engine fast summary's cheaper forms (VerifyTable.timestampMicros, sameScale; integers and utf8mb4 text
+// as MariaDB stores them): each edge value alone in its range, equal on both sides and changed by a change.
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('PostgreSQL ↔ MariaDB fast forms', () => {
+  const PG_EDGES = `CREATE TABLE edges (id int PRIMARY KEY, t timestamp(6), tz timestamptz(6), t0 timestamp(0), n numeric(12,4), n0 numeric(18,0),
+    bi bigint, si integer, tx varchar(20), lt text)`;
+  const MY_EDGES = `CREATE TABLE edges (id int PRIMARY KEY, t datetime(6), tz datetime(6), t0 datetime, n decimal(12,4), n0 decimal(18,0),
+    bi bigint, si smallint(5) zerofill, tx varchar(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci, lt longtext)`;
+  const EDGE_COLUMNS = ['id', 't', 'tz', 't0', 'n', 'n0', 'bi', 'si', 'tx', 'lt'];
+  /** Both sides hold the same values (timestamps in UTC); the ones each form could get wrong, one row each. */
+  const EDGE_ROWS: Array<Record<string, string | null>> = [
+    { t: '0001-01-01 00:00:00', tz: '0001-01-01 00:00:00.000001', t0: '0001-01-01 00:00:00', n: '-99999999.9999', n0: '-999999999999999999', bi: '-9223372036854775808', si: '0', tx: '', lt: '' },
+    { t: '0999-12-31 23:59:59.999999', tz: '1582-10-04 23:59:59.5', t0: '1582-10-15 00:00:00', n: '0.0000', n0: '0', bi: '9223372036854775807', si: '65535', tx: '😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀', lt: 'é'.repeat(1024) },
+    { t: '1900-02-28 23:59:59.999999', tz: '1900-03-01 00:00:00', t0: '1969-12-31 23:59:59', n: '-0.0001', n0: '999999999999999999', bi: '-1', si: '7', tx: 'e\u0301 é', lt: 'é'.repeat(1025) },
+    { t: '1969-12-31 23:59:59.999999', tz: '1970-01-01 00:00:00', t0: '1970-01-01 00:00:01', n: '12.5000', n0: '-1', bi: '0', si: null, tx: 'a ', lt: 'x'.repeat(5000) },
+    { t: '1999-12-31 23:59:59.999999', tz: '2000-01-01 00:00:00', t0: '2000-01-01 00:00:00', n: '99999999.9999', n0: null, bi: null, si: '1', tx: ' ', lt: 'N' },
+    { t: '2000-01-01 00:00:00.000001', tz: '2000-02-29 12:00:00.1', t0: '2038-01-19 03:14:08', n: '0.1000', n0: '10', bi: '10', si: '10', tx: 'N|', lt: '3:abc' },
+    { t: '9999-12-31 23:59:59.999999', tz: '9999-12-31 23:59:59.999999', t0: '9999-12-31 23:59:59', n: '-12.5000', n0: '100', bi: '100', si: '100', tx: 'Ä', lt: '#' },
+    { t: null, tz: null, t0: null, n: null, n0: null, bi: null, si: null, tx: null, lt: null },
+  ];
+  let p: PgTestDatabase;
+  let m: MysqlTestDatabase;
+  let pr: VerifyReader;
+  let mr: VerifyReader;
+  let spec: VerifyTable;
+  const ids = EDGE_ROWS.map((_, i) => String(i + 1));
+
+  beforeAll(async () => {
+    [p, m] = await Promise.all([pgDb('fastf'), mysqlDb('fastf')]);
+    await p.admin.query(PG_EDGES);
+    await m.admin.query(MY_EDGES);
+    for (const [i, row] of EDGE_ROWS.entries()) {
+      const values = [String(i + 1), ...EDGE_COLUMNS.slice(1).map((c) => row[c] ?? null)];
+      await p.admin.query(`INSERT INTO edges VALUES (${values.map((_, j) => `$${j + 1}`).join(', ')})`, values.map((v, j) => (v !== null && EDGE_COLUMNS[j] === 'tz' ? `${v}+00` : v)));
+      await m.admin.query(`INSERT INTO edges VALUES (${values.map(() => '?').join(', ')})`, values);
+    }
+    [pr, mr] = await Promise.all([open(p.url, PG_TO_MYSQL), open(m.url, { peer: 'postgres', zeroDates: 'keep' })]);
+    spec = await builtSpec(p.url, m.url, 'edges');
+  });
+
+  it('every edge value has the same canonical text and the same fast summary on both sides, alone in its range', async () => {
+    expect(spec.timestampMicros).toEqual(['t', 'tz', 't0']);
+    expect(spec.sameScale).toEqual(['n', 'n0']);
+    expect(spec.digest).toEqual(['lt']);
+    const keys = ids.map((id) => [id]);
+    const [a, b] = await Promise.all([allRows(pr, spec, keys), allRows(mr, spec, keys)]);
+    for (let i = 0; i < a.length; i++) expect(b[i], `row ${a[i]?.key[0]}: ${differing(a[i], b[i]).join(', ')}`).toEqual(a[i]);
+    expect(a[0]?.values).toMatchObject({ t: '0001-01-01 00:00:00.000000', tz: '0001-01-01 00:00:00.000001', n: '-99999999.9999', si: '0', tx: '' });
+    expect(await mr.summarize(spec, {})).toEqual(await pr.summarize(spec, {}));
+    for (const [i, id] of ids.entries()) {
+      const range: KeyRange = { after: i ? [ids[i - 1] as string] : undefined, upTo: [id] };
+      const [x, y] = await Promise.all([pr.fastSummary(spec, range), mr.fastSummary(spec, range)]);
+      expect(y, `row ${id}`).toMatchObject({ rows: 1, hash: x.hash });
+    }
+    expect((await mr.fastSummary(spec, {})).hash).toBe((await pr.fastSummary(spec, {})).hash);
+  });
+
+  it('a microsecond, a last decimal digit, a sign, a padded integer, a trailing space or a NULL changes the fast summary of its row alone', async () => {
+    for (const [sql, id] of [
+      [`UPDATE edges SET t = '0001-01-01 00:00:00.000001' WHERE id = 1`, '1'],
+      [`UPDATE edges SET tz = '1582-10-04 23:59:59.500001' WHERE id = 2`, '2'],
+      [`UPDATE edges SET t0 = '1969-12-31 23:59:58' WHERE id = 3`, '3'],
+      [`UPDATE edges SET t = '1970-01-01 00:00:00' WHERE id = 4`, '4'],
+      [`UPDATE edges SET n = 12.5001 WHERE id = 4`, '4'],
+      [`UPDATE edges SET n = 0.0001 WHERE id = 3`, '3'],
+      [`UPDATE edges SET n0 = 1 WHERE id = 4`, '4'],
+      [`UPDATE edges SET bi = 1 WHERE id = 3`, '3'],
+      [`UPDATE edges SET si = 70 WHERE id = 6`, '6'],
+      [`UPDATE edges SET tx = 'a' WHERE id = 4`, '4'],
+      [`UPDATE edges SET tx = 'ä' WHERE id = 7`, '7'],
+      [`UPDATE edges SET lt = CONCAT(lt, 'x') WHERE id = 2`, '2'],
+      [`UPDATE edges SET lt = NULL WHERE id = 5`, '5'],
+      [`UPDATE edges SET n = 0 WHERE id = 8`, '8'],
+    ] as const) {
+      const range: KeyRange = { after: id === '1' ? undefined : [String(Number(id) - 1)], upTo: [id] };
+      const before = await mr.canonicalRows(spec, [[id]]);
+      await m.admin.query(`CREATE TEMPORARY TABLE keep_row AS SELECT * FROM edges WHERE id = ?`, [id]);
+      try {
+        await m.admin.query(sql);
+        expect((await mr.fastSummary(spec, range)).hash, sql).not.toBe((await pr.fastSummary(spec, range)).hash);
+        expect((await mr.fastSummary(spec, { after: [id] })).hash, `${sql}: the rows after it`).toBe((await pr.fastSummary(spec, { after: [id] })).hash);
+      } finally {
+        await m.admin.query(`REPLACE INTO edges SELECT * FROM keep_row`);
+        await m.admin.query(`DROP TEMPORARY TABLE keep_row`);
+      }
+      expect(await mr.canonicalRows(spec, [[id]]), `${sql} undone`).toEqual(before);
+    }
+    expect((await mr.fastSummary(spec, {})).hash).toBe((await pr.fastSummary(spec, {})).hash);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
 // Zero dates (H13)
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -356,10 +489,14 @@ describe('MySQL zero dates (H13)', () => {
     await m.admin.query(`INSERT INTO zd VALUES (1, '0000-00-00', '0000-00-00 00:00:00', '0000-00-00 00:00:00'), (2, '2022-11-00', '2022-11-00 10:00:00.5', NULL), (3, '2022-11-05', '2022-11-05 10:00:00.5', '2022-11-05 10:00:00')`);
   });
 
+  /** The cross-engine fast summary with the timestamps as microseconds, which a zero date has none of. */
+  const micros: VerifyTable = { ...t, columns: ['id', 'dtm', 'ts'], timestampMicros: ['dtm', 'ts'] };
+
   it('policy null: a zero date compares as the NULL replication wrote', async () => {
     const [pr, mr] = await Promise.all([open(p.url, PG_TO_MYSQL), open(m.url, MYSQL_TO_PG)]);
     expect(await allRows(mr, t, keys)).toEqual(await allRows(pr, t, keys));
     expect(await mr.summarize(t, {})).toEqual(await pr.summarize(t, {}));
+    expect((await mr.fastSummary(micros, {})).hash).toBe((await pr.fastSummary(micros, {})).hash);
     expect((await mr.readRows(t, [['1']]))[0]).toEqual({ id: '1', d: null, dtm: null, ts: null });
   });
 
@@ -374,6 +511,11 @@ describe('MySQL zero dates (H13)', () => {
     expect(rows[2]).toEqual((await allRows(pr, t, keys))[2]);
     expect(await mr.summarize(t, {})).not.toEqual(await pr.summarize(t, {}));
     expect(await mr.summarize(t, { after: ['2'] })).toEqual(await pr.summarize(t, { after: ['2'] }));
+    // Each zero date on its own (0000-00-00, and 2022-11-00 whose TO_SECONDS is NULL) falls back to its text.
+    for (const range of [{ upTo: ['1'] }, { after: ['1'], upTo: ['2'] }]) {
+      expect((await mr.fastSummary(micros, range)).hash, JSON.stringify(range)).not.toBe((await pr.fastSummary(micros, range)).hash);
+    }
+    expect((await mr.fastSummary(micros, { after: ['2'] })).hash).toBe((await pr.fastSummary(micros, { after: ['2'] })).hash);
     // Repair reads under the same policy as replication: refused, with the fix named.
     await expect(mr.readRows(t, [['1']])).rejects.toMatchObject({ code: 'TANDEM_VALUE_UNSUPPORTED' });
   });

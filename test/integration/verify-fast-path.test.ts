@@ -3,13 +3,16 @@ import { bypassFence, createMysqlDatabase, createPgDatabase, type PgTestDatabase
 import { suiteResources, runUntilShadowing } from '../harness/tandem-process.js';
 import { builtSpec, runVerify, type VerifyReport } from '../harness/verify.js';
 import { engineForUrl } from '../../src/engines/registry.js';
-import type { VerifyReader } from '../../src/engines/engine.js';
+import type { VerifyReader, VerifyTable } from '../../src/engines/engine.js';
+import { scanTable } from '../../src/verify/compare.js';
+import { RowRateLimiter } from '../../src/verify/rate-limit.js';
 
 /**
  * Verification's cheap paths find every drift the canonical path finds. A PostgreSQL pair whose columns have the
  * same declared types is compared by a fast hash of each row's own text; a pair whose types differ (numeric(10,2)
  * against numeric(12,4), integer against bigint, varchar against text) goes through canonical text column by
- * column, and so does PostgreSQL → MariaDB. On each, drift planted in the shadow behind Tandem's back is reported with
+ * column. PostgreSQL → MariaDB is compared by the md5 of each chunk's rows in key order, timestamps as microseconds
+ * and decimals of one declared scale as their own text, everything else as its canonical text. On each, drift planted in the shadow behind Tandem's back is reported with
  * the right keys and kinds: a changed value, a missing row, an extra row, and differences a weak canonicalisation
  * would hide (a trailing space, NULL against an empty string, a microsecond, a digit at the fourth decimal place);
  * values that are equal in canonical form but stored differently (1.5 and 1.50 in an unconstrained numeric, JSON 1
@@ -135,18 +138,27 @@ describe('fast and fallback verification paths report exactly the planted drift'
     await expectDrift(config);
   });
 
-  it('PostgreSQL → MariaDB: the same drift across engines', { timeout: 300_000 }, async () => {
-    const source = await createPgDatabase(pgUrl, 'fastmy_src');
+  /**
+   * PostgreSQL → MariaDB: the cross-engine fast summary (md5 of the rows' texts in key order) is the one taken, with
+   * the timestamp as microseconds and, where both sides declare the same scale, the decimal as its own text.
+   */
+  async function mariadbScenario(prefix: string, pgAmount: string, myAmount: string, sameScale: string[]): Promise<void> {
+    const source = await createPgDatabase(pgUrl, `${prefix}_src`);
     dbs.push(source);
-    await source.admin.query(`CREATE TABLE items (id bigint PRIMARY KEY, amount numeric(10,2), label text NOT NULL, note text, at timestamptz NOT NULL, qty integer)`);
+    await source.admin.query(`CREATE TABLE items (id bigint PRIMARY KEY, amount ${pgAmount}, label text NOT NULL, note text, at timestamptz NOT NULL, qty integer)`);
     await source.admin.query(seed);
     await prepareSource(source);
-    const shadow = await createMysqlDatabase(mysqlUrl, 'fastmy_dst');
+    const shadow = await createMysqlDatabase(mysqlUrl, `${prefix}_dst`);
     dbs.push(shadow);
-    await shadow.admin.query(`CREATE TABLE items (id bigint PRIMARY KEY, amount decimal(12,4), label longtext NOT NULL, note longtext, at datetime(6) NOT NULL, qty int)`);
-    const config = await runUntilShadowing(procs, `fastmy${procs.length}`, source.url, shadow.url, SETTINGS);
+    await shadow.admin.query(`CREATE TABLE items (id bigint PRIMARY KEY, amount ${myAmount}, label longtext NOT NULL, note longtext, at datetime(6) NOT NULL, qty int)`);
+    const config = await runUntilShadowing(procs, `${prefix}${procs.length}`, source.url, shadow.url, SETTINGS);
     const [a, s] = await readers(source.url, shadow.url);
-    expect(a.fastHash === undefined || a.fastHash !== s.fastHash).toBe(true);
+    const spec = await builtSpec(source.url, shadow.url, 'items');
+    expect(spec.timestampMicros).toEqual(['at']);
+    expect(spec.sameScale).toEqual(sameScale);
+    expect(a.fastHash).toBeDefined();
+    expect(s.fastHash).toBe(a.fastHash);
+    expect(await s.fastSummary(spec, {})).toMatchObject({ rows: ROWS, hash: (await a.fastSummary(spec, {})).hash });
     const clean = await runVerify(config);
     expect(clean.code, clean.stderr).toBe(0);
     expect(clean.report.driftCount).toBe(0);
@@ -160,6 +172,80 @@ describe('fast and fallback verification paths report exactly the planted drift'
     await shadow.admin.query(`UPDATE items SET at = at + INTERVAL 1 MICROSECOND WHERE id = 800`);
     await shadow.admin.query(`UPDATE items SET qty = qty + 1 WHERE id = 900`);
     await shadow.admin.query(`INSERT INTO items (id, amount, label, note, at, qty) VALUES (99999, 1, 'ghost', NULL, UTC_TIMESTAMP(6), 0)`);
+    expect((await s.fastSummary(spec, {})).hash).not.toBe((await a.fastSummary(spec, {})).hash);
     await expectDrift(config);
+  }
+
+  it('PostgreSQL → MariaDB, decimals of different scales: the same drift across engines', { timeout: 300_000 }, async () => {
+    await mariadbScenario('fastmy', 'numeric(10,2)', 'decimal(12,4)', []);
+  });
+
+  it('PostgreSQL → MariaDB, decimals of the same scale (compared as their own text in the fast summary): the same drift', { timeout: 300_000 }, async () => {
+    await mariadbScenario('fastmyscale', 'numeric(12,4)', 'decimal(12,4)', ['amount']);
+  });
+
+  /** Counts each reader's fast and canonical summaries (the readers themselves are real). */
+  function counted(r: VerifyReader): { reader: VerifyReader; fast: () => number; canonical: () => number } {
+    let fast = 0;
+    let canonical = 0;
+    const fastSummary = r.fastSummary.bind(r);
+    const summarize = r.summarize.bind(r);
+    r.fastSummary = (t, range) => (fast++, fastSummary(t, range));
+    r.summarize = (t, range) => (canonical++, summarize(t, range));
+    return { reader: r, fast: () => fast, canonical: () => canonical };
+  }
+
+  /** Chunks double every step (no time limit), up to ten times the configured size. */
+  const scan = (a: VerifyReader, s: VerifyReader, spec: VerifyTable, chunkRows: number) => scanTable(a, s, spec, { chunkRows, limiter: new RowRateLimiter(0), targetChunkMs: 600_000 });
+
+  it('PostgreSQL → MariaDB, rows of a kilobyte: chunks stay under max_allowed_packet, so every chunk is settled by its fast summary', { timeout: 300_000 }, async () => {
+    const source = await createPgDatabase(pgUrl, 'fastpk_src');
+    dbs.push(source);
+    const shadow = await createMysqlDatabase(mysqlUrl, 'fastpk_dst');
+    dbs.push(shadow);
+    await source.admin.query(`CREATE TABLE wide (id integer PRIMARY KEY, body text NOT NULL)`);
+    await source.admin.query(`INSERT INTO wide SELECT g, repeat(md5(g::text), 31) FROM generate_series(1, 40000) g`);
+    await shadow.admin.query(`CREATE TABLE wide (id int PRIMARY KEY, body longtext NOT NULL)`);
+    await shadow.admin.query(`INSERT INTO wide SELECT seq, REPEAT(MD5(seq), 31) FROM seq_1_to_40000`);
+    const [packet] = await shadow.admin.query<import('mysql2').RowDataPacket[]>(`SELECT @@max_allowed_packet AS v`);
+    // The table is larger than one packet, and a chunk of twice the configured 10,000 rows would be too.
+    expect(Number(packet[0]?.v)).toBeLessThan(20_000 * 992);
+    const [pa, ms] = await readers(source.url, shadow.url);
+    const a = counted(pa);
+    const s = counted(ms);
+    const spec = await builtSpec(source.url, shadow.url, 'wide');
+    const clean = await scan(a.reader, s.reader, spec, 10_000);
+    expect(clean).toMatchObject({ rowsCompared: 40_000, suspects: [], complete: true });
+    expect([a.canonical(), s.canonical()]).toEqual([0, 0]);
+    expect(a.fast()).toBe(clean.chunks);
+    expect(clean.chunks).toBeGreaterThan(4);
+
+    await shadow.admin.query(`UPDATE wide SET body = CONCAT(body, ' ') WHERE id = 31234`);
+    expect((await scan(a.reader, s.reader, spec, 10_000)).suspects).toEqual([['31234']]);
+  });
+
+  it('PostgreSQL → MariaDB, fast forms that keep disagreeing on equal rows: the table goes on canonically after two chunks, and drift is still found', { timeout: 300_000 }, async () => {
+    const source = await createPgDatabase(pgUrl, 'fastoff_src');
+    dbs.push(source);
+    const shadow = await createMysqlDatabase(mysqlUrl, 'fastoff_dst');
+    dbs.push(shadow);
+    await source.admin.query(`CREATE TABLE amounts (id integer PRIMARY KEY, amount numeric(12,2))`);
+    await source.admin.query(`INSERT INTO amounts SELECT g, g * 1.25 FROM generate_series(1, 3000) g`);
+    await shadow.admin.query(`CREATE TABLE amounts (id int PRIMARY KEY, amount decimal(12,4))`);
+    await shadow.admin.query(`INSERT INTO amounts SELECT seq, seq * 1.25 FROM seq_1_to_3000`);
+    const [pa, ms] = await readers(source.url, shadow.url);
+    const a = counted(pa);
+    const s = counted(ms);
+    // A spec that wrongly claims one scale: 1.25 is 1.25 on one side and 1.2500 on the other.
+    const spec: VerifyTable = { ...(await builtSpec(source.url, shadow.url, 'amounts')), sameScale: ['amount'] };
+    const clean = await scan(a.reader, s.reader, spec, 100);
+    expect(clean).toMatchObject({ rowsCompared: 3000, suspects: [], complete: true });
+    // Two misses, and the chunk after the second, whose fast summaries had started already (one chunk ahead).
+    expect(a.fast()).toBeLessThanOrEqual(3);
+    expect(clean.chunks).toBeGreaterThan(6);
+    expect(a.canonical()).toBe(clean.chunks);
+
+    await shadow.admin.query(`UPDATE amounts SET amount = amount + 0.0001 WHERE id IN (7, 2999)`);
+    expect((await scan(a.reader, s.reader, spec, 100)).suspects).toEqual([['7'], ['2999']]);
   });
 });

@@ -167,6 +167,34 @@ function mysqlLongValue(c: string, type: LogicalType | undefined, canonical: (x:
   };
 }
 
+/** 2000-01-01 00:00:00 in TO_SECONDS, which counts from the year 0. */
+const SECONDS_BEFORE_2000 = 63113904000;
+
+/**
+ * A timestamp in a cross-engine fast summary (VerifyTable.timestampMicros): microseconds since 2000-01-01 as the
+ * 16 lower-case hex digits of the 64-bit count (HEX of a negative BIGINT is its two's complement), which is what
+ * PostgreSQL's timestamp_send gives; cheaper than DATE_FORMAT. Only from 0001-01-01 on, where the two calendars
+ * agree (MariaDB's year 0 is not PostgreSQL's 1 BC); before that, and for a zero date or a date with a zero month
+ * or day (TO_SECONDS is NULL for those), it is the canonical text, which has `-` and so equals no hex count.
+ */
+function mysqlMicros(c: string, canonical: string): string {
+  const micros = `TO_SECONDS(${c}) * 1000000 + MICROSECOND(${c}) - ${SECONDS_BEFORE_2000}000000`;
+  return `COALESCE(IF(${c} >= '0001-01-01', LOWER(LPAD(HEX(${micros}), 16, '0')), NULL), ${canonical})`;
+}
+
+/**
+ * The text a cross-engine fast summary takes (CanonicalColumnSql.fast): an integer as the server prints it (no
+ * ZEROFILL padding, not YEAR, whose zero year prints 0000), which is its canonical text without two casts and a
+ * conversion; a decimal of the peer's scale as its own text (VerifyTable.sameScale); a timestamp as microseconds;
+ * anything else its canonical text.
+ */
+function mysqlFast(c: string, type: LogicalType | undefined, nativeType: string, zerofill: boolean, form: ColumnForm, text: string): string {
+  if (type?.kind === 'integer' && !zerofill && !/^year\b/.test(nativeType)) return c;
+  if (type?.kind === 'decimal' && form.sameScale) return zerofill ? `CAST(CAST(${c} AS ${decimalOf(type)}) AS CHAR)` : c;
+  if (type?.kind === 'timestamp' && form.micros) return mysqlMicros(c, text);
+  return text;
+}
+
 /** The column's SQL in the form the spec asks for (VerifyTable: singlePrecision, asInteger, digest). */
 export function mysqlCanonicalColumn(col: ColumnSchema, form: ColumnForm, ctx: MysqlCanonicalContext): CanonicalColumnSql {
   const c = quoteMysqlIdent(col.name);
@@ -175,10 +203,14 @@ export function mysqlCanonicalColumn(col: ColumnSchema, form: ColumnForm, ctx: M
   const type = parsed.ok ? (form.asInteger && parsed.integer) || parsed.type : undefined;
   const json = type?.kind === 'json';
   const zerofill = /\bzerofill\b/i.test(col.nativeType);
-  const canonical = (x: string) => utf8(canonicalText(x, type, form.single, zerofill, ctx));
+  // Text already in utf8mb4 needs no conversion, only the one collation every text here ends in (CONVERT of a
+  // utf8mb4 value to utf8mb4 still copies it: a fifth of the cost of a pass over a short text column).
+  const asStored = (type?.kind === 'text' || type?.kind === 'enum' || type?.kind === 'set') && col.collation?.charset === 'utf8mb4';
+  const canonical = (x: string) => (asStored ? `${x} COLLATE utf8mb4_bin` : utf8(canonicalText(x, type, form.single, zerofill, ctx)));
   const text = canonical(c);
   const raw = utf8(rawText(c, type, ctx));
-  const base = { name: col.name, json, text, raw, ...ordering(c, text, type, form.single) };
+  const fast = mysqlFast(c, type, col.nativeType, zerofill, form, text);
+  const base = { name: col.name, json, text, raw, fast, ...ordering(c, text, type, form.single) };
   if (!form.digest || json) return { ...base, compared: json ? raw : text };
   const long = mysqlLongValue(c, type, canonical);
   return { ...base, long, compared: `COALESCE(CONCAT('#', ${long.digest(c)}), ${text})` };
@@ -189,6 +221,11 @@ export function mysqlCanonicalColumn(col: ColumnSchema, form: ColumnForm, ctx: M
  * parts; `#<md5>` for a long value of a digest column (its text is then never built).
  */
 export function mysqlRowHash(parts: HashPart[]): string {
+  return `MD5(${mysqlRowText(parts)})`;
+}
+
+/** The row's hash input (mysqlRowHash). */
+export function mysqlRowText(parts: HashPart[]): string {
   // LENGTH counts bytes; CONCAT is NULL when any argument is, which COALESCE turns into the NULL marker. A derived
   // column named twice (LENGTH and text) is computed twice, since MariaDB merges the derived table: plain parts
   // name it once. COALESCE stops at its first value that is not NULL, so a digest leaves the text alone.
@@ -196,7 +233,7 @@ export function mysqlRowHash(parts: HashPart[]): string {
     if (digest) return plain ? `COALESCE(CONCAT('#', ${digest}), CONCAT(COALESCE(${x}, 'N'), '|'))` : `COALESCE(CONCAT('#', ${digest}), CONCAT(LENGTH(${x}), ':', ${x}), 'N')`;
     return plain ? `COALESCE(${x}, 'N'), '|'` : `COALESCE(CONCAT(LENGTH(${x}), ':', ${x}), 'N')`;
   });
-  return `MD5(${encoded.length ? `CONCAT(${encoded.join(', ')})` : `''`})`;
+  return encoded.length ? `CONCAT(${encoded.join(', ')})` : `''`;
 }
 
 /** Count and the sum of the row hashes' first 60 bits (HASH_SLICE_HEX_DIGITS; a DECIMAL sum: exact however many rows). */

@@ -3,8 +3,8 @@ import type { Row } from '../../model/change.js';
 import type { ColumnSchema } from '../../model/schema.js';
 import type { VerifyReaderOptions } from '../engine.js';
 import type { CanonicalColumnSql, ColumnForm, HashPart } from '../shared/verify-sql.js';
-import { SqlVerifyReader, type TablePlan, type TextRow } from '../shared/verify-reader-base.js';
-import { pgCanonicalColumn, pgRowHash, pgSummaryColumns, type PgCanonicalContext } from './canonical-sql.js';
+import { CROSS_ENGINE_FAST_HASH, SqlVerifyReader, type FastSql, type TablePlan, type TextRow } from '../shared/verify-reader-base.js';
+import { pgCanonicalColumn, pgRowHash, pgRowText, pgSummaryColumns, type PgCanonicalContext } from './canonical-sql.js';
 import { connectPostgres } from './connect.js';
 import { describePgTables } from './introspect.js';
 import { decodePgText, textTypes } from './values.js';
@@ -54,16 +54,31 @@ export class PgVerifyReader extends SqlVerifyReader {
    * Both sides PostgreSQL with UTF-8 text: hashtextextended of the row's text, in the C collation (bytes, whatever
    * the database's collation; a nondeterministic one would hash equal-comparing texts alike). An unlike encoding
    * could give two different texts the same bytes, so the fast hash names the encoding and another leaves it out.
+   * Against MySQL/MariaDB (UTF-8 here too): CROSS_ENGINE_FAST_HASH.
    */
   get fastHash(): string | undefined {
-    return this.opts.peer === 'postgres' && this.ctx.utf8 ? 'postgres:hashtextextended:utf8' : undefined;
+    if (!this.ctx.utf8) return undefined;
+    if (this.opts.peer === 'postgres') return 'postgres:hashtextextended:utf8';
+    return CROSS_ENGINE_FAST_HASH;
   }
 
-  protected fastSql() {
+  /** string_agg's text is limited to 1 GB; a chunk is kept far below that. */
+  readonly fastBytesLimit = 256 * 2 ** 20;
+
+  protected fastSql(): FastSql | undefined {
     if (!this.fastHash) return undefined;
+    if (this.opts.peer === 'postgres') {
+      return {
+        kind: 'row',
+        rowHash: (values: string[]) => `hashtextextended((ROW(${values.join(', ')})::text) COLLATE "C", 0)`,
+        summaryColumns: (h: string) => ['count(*)::text', `coalesce(sum(${h}), 0)::text`],
+      };
+    }
+    // The rows come in the order of the derived table (ordered by key), which string_agg keeps; the two string_agg
+    // calls are one aggregate to PostgreSQL.
     return {
-      rowHash: (values: string[]) => `hashtextextended((ROW(${values.join(', ')})::text) COLLATE "C", 0)`,
-      summaryColumns: (h: string) => ['count(*)::text', `coalesce(sum(${h}), 0)::text`],
+      kind: 'concat',
+      summary: (rowText, from) => `SELECT count(*)::text, md5(string_agg(r, '')), octet_length(string_agg(r, ''))::text FROM (SELECT ${rowText} AS r FROM ${from}) f`,
     };
   }
 
@@ -73,6 +88,10 @@ export class PgVerifyReader extends SqlVerifyReader {
 
   protected rowHash(parts: HashPart[]): string {
     return pgRowHash(parts, this.ctx);
+  }
+
+  protected rowText(parts: HashPart[]): string {
+    return pgRowText(parts, this.ctx);
   }
 
   protected summaryColumns(hash: string): string[] {

@@ -12,6 +12,19 @@ import { batches, DEFAULT_FORM, keyId, keyListCondition, rangeConditions, SqlPar
 /** A result row as text, column by column (SQL NULL as null). */
 export type TextRow = (string | null)[];
 
+/**
+ * How a reader computes its fast summary (VerifyReader.fastSummary). `row`: a hash of each row's values (each
+ * column as it is when sameType, else as its compared text), summed. `concat`: the rows' hash inputs built from
+ * CanonicalColumnSql.fast, concatenated in verification order and hashed once; `summary` is the statement over the
+ * derived table `from` (columns c0…, order columns o0…) that yields count, md5 and, where known, the bytes hashed.
+ */
+/** VerifyReader.fastHash of the `concat` fast summary between PostgreSQL and MySQL/MariaDB (UTF-8 on both). */
+export const CROSS_ENGINE_FAST_HASH = 'concat-md5:utf8';
+
+export type FastSql =
+  | { kind: 'row'; rowHash(values: string[]): string; summaryColumns(h: string): string[] }
+  | { kind: 'concat'; summary(rowText: string, from: string, order: string[], indexOrder: boolean): string };
+
 /** The columns of one VerifyTable as this side's SQL sees them. */
 export interface TablePlan {
   table: VerifyTable;
@@ -50,13 +63,12 @@ export abstract class SqlVerifyReader implements VerifyReader {
   protected abstract quote(name: string): string;
   protected abstract placeholder(position: number): string;
   protected abstract rowHash(parts: HashPart[]): string;
+  /** The row's hash input, which rowHash hashes. */
+  protected abstract rowText(parts: HashPart[]): string;
   /** Row count and the hash sum (see HASH_SLICE_HEX_DIGITS) of the row hashes `hash`, as text. */
   protected abstract summaryColumns(hash: string): string[];
-  /**
-   * The fast row hash (VerifyReader.fastSummary) over the values' SQL, and the summary columns over it (count and
-   * hash, as text); undefined when `fastHash` is.
-   */
-  protected abstract fastSql(): { rowHash(values: string[]): string; summaryColumns(h: string): string[] } | undefined;
+  /** How this reader computes its fast summary; undefined when `fastHash` is. */
+  protected abstract fastSql(): FastSql | undefined;
   protected abstract queryText(sql: string, params: string[]): Promise<TextRow[]>;
   /**
    * Ends the subquery that computes canonical texts, so that each is computed once per row although the row hash
@@ -87,7 +99,13 @@ export abstract class SqlVerifyReader implements VerifyReader {
     };
     const has = (list: string[] | undefined, name: string) => list?.includes(name) ?? false;
     const columns = table.columns.map((name) =>
-      column(name, { single: has(table.singlePrecision, name), asInteger: has(table.asInteger, name), digest: has(table.digest, name) && !table.key.includes(name) }),
+      column(name, {
+        single: has(table.singlePrecision, name),
+        asInteger: has(table.asInteger, name),
+        digest: has(table.digest, name) && !table.key.includes(name),
+        micros: has(table.timestampMicros, name),
+        sameScale: has(table.sameScale, name),
+      }),
     );
     // Keys are compared, ordered and bound by their canonical text: never a digest.
     const key = table.key.map((name) => column(name, { ...DEFAULT_FORM, single: has(table.singlePrecision, name), asInteger: has(table.asInteger, name) }));
@@ -118,24 +136,31 @@ export abstract class SqlVerifyReader implements VerifyReader {
     return plan.columns.filter((c) => c.json).map((c) => c.name);
   }
 
-  /** Canonical key texts (k0…), hashed texts (c0…; a digest column's selection) and order expressions (o0…) of the rows in `range`. */
-  private texts(plan: TablePlan, range: KeyRange, params: SqlParams): string {
+  /**
+   * Canonical key texts (k0…), hashed texts (c0…; a digest column's selection; `fast`: the fast summary's texts) and
+   * order expressions (o0…) of the rows in `range`.
+   */
+  private texts(plan: TablePlan, range: KeyRange, params: SqlParams, fast = false): string {
+    // In verification order for a fast summary: PostgreSQL then walks the key's index rather than sorting above it.
+    const order = fast ? `ORDER BY ${plan.key.map((_, i) => `o${i}`).join(', ')}` : '';
     const where = whereClause(rangeConditions(plan.key, range, params));
     const select = [
       ...plan.key.map((k, i) => `${k.text} AS k${i}`),
-      ...plan.hashed.map((c, i) => `${c.long?.select ?? c.text} AS c${i}`),
+      ...plan.hashed.map((c, i) => `${c.long?.select ?? (fast ? c.fast : c.text)} AS c${i}`),
       ...plan.key.map((k, i) => `${k.order} AS o${i}`),
     ];
-    return `(SELECT ${select.join(', ')} FROM ${plan.from} ${where} ${this.fence}) s`;
+    return `(SELECT ${select.join(', ')} FROM ${plan.from} ${where} ${order} ${this.fence}) s`;
+  }
+
+  private hashParts(plan: TablePlan): HashPart[] {
+    return plan.hashed.map((c, i): HashPart => {
+      const plain = plan.table.plain?.includes(c.name) ?? false;
+      return c.long ? { text: c.long.text(`c${i}`), plain, digest: c.long.digest(`c${i}`) } : { text: `c${i}`, plain };
+    });
   }
 
   private hashOf(plan: TablePlan): string {
-    return this.rowHash(
-      plan.hashed.map((c, i): HashPart => {
-        const plain = plan.table.plain?.includes(c.name) ?? false;
-        return c.long ? { text: c.long.text(`c${i}`), plain, digest: c.long.digest(`c${i}`) } : { text: `c${i}`, plain };
-      }),
-    );
+    return this.rowHash(this.hashParts(plan));
   }
 
   async summarize(table: VerifyTable, range: KeyRange): Promise<ChunkSummary> {
@@ -151,6 +176,14 @@ export abstract class SqlVerifyReader implements VerifyReader {
     if (!fast) throw new Error(`the ${this.engine} verify reader has no fast summary for a ${this.opts.peer} peer`);
     const plan = await this.plan(table);
     const params = this.params();
+    if (fast.kind === 'concat') {
+      // A digest column's long values go in as their digest, as in the row hash: a row's text stays bounded.
+      const order = plan.key.map((_, i) => `o${i}`);
+      const indexOrder = plan.key.every((k) => k.order === this.quote(k.name));
+      const sql = fast.summary(this.rowText(this.hashParts(plan)), this.texts(plan, range, params, true), order, indexOrder);
+      const [count, hash, bytes] = (await this.queryText(sql, params.values))[0] ?? [];
+      return { rows: Number(count ?? 0), hash: hash ?? '', ...(bytes === null || bytes === undefined ? {} : { bytes: Number(bytes) }) };
+    }
     const where = whereClause(rangeConditions(plan.key, range, params));
     const same = new Set(table.sameType ?? []);
     // A column of the same type on both sides goes in as it is (its type's text tells its values apart); any other

@@ -19,6 +19,12 @@ export interface CanonicalColumnSql {
   param(placeholder: string): string;
   /** What canonicalRows reads: the canonical text (JSON: its own text), or `#` and the digest of a long value. */
   compared: string;
+  /**
+   * What a cross-engine fast summary hashes (VerifyReader.fastSummary): the canonical text in a cheaper spelling
+   * where the engine has one, or a form both engines compute alike that stands for it (VerifyTable.timestampMicros,
+   * sameScale). Never contains `|` where the canonical text does not, so the row encoding stays unambiguous.
+   */
+  fast: string;
   /** VerifyTable.digest columns: how the row hash takes a value that may be long. */
   long?: LongValueSql;
 }
@@ -45,6 +51,10 @@ export interface ColumnForm {
   asInteger: boolean;
   /** Long values hashed by digest. */
   digest: boolean;
+  /** VerifyTable.timestampMicros: a cross-engine fast summary takes the timestamp as microseconds since 2000-01-01. */
+  micros?: boolean;
+  /** VerifyTable.sameScale: a cross-engine fast summary takes the decimal's own text. */
+  sameScale?: boolean;
 }
 
 /** A column compared as its type says. */
