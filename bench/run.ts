@@ -349,7 +349,7 @@ async function benchKafka(server: RunningServer): Promise<void> {
   try {
     for (let i = 0; i < reps; i++) {
       for (const who of contenders) {
-        const tag = `kb_${who === 'kafka-key' ? 'k' : who[0]}${i}`;
+        const tag = `kb_${who === 'kafka-key' ? 'q' : who[0]}${i}`;
         const viaKafka = who !== 'embedded';
         const ordering = who === 'kafka-key' ? 'key' : 'transaction';
         const extra = viaKafka ? kafkaTransport(tag, ordering) : {};
