@@ -5,30 +5,18 @@
  * by the feed's barrier (every lane has applied through it) about once a second, and marked with the lane count,
  * so lane rows left from another start (a new copy, another partition count) are recognised and begun afresh.
  */
-import type { Logger } from 'pino';
 import { TandemError } from '../errors.js';
-import type { Change } from '../model/change.js';
 import type { ShadowWriter } from '../engines/engine.js';
 import type { LaneFeed } from '../transport/change-feed.js';
-import { streamChanges } from './pipeline.js';
+import { streamChanges, type StreamOptions } from './pipeline.js';
 import { LagTracker } from './lag.js';
 import { emptyStats, type ReplicationStats } from './stats.js';
 
-export interface LanesOptions {
+export interface LanesOptions extends Pick<StreamOptions, 'comparePositions' | 'tables' | 'batchRows' | 'batchTimeMs' | 'signal' | 'stats' | 'log' | 'onApplied' | 'onCheckpoint'> {
   feed: LaneFeed;
   /** The direction's own checkpoint (the barrier's source position). */
   shadow: ShadowWriter;
   openLaneShadow(lane: number): Promise<ShadowWriter>;
-  /** Orders two source positions. */
-  comparePositions: (a: string, b: string) => number;
-  tables: ReadonlySet<string>;
-  batchRows: number;
-  batchTimeMs: number;
-  signal: AbortSignal;
-  stats: ReplicationStats;
-  log: Logger;
-  onApplied?: (changes: Change[]) => void;
-  onCheckpoint?: (sourcePosition: string) => void;
   /** How often the barrier is taken (ms). */
   barrierIntervalMs?: number;
 }

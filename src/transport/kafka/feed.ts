@@ -96,8 +96,9 @@ export class KafkaFeed implements ChangeFeed {
     const { topic, log } = this.opts;
     const reader = this.opts.reader?.() ?? new KafkajsReader(this.opts.brokers, 'tandem');
     try {
-      await this.waitForTopic(reader);
-      const start = await this.startOffset(reader, from);
+      await waitForTopic(reader, topic, this.opts.topicWaitMs);
+      const { low } = await reader.offsets(topic);
+      const start = startOffset(topic, low, from.transportOffset);
       const queue = new EmbeddedQueue(this.opts.queueChanges);
       const onRead = hooks.onRead;
       const stats = this.opts.stats;
@@ -183,31 +184,35 @@ export class KafkaFeed implements ChangeFeed {
     }
   }
 
-  private async waitForTopic(reader: TopicReader): Promise<void> {
-    const deadline = Date.now() + (this.opts.topicWaitMs ?? 30_000);
-    while (!(await reader.topicExists(this.opts.topic))) {
-      if (Date.now() > deadline) {
-        throw new TandemError('TANDEM_CONNECT_FAILED', `the Kafka change topic ${this.opts.topic} does not exist (yet)`, {
-          fix: 'register the connector (`tandem connectors apply`) and check it runs (`tandem connectors status`)',
-          retriable: true,
-        });
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
+}
 
-  /** Just after the checkpointed offset; refused when retention already deleted events the shadow still needs. */
-  private async startOffset(reader: TopicReader, from: Checkpoint): Promise<string> {
-    const { low } = await reader.offsets(this.opts.topic);
-    const start = from.transportOffset === null ? BigInt(low) : BigInt(from.transportOffset) + 1n;
-    const lost = from.transportOffset === null ? BigInt(low) > 0n : start < BigInt(low);
-    if (lost) {
-      throw new TandemError(
-        'TANDEM_CAPTURE_POSITION_PURGED',
-        `the Kafka change topic ${this.opts.topic} starts at offset ${low} (retention deleted older events), but the shadow needs events from offset ${start}: continuing would silently skip them`,
-        { fix: 'run `tandem backfill --yes` to copy the tables again, and raise transport.kafka.retention above the longest time Tandem may be stopped' },
-      );
+/** Waits for the change topic (Connect creates it with the connector's first record). */
+export async function waitForTopic(reader: TopicReader, topic: string, waitMs = 30_000): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  while (!(await reader.topicExists(topic))) {
+    if (Date.now() > deadline) {
+      throw new TandemError('TANDEM_CONNECT_FAILED', `the Kafka change topic ${topic} does not exist (yet)`, {
+        fix: 'register the connector (`tandem connectors apply`) and check it runs (`tandem connectors status`)',
+        retriable: true,
+      });
     }
-    return String(start);
+    await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/**
+ * Where a partition is read from: just after the checkpointed offset, or its first held record when there is none
+ * yet. Refused when retention already deleted events the shadow still needs. `partition` names it in the error when
+ * the topic has several.
+ */
+export function startOffset(topic: string, low: string, checkpointed: string | null, partition?: number): string {
+  const start = checkpointed === null ? BigInt(low) : BigInt(checkpointed) + 1n;
+  const lost = checkpointed === null ? BigInt(low) > 0n : start < BigInt(low);
+  if (lost) {
+    const where = partition === undefined ? `the Kafka change topic ${topic}` : `partition ${partition} of the Kafka change topic ${topic}`;
+    throw new TandemError('TANDEM_CAPTURE_POSITION_PURGED', `${where} starts at offset ${low} (retention deleted older events), but the shadow needs events from offset ${start}: continuing would silently skip them`, {
+      fix: 'run `tandem backfill --yes` to copy the tables again, and raise transport.kafka.retention above the longest time Tandem may be stopped',
+    });
+  }
+  return String(start);
 }

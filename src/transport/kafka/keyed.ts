@@ -27,7 +27,7 @@ import type { ChangeFeed, FeedSubscription, LaneFeed } from '../change-feed.js';
 import { EmbeddedQueue } from '../embedded.js';
 import { KafkajsReader, type PartitionOffsets, type TopicReader, type TopicRecord } from './client.js';
 import { compareKeys, decodeChange, eventKey, isHeartbeat, markerOf, parseJson, type EventKey } from './debezium.js';
-import { Settlement } from './feed.js';
+import { Settlement, startOffset, waitForTopic } from './feed.js';
 import type { SourceKind } from './connectors.js';
 import { emptyKafkaStats, type KafkaStats } from './stats.js';
 
@@ -149,6 +149,9 @@ export interface KeyedFeedOptions {
 
 interface Lane {
   partition: number;
+  /** The offset the lane's checkpoint holds (null: none yet). */
+  checkpointed: string | null;
+  /** The next offset to read. */
   start: string;
   queue: EmbeddedQueue;
   decoder: KeyedDecoder;
@@ -216,12 +219,12 @@ export class KeyedKafkaFeed implements LaneFeed {
 
   private async openLane(partition: number, from: Checkpoint): Promise<FeedSubscription> {
     if (this.closed) throw new TandemError('TANDEM_CONNECT_FAILED', 'the Kafka feed was closed', { retriable: true });
-    const start = from.transportOffset === null ? null : String(BigInt(from.transportOffset) + 1n);
     const stats = emptyKafkaStats();
     const queue = new EmbeddedQueue(Math.max(1, this.opts.queueChanges));
     const lane: Lane = {
       partition,
-      start: start ?? '',
+      checkpointed: from.transportOffset,
+      start: '',
       queue,
       decoder: new KeyedDecoder(this.opts.source, (event) => {
         if (event.kind === 'commit' && event.transportOffset !== undefined) lane.settlement.delivered(BigInt(event.transportOffset));
@@ -269,16 +272,7 @@ export class KeyedKafkaFeed implements LaneFeed {
     const reader = this.opts.reader?.() ?? new KafkajsReader(this.opts.brokers, 'tandem');
     this.reader = reader;
     try {
-      const deadline = Date.now() + (this.opts.topicWaitMs ?? 30_000);
-      while (!(await reader.topicExists(topic))) {
-        if (Date.now() > deadline) {
-          throw new TandemError('TANDEM_CONNECT_FAILED', `the Kafka change topic ${topic} does not exist (yet)`, {
-            fix: 'register the connector (`tandem connectors apply`) and check it runs (`tandem connectors status`)',
-            retriable: true,
-          });
-        }
-        await new Promise((r) => setTimeout(r, 250));
-      }
+      await waitForTopic(reader, topic, this.opts.topicWaitMs);
       const offsets = await reader.partitionOffsets(topic);
       if (offsets.length !== this.opts.partitions) {
         throw new TandemError('TANDEM_CONFIG_INVALID', `the Kafka change topic ${topic} has ${offsets.length} partition(s) but transport.kafka.partitions asks for ${this.opts.partitions} lanes: a key's changes would be read from a partition no lane owns, or partitions would be left unread`, {
@@ -288,14 +282,7 @@ export class KeyedKafkaFeed implements LaneFeed {
       const starts = new Map<number, string>();
       for (const o of offsets) {
         const lane = this.lanes.get(o.partition) as Lane;
-        // No checkpoint yet: the partition from its first record; retention must not have deleted any the shadow needs.
-        const start = lane.start === '' ? o.low : lane.start;
-        const lost = lane.start === '' ? BigInt(o.low) > 0n : BigInt(start) < BigInt(o.low);
-        if (lost) {
-          throw new TandemError('TANDEM_CAPTURE_POSITION_PURGED', `partition ${o.partition} of the Kafka change topic ${topic} starts at offset ${o.low} (retention deleted older events), but the shadow needs events from offset ${start}: continuing would silently skip them`, {
-            fix: 'run `tandem backfill --yes` to copy the tables again, and raise transport.kafka.retention above the longest time Tandem may be stopped',
-          });
-        }
+        const start = startOffset(topic, o.low, lane.checkpointed, o.partition);
         lane.start = start;
         lane.settlement = new Settlement(BigInt(start), lane.stats);
         starts.set(o.partition, start);
