@@ -69,7 +69,7 @@ export async function runPreflight(config: TandemConfig): Promise<PreflightRepor
       const resolved = await resolveTables(config, oldDb);
       tables = resolved.tables;
       checks.push(...resolved.items);
-      const ctx = { migration: config.migration, tables, minBinlogRetentionHours: config.check.minBinlogRetentionHours };
+      const ctx = { migration: config.migration, tables, minBinlogRetentionHours: config.check.minBinlogRetentionHours, backfill: true };
       // Both sides must be capturable: old feeds the forward stream now, new feeds the reverse stream after cutover.
       checks.push(...(await oldDb.checkCapture({ ...ctx, side: 'old' })));
       checks.push(...(await newDb.checkApply({ ...ctx, side: 'new' })));

@@ -14,6 +14,12 @@ export interface CheckContext {
   side: SideName;
   tables: string[];
   minBinlogRetentionHours: number;
+  /**
+   * What a backfill reading this side needs is checked too (its snapshot's privileges): a failure on the side
+   * copied first (old), a warning on the other (only a new copy after cutover reads it). A switch's gate leaves it
+   * out: a switch copies nothing.
+   */
+  backfill?: boolean;
 }
 
 /** For Database.checkValues: this side is the active one and `shadow` the other, whose tables the values go into. */

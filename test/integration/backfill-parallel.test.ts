@@ -1,12 +1,14 @@
 import { describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
-import { bypassFence, connectMysql, createMysqlDatabase, createPgDatabase } from '../harness/db.js';
+import mysql from 'mysql2/promise';
+import { bypassFence, connectMysql, createMysqlDatabase, createPgDatabase, uniqueName, withDatabase } from '../harness/db.js';
 import { writeConfig } from '../harness/config.js';
 import { pgRows, mysqlRows, tablesRows, waitForSameRows } from '../harness/compare.js';
 import { suiteResources, tandemStatus, untilTandem, waitForShadowing } from '../harness/tandem-process.js';
 import { kill9, randomBetween, sleep } from '../harness/scenario.js';
 import { runVerify } from '../harness/verify.js';
 import { engineForUrl } from '../../src/engines/registry.js';
+import { parsePosition } from '../../src/engines/mysql/position.js';
 
 /**
  * backfill.parallelTables: several tables copied at once, each worker on a connection of its own, while the
@@ -137,7 +139,7 @@ describe('readers of one backfill snapshot', () => {
     }
   });
 
-  it('MariaDB: the readers kept are those whose snapshots sit at one binlog position, and they all see the same rows even under writes', { timeout: 60_000 }, async () => {
+  it('MariaDB: every reader opens its snapshot while commits are held, so under three writers each one holds exactly the transactions before the handle\'s binlog position', { timeout: 120_000 }, async () => {
     const db = await createMysqlDatabase(mysqlUrl, 'snap_my');
     dbs.push(db);
     await db.admin.query(`CREATE TABLE t (id int PRIMARY KEY)`);
@@ -164,30 +166,77 @@ describe('readers of one backfill snapshot', () => {
       await quiet.release();
     }
 
-    // A busy source: however many readers are kept, each sees exactly the rows of the handle's position.
-    const busy = await connectMysql(db.url);
+    // A busy source: three writers of single-row transactions. Each snapshot must hold exactly the transactions
+    // whose commit (Xid event) lies before its position: one fewer is a row the stream, starting there, never
+    // brings. MariaDB's binlog_snapshot_position alone missed one in about 120 snapshots here.
+    await db.admin.query(`FLUSH BINARY LOGS`);
+    const first = (await mysqlRows(db.admin, `SHOW MASTER STATUS`))[0]?.[0] as string;
+    const writers = await Promise.all([0, 1, 2].map(() => connectMysql(db.url)));
     let stop = false;
     let next = 1_000;
-    const writes = (async () => {
-      while (!stop) await busy.query(`INSERT INTO t VALUES (?)`, [next++]);
-    })();
+    const writes = writers.map(async (w) => {
+      while (!stop) await w.query(`INSERT INTO t VALUES (?)`, [next++]);
+    });
+    const seen: { file: string; offset: number; counts: number[] }[] = [];
     try {
-      for (let round = 0; round < 5; round++) {
+      for (let round = 0; round < 60; round++) {
         const h = await source.createSlotWithSnapshot({ readers: 3 });
         try {
-          expect(h.readers).toBeGreaterThanOrEqual(1);
+          expect(h.readers).toBe(3);
           const counts: number[] = [];
           for (let i = 0; i < h.readers; i++) counts.push(await count(h.snapshot));
-          expect(new Set(counts).size, `round ${round}: ${counts.join(', ')}`).toBe(1);
+          const { file, offset } = parsePosition(h.position);
+          seen.push({ file, offset, counts });
         } finally {
           await h.release();
         }
       }
     } finally {
       stop = true;
-      await writes;
-      await busy.end();
+      await Promise.all(writes);
+      await Promise.all(writers.map((w) => w.end()));
     }
+    // The server is shared with other test files: only transactions that wrote this database's t count.
+    const files = (await mysqlRows(db.admin, `SHOW BINARY LOGS`)).map((r) => r[0] as string).filter((f) => f >= first);
+    const commits = new Map<string, number[]>();
+    for (const f of files) {
+      const ends: number[] = [];
+      let ours = false;
+      // Columns: Log_name, Pos, Event_type, Server_id, End_log_pos, Info.
+      for (const e of await mysqlRows(db.admin, `SHOW BINLOG EVENTS IN ${mysql.escape(f)}`)) {
+        if (e[2] === 'Gtid') ours = false;
+        if (e[2] === 'Table_map' && e[5]?.endsWith(`(${db.name}.t)`)) ours = true;
+        if (e[2] === 'Xid' && ours) ends.push(Number(e[4]));
+      }
+      commits.set(f, ends);
+    }
+    const earlierFiles = (f: string) => files.filter((x) => x < f).reduce((n, x) => n + (commits.get(x)?.length ?? 0), 0);
+    const wrong = seen
+      .map((s) => ({ ...s, expected: 150 + earlierFiles(s.file) + (commits.get(s.file) ?? []).filter((end) => end <= s.offset).length }))
+      .filter((s) => s.counts.some((c) => c !== s.expected));
+    expect(wrong, 'snapshots whose rows do not match the transactions before their binlog position').toEqual([]);
+    expect(Math.max(...seen.map((s) => s.counts[0] ?? 0))).toBeGreaterThan(150);
     expect((await mysqlRows(db.admin, `SELECT COUNT(*) FROM t`))[0]?.[0]).toBe(String(150 + next - 1_000));
+  });
+
+  it('MariaDB: a user without RELOAD gets the GRANT to run, not a snapshot whose position may be wrong', async () => {
+    const db = await createMysqlDatabase(mysqlUrl, 'snap_noreload');
+    dbs.push(db);
+    await db.admin.query(`CREATE TABLE t (id int PRIMARY KEY)`);
+    const user = uniqueName('noreload');
+    await db.admin.query(`CREATE USER '${user}'@'%' IDENTIFIED BY 'pw-${user}'`);
+    try {
+      await db.admin.query(`GRANT SELECT ON ${mysql.escapeId(db.name)}.* TO '${user}'@'%'`);
+      await db.admin.query(`GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO '${user}'@'%'`);
+      const url = withDatabase(mysqlUrl, db.name, { name: user, password: `pw-${user}` });
+      const source = engineForUrl(url).captureSource({ url, migration: `snap_${process.pid}`, side: 'old', tables: ['t'] });
+      const err = await source.createSlotWithSnapshot({ readers: 2 }).then(() => undefined, (e: unknown) => e);
+      expect(err).toMatchObject({ code: 'TANDEM_PRIVILEGE_MISSING', fix: `GRANT RELOAD ON *.* TO '${user}'@'%';` });
+      expect(String((err as Error).message)).toContain('needs RELOAD');
+      // No connection is left behind holding anything: the account can be dropped and the table written at once.
+      await db.admin.query(`INSERT INTO t VALUES (1)`);
+    } finally {
+      await db.admin.query(`DROP USER '${user}'@'%'`);
+    }
   });
 });

@@ -53,7 +53,7 @@ describe('tandem check, MariaDB', () => {
     }
   });
 
-  it('fails for a user without REPLICATION SLAVE / CLIENT, with the GRANT to run', async () => {
+  it('fails for a user without REPLICATION SLAVE / CLIENT or RELOAD (the backfill snapshot), with the GRANTs to run', async () => {
     const user = uniqueName('noslave');
     await oldDb.admin.query(`CREATE USER '${user}'@'%' IDENTIFIED BY 'pw-${user}'`);
     await oldDb.admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON ${oldDb.name}.* TO '${user}'@'%'`);
@@ -66,7 +66,13 @@ describe('tandem check, MariaDB', () => {
       expect(priv?.fix).toBe(`GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '${user}'@'%';`);
       // Nothing else is reported missing: the grants above are enough for reading and writing the tables (fencing
       // needs a privilege of its own, tested below).
-      expect(failures(report).filter((c) => c.side === 'old').map((c) => c.id)).toEqual(['mysql.replication_privileges', 'mysql.fence']);
+      expect(failures(report).filter((c) => c.side === 'old').map((c) => c.id)).toEqual(['mysql.replication_privileges', 'mysql.snapshot_privilege', 'mysql.fence']);
+      const reload = failures(report).find((c) => c.id === 'mysql.snapshot_privilege');
+      expect(reload?.detail).toContain('lacks RELOAD');
+      expect(reload?.fix).toBe(`GRANT RELOAD ON *.* TO '${user}'@'%';`);
+      await oldDb.admin.query(reload?.fix as string);
+      const after = await check({ migration: 'shop', old: { url }, new: { url: newMy.url } });
+      expect(after.report?.checks.find((c) => c.id === 'mysql.snapshot_privilege' && c.side === 'old')?.status).toBe('pass');
     } finally {
       await oldDb.admin.query(`DROP USER '${user}'@'%'`);
     }
@@ -112,7 +118,7 @@ describe('tandem check, MariaDB', () => {
       for (const sql of shopMysql) await shop.admin.query(sql);
       await shop.admin.query(`CREATE USER ${mysql.escape(tandem)}@'%' IDENTIFIED BY ${mysql.escape(password)}`);
       await shop.admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON ${mysql.escapeId(shop.name)}.* TO ${mysql.escape(tandem)}@'%'`);
-      await shop.admin.query(`GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO ${mysql.escape(tandem)}@'%'`);
+      await shop.admin.query(`GRANT REPLICATION SLAVE, BINLOG MONITOR, RELOAD ON *.* TO ${mysql.escape(tandem)}@'%'`);
     });
 
     it("fails when Tandem's account cannot set read_only nor write through it, and passes after the GRANT it gives; warns until it may end sessions", async () => {

@@ -3,7 +3,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { fail, pass, warn, type CheckItem } from '../shared/checks.js';
 import type { CheckContext, ValueCheckContext } from '../engine.js';
 import type { ColumnSchema, TableSchema } from '../../model/schema.js';
-import { quoteMysqlIdent } from './quote.js';
+import { quoteMysqlAccount as account, quoteMysqlIdent } from './quote.js';
 import { mysqlNativeTypes } from './native-types.js';
 
 export interface MysqlServerInfo {
@@ -54,9 +54,17 @@ function tablesLacking(privs: Awaited<ReturnType<typeof privileges>>, tables: st
   return out;
 }
 
-function account(user: string): string {
-  const at = user.lastIndexOf('@');
-  return `'${user.slice(0, at).replace(/'/g, "''")}'@'${user.slice(at + 1).replace(/'/g, "''")}'`;
+/**
+ * A backfill opens its snapshot while commits are held for an instant (BACKUP STAGE BLOCK_COMMIT, or FLUSH TABLES
+ * WITH READ LOCK on MySQL), the only way its binlog position is exact (reader.ts); both need RELOAD.
+ */
+function snapshotPrivilege(side: CheckContext['side'], user: string, global: Set<string>): CheckItem {
+  if (global.has('RELOAD')) return pass('mysql.snapshot_privilege', side, 'a backfill may hold commits for its snapshot', `${user} has RELOAD`);
+  const detail = `${user} lacks RELOAD, which a backfill needs to hold commits for the instant it opens its snapshot (so the snapshot and the binlog position the stream starts from agree)`;
+  const fix = `GRANT RELOAD ON *.* TO ${account(user)};`;
+  return side === 'old'
+    ? fail('mysql.snapshot_privilege', side, 'a backfill could not take its snapshot', detail, fix)
+    : warn('mysql.snapshot_privilege', side, 'a new copy from this side after cutover could not take its snapshot', detail, fix);
 }
 
 /** Prerequisites for reading row changes from the binary log of this side. */
@@ -118,6 +126,8 @@ export async function checkMysqlCapture(conn: mysql.Connection, ctx: CheckContex
       : fail('mysql.replication_privileges', side, 'the user may not read the binary log', `${info.user} lacks ${lacking.join(', ')}`,
           `GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO ${account(info.user)};`),
   );
+
+  if (ctx.backfill) items.push(snapshotPrivilege(side, info.user, privs.global));
 
   const unreadable = tablesLacking(privs, [...tables.keys()], ['SELECT']);
   items.push(

@@ -4,3 +4,9 @@ import mysql from 'mysql2/promise';
 export function quoteMysqlIdent(name: string): string {
   return mysql.escapeId(name, true);
 }
+
+/** An account as CURRENT_USER() returns it ('user@host') in GRANT form: 'user'@'host'. */
+export function quoteMysqlAccount(user: string): string {
+  const at = user.lastIndexOf('@');
+  return `'${user.slice(0, at).replace(/'/g, "''")}'@'${user.slice(at + 1).replace(/'/g, "''")}'`;
+}

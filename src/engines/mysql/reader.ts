@@ -8,6 +8,7 @@ import { quoteMysqlIdent as q } from './quote.js';
 import { neutralConverter, type ColumnType, type ValuePolicy } from './binlog-values.js';
 import { TandemError } from '../../errors.js';
 import { formatPosition } from './position.js';
+import { withCommitsHeld } from './commit-hold.js';
 
 /**
  * Snapshot connections held open by createSlotWithSnapshot, keyed by snapshot id: openReader(id) takes the next one
@@ -18,93 +19,37 @@ const snapshots = new Map<string, { free: mysql.Connection[] }>();
 /** Reader connections: JSON as text (MySQL), everything else as connect.ts sets it (exact numbers, date strings). */
 const READER_OPTIONS: Partial<mysql.ConnectionOptions> = { jsonStrings: true } as Partial<mysql.ConnectionOptions>;
 
-/** Rounds of opening a group of snapshots before settling for the largest subgroup at one binlog position. */
-const SNAPSHOT_GROUP_ATTEMPTS = 3;
-
 async function beginConsistentSnapshot(conn: mysql.Connection): Promise<void> {
   await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
   await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
 }
 
-/** MariaDB's binlog position of the connection's snapshot; undefined on MySQL (no such status). */
-async function snapshotPosition(conn: mysql.Connection): Promise<{ file: string; offset: number } | undefined> {
-  const [status] = await conn.query<RowDataPacket[]>(`SHOW STATUS LIKE 'binlog_snapshot_%'`);
-  const get = (name: string) => status.find((r) => String(r.Variable_name).toLowerCase() === name)?.Value as string | undefined;
-  const file = get('binlog_snapshot_file');
-  return file ? { file, offset: Number(get('binlog_snapshot_position') ?? 0) } : undefined;
-}
-
 const endAll = (conns: mysql.Connection[]) => Promise.all(conns.map((c) => c.end().catch(() => undefined)));
 
 /**
- * Opens a consistent snapshot and returns it with the exact binlog position it corresponds to. MariaDB reports that
- * position atomically with the snapshot (binlog_snapshot_file / binlog_snapshot_position status, set by
- * START TRANSACTION WITH CONSISTENT SNAPSHOT): a backfill read through this connection plus the binlog from that
- * position covers every change exactly once. MySQL has no such status: there the snapshot is taken under a brief
- * FLUSH TABLES WITH READ LOCK (needs RELOAD) so SHOW MASTER STATUS and the snapshot agree.
+ * Opens a consistent snapshot and returns it with the exact binlog position it corresponds to: a backfill read
+ * through it plus the binlog from that position covers every change exactly once (H25).
  *
- * With `readers` > 1 (parallel backfill) MariaDB opens that many snapshots at once, one connection each. A snapshot
- * cannot be shared between connections, but MariaDB commits to InnoDB in binlog order and reports each snapshot's
- * binlog position atomically with it, so two snapshots at the same position hold exactly the same transactions:
- * the snapshots that share one position are one snapshot, read through several connections. A write between two
- * of them moves the position; the group is tried again a few times, then the largest subgroup at one position is
- * kept (on a busy source that may be a single connection: the copy then runs one table at a time). No global read
- * lock is taken. MySQL keeps one reader (its snapshot's position is only exact under the read lock).
+ * The snapshots are opened while commits are held (commit-hold.ts: BACKUP STAGE BLOCK_COMMIT on MariaDB, a brief
+ * FLUSH TABLES WITH READ LOCK on MySQL; RELOAD). MariaDB's binlog_snapshot_position is not enough on its own:
+ * under concurrent commits a snapshot can miss a transaction that lies before the position it reports, and the
+ * stream, starting there, would never bring it. With commits held, no transaction is half-way between the binlog
+ * and InnoDB's visibility, so SHOW MASTER STATUS is the position of every snapshot opened meanwhile.
+ *
+ * With `readers` > 1 (parallel backfill) that many connections open their snapshots inside the one hold: a
+ * snapshot cannot be shared between connections, but snapshots taken while nothing commits hold the same
+ * transactions, so they are one snapshot read through several connections.
  */
 export async function openMysqlSnapshot(url: string, readers = 1): Promise<SnapshotHandle> {
-  let group: mysql.Connection[] = [];
-  let at: { file: string; offset: number } | undefined;
+  const group: mysql.Connection[] = [];
   try {
-    for (let attempt = 1; attempt <= SNAPSHOT_GROUP_ATTEMPTS; attempt++) {
-      const conns: mysql.Connection[] = [];
-      try {
-        for (let i = 0; i < Math.max(1, readers); i++) conns.push(await connectMysql(url, 'backfill snapshot', READER_OPTIONS));
-        // Started together, so a commit rarely falls between them.
-        await Promise.all(conns.map((c) => beginConsistentSnapshot(c)));
-      } catch (err) {
-        await endAll(conns);
-        throw err;
-      }
-      const positions = await Promise.all(conns.map((c) => snapshotPosition(c)));
-      const first = positions[0];
-      if (!first) {
-        // MySQL: one snapshot, under the read lock below.
-        group = conns.slice(0, 1);
-        await endAll(conns.slice(1));
-        break;
-      }
-      const byPosition = new Map<string, number[]>();
-      positions.forEach((p, i) => p && byPosition.set(`${p.file}:${p.offset}`, [...(byPosition.get(`${p.file}:${p.offset}`) ?? []), i]));
-      const largest = [...byPosition.values()].reduce((a, b) => (b.length > a.length ? b : a));
-      if (largest.length < conns.length && attempt < SNAPSHOT_GROUP_ATTEMPTS) {
-        await endAll(conns);
-        continue;
-      }
-      group = largest.map((i) => conns[i] as mysql.Connection);
-      at = positions[largest[0] as number];
-      await endAll(conns.filter((c) => !group.includes(c)));
-      break;
-    }
+    for (let i = 0; i < Math.max(1, readers); i++) group.push(await connectMysql(url, 'backfill snapshot', READER_OPTIONS));
     const conn = group[0] as mysql.Connection;
-    let file = at?.file;
-    let offset = at?.offset ?? 0;
-    let gtid: string | undefined;
-    if (file) {
-      gtid = await gtidAt(conn, file, offset);
-    } else {
-      // MySQL: no snapshot status. Hold writes for the instant it takes to start the snapshot and read the position.
-      await conn.query('COMMIT');
-      await conn.query('FLUSH TABLES WITH READ LOCK');
-      try {
-        await beginConsistentSnapshot(conn);
-        const [master] = await conn.query<RowDataPacket[]>('SHOW MASTER STATUS');
-        file = String(master[0]?.File ?? '');
-        offset = Number(master[0]?.Position ?? 0);
-      } finally {
-        await conn.query('UNLOCK TABLES');
-      }
-      if (!file) throw new Error('SHOW MASTER STATUS returned nothing: binary logging is off');
-    }
+    const { file, offset } = await withCommitsHeld(url, async () => {
+      await Promise.all(group.map((c) => beginConsistentSnapshot(c)));
+      return binlogEnd(conn);
+    });
+    const gtid = await gtidAt(conn, file, offset);
     const id = randomBytes(8).toString('hex');
     const held = [...group];
     snapshots.set(id, { free: [...group] });
@@ -126,8 +71,8 @@ export async function openMysqlSnapshot(url: string, readers = 1): Promise<Snaps
   }
 }
 
-/** SHOW MASTER STATUS (SHOW BINARY LOG STATUS on MySQL 8.4+), with MariaDB's GTID position at that point. */
-export async function masterPosition(conn: mysql.Connection): Promise<string> {
+/** SHOW MASTER STATUS (SHOW BINARY LOG STATUS on MySQL 8.4+): the end of the binary log. */
+async function binlogEnd(conn: mysql.Connection): Promise<{ file: string; offset: number }> {
   let rows: RowDataPacket[];
   try {
     [rows] = await conn.query<RowDataPacket[]>('SHOW MASTER STATUS');
@@ -136,8 +81,12 @@ export async function masterPosition(conn: mysql.Connection): Promise<string> {
   }
   const row = rows[0];
   if (!row) throw new TandemError('TANDEM_SOURCE_MISCONFIGURED', 'binary logging is off on the active side', { fix: 'enable log_bin (see tandem check)' });
-  const file = String(row.File);
-  const offset = Number(row.Position);
+  return { file: String(row.File), offset: Number(row.Position) };
+}
+
+/** The end of the binary log, with MariaDB's GTID position at that point. */
+export async function masterPosition(conn: mysql.Connection): Promise<string> {
+  const { file, offset } = await binlogEnd(conn);
   return formatPosition({ file, offset, gtid: await gtidAt(conn, file, offset) });
 }
 
