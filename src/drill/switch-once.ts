@@ -8,6 +8,7 @@ import type { Phase, SwitchKind } from '../model/control.js';
 import type { SideName } from '../model/direction.js';
 import type { Gate, SwitchResult } from '../model/switch.js';
 import type { DrillCycle } from '../control/plan-review.js';
+import type { DriftRecord } from '../verify/store.js';
 import { readRefs, type DrillLoad } from './load.js';
 import { until } from './wait.js';
 
@@ -20,7 +21,12 @@ export interface StatusView {
   phase: Phase;
   activeSide: SideName;
   resyncRequired?: boolean;
-  verification: { lastCompletePass: string | null; driftCount: number; unconfirmedCount: number } | null;
+  verification: {
+    lastCompletePass: string | null;
+    driftCount: number;
+    unconfirmedCount: number;
+    tables?: Array<{ table: string; drift: Array<Pick<DriftRecord, 'key' | 'kind' | 'columns' | 'firstSeen'>> }>;
+  } | null;
   tables: { replicated: string[] } | null;
 }
 
@@ -109,10 +115,16 @@ export async function switchOnce(run: DrillRun, kind: SwitchKind, label: string)
   });
   cycle.drift = verified ? verified.driftCount : unconfirmed;
   if (!verified) reasons.push(`after the ${kind} of ${label}, verification did not complete a clean pass in ${waitMs / 1000} s${unconfirmed ? ` (${unconfirmed} row(s) still unconfirmed)` : ''}`);
-  else if (cycle.drift) reasons.push(`after the ${kind} of ${label}, verification found ${cycle.drift} drifted row(s)`);
+  else if (cycle.drift) reasons.push(`after the ${kind} of ${label}, verification found ${cycle.drift} drifted row(s)${driftSample(verified)}`);
   cycle.writesHeld = load.counters.held - heldBefore;
   cycle.writesFailed = load.counters.failed - failedBefore;
   if (cycle.writesFailed) reasons.push(`${cycle.writesFailed} write(s) failed during the ${kind} of ${label}: ${load.counters.errors.slice(-3).join('; ')}`);
   if (cycle.rowsLost) reasons.push(`${cycle.rowsLost} acknowledged write(s) lost in the ${kind} of ${label}`);
   return reasons.length ? 'failed' : 'done';
+}
+
+/** The first drifted rows, named as `tandem verify --json` names them, so the report says which rows to look at. */
+function driftSample(v: NonNullable<StatusView['verification']>): string {
+  const rows = (v.tables ?? []).flatMap((t) => t.drift.map((d) => `${t.table} ${JSON.stringify(d.key)} ${d.kind}${d.columns.length ? ` (${d.columns.join(', ')})` : ''} since ${d.firstSeen}`));
+  return rows.length ? `: ${rows.slice(0, 5).join('; ')}${rows.length > 5 ? `; and ${rows.length - 5} more (tandem verify --json)` : ''}` : '';
 }
