@@ -17,6 +17,7 @@ import pg from 'pg';
 import { TandemError, errorMessage } from '../../errors.js';
 import type { Counter, FenceOptions, FenceResult, SwitchSide } from '../engine.js';
 import { connectPostgres } from './connect.js';
+import { currentLsn } from './lsn.js';
 import { MARKER_MESSAGE_PREFIX as MARKER_PREFIX, markerId } from '../../model/names.js';
 
 const q = (name: string) => pg.escapeIdentifier(name);
@@ -192,12 +193,9 @@ export class PgSwitchSide implements SwitchSide {
     return this.currentPosition();
   }
 
-  /**
-   * The end of the WAL inserted so far: past every commit that has returned. (pg_current_wal_lsn() is where WAL has
-   * been written to, which is behind a commit made with synchronous_commit = off.)
-   */
-  async currentPosition(): Promise<string> {
-    return (await this.client.query<{ lsn: string }>(`select pg_current_wal_insert_lsn()::text as lsn`)).rows[0]?.lsn as string;
+  /** Past every commit that has returned (lsn.ts). */
+  currentPosition(): Promise<string> {
+    return currentLsn(this.client);
   }
 
   /** Counters that count up (sequence increment > 0) on serial and identity columns. */

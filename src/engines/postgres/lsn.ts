@@ -21,7 +21,27 @@ export function maxLsn(a: string, b: string): string {
   return compareLsn(a, b) >= 0 ? a : b;
 }
 
-/** Where the server's WAL ends now: a transaction committing after this call commits beyond it. */
+/** WAL page size (XLOG_BLCKSZ, 8 kB unless PostgreSQL was compiled otherwise) and its short page header. */
+const WAL_PAGE = 8192n;
+const SHORT_PAGE_HEADER = 24n;
+
+/**
+ * Where the server's WAL ends now: at or past the commit record of every transaction whose commit has returned, so a
+ * transaction committing after this call commits beyond it. That is the insert position: pg_current_wal_lsn() is
+ * where WAL has been written to, which lags a commit made with synchronous_commit = off (until the WAL writer runs),
+ * and a row seen committed could then lie beyond the position read after it (verification would wait for too little
+ * and call a row not yet applied drift).
+ *
+ * An insert position just past a page header (nothing of the page written yet) is moved back to the page's start,
+ * where the last record ended: a reader of the log (the walsender's sent position) reports that end, and would
+ * otherwise never reach the position on a quiet server.
+ */
 export async function currentLsn(client: pg.Client): Promise<string> {
-  return (await client.query<{ lsn: string }>(`select pg_current_wal_lsn()::text as lsn`)).rows[0]?.lsn as string;
+  const lsn = (await client.query<{ lsn: string }>(`select pg_current_wal_insert_lsn()::text as lsn`)).rows[0]?.lsn as string;
+  return endOfLastRecord(lsn);
+}
+
+export function endOfLastRecord(insertLsn: string): string {
+  const at = lsnToBigInt(insertLsn);
+  return at % WAL_PAGE === SHORT_PAGE_HEADER ? bigIntToLsn(at - SHORT_PAGE_HEADER) : insertLsn;
 }
