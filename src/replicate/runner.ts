@@ -11,8 +11,6 @@ import { emptyTableSet, planTables, type PendingTable, type TableSet } from './t
 import { LagTracker } from './lag.js';
 import { EmbeddedFeed } from '../transport/embedded.js';
 // Kafka transport (issue 15): Debezium in Kafka Connect captures instead of Tandem's own capture.
-import { openKafkaFeed } from '../transport/kafka/index.js';
-import { laneConflictError, laneConflictingKeys } from '../transport/kafka/keyed.js';
 import { streamChanges } from './pipeline.js';
 import { streamLanes } from './lanes.js';
 import { isLaneFeed } from '../transport/change-feed.js';
@@ -109,6 +107,8 @@ export async function runReplication(config: TandemConfig, opts: RunnerOptions):
     // Refused before anything is copied: lanes apply rows out of step, which such an index would refuse.
     const db = await shadowEngine.openDatabase(shadowSide, shadowUrl);
     try {
+      // The Kafka transport's modules (and kafkajs) load only when it is configured: every CLI start would pay for them.
+      const { laneConflictError, laneConflictingKeys } = await import('../transport/kafka/keyed.js');
       const found = laneConflictingKeys(await db.describeTables(opts.tables));
       if (found.length) throw laneConflictError(found, shadowSide);
     } finally {
@@ -159,7 +159,7 @@ export async function runReplication(config: TandemConfig, opts: RunnerOptions):
           const watcher = watchTables(config, opts, source, tables, blocked, changed);
           let stopped: TandemError | undefined;
           try {
-            const feed = config.transport.kind === 'kafka' ? await openKafkaFeed(config, opts.direction, tables, await shadow.readCheckpoint(), activeEngine.comparePositions, opts.log, opts.stats) : new EmbeddedFeed(source, config.transport.queueChanges);
+            const feed = config.transport.kind === 'kafka' ? await (await import('../transport/kafka/index.js')).openKafkaFeed(config, opts.direction, tables, await shadow.readCheckpoint(), activeEngine.comparePositions, opts.log, opts.stats) : new EmbeddedFeed(source, config.transport.queueChanges);
             const common = {
               comparePositions: activeEngine.comparePositions,
               tables: new Set(tables),

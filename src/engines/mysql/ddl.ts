@@ -3,7 +3,8 @@
  * introspect.ts), the MySQL spelling of a planned table (one CREATE TABLE with its keys), and creating missing
  * tables one by one (MySQL commits DDL implicitly, so there is no all-or-nothing).
  */
-import mysql from 'mysql2/promise';
+import type mysql from 'mysql2/promise';
+import { mysqlDriver } from './driver.js';
 import type { RowDataPacket } from 'mysql2/promise';
 import type { ColumnDefault, DdlIndex, DdlTable } from '../../model/ddl.js';
 import type { PlannedColumn, PlannedStatement, TablePlan } from '../../model/ddl.js';
@@ -161,7 +162,7 @@ const baseDialect: SchemaDialect = {
       case 'null':
         return 'NULL';
       case 'string':
-        return paren(mysql.escape(def.value));
+        return paren(mysqlDriver().escape(def.value));
       case 'number':
         return paren(def.value);
       case 'boolean':

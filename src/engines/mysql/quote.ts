@@ -1,8 +1,8 @@
-import mysql from 'mysql2/promise';
+import { mysqlDriver } from './driver.js';
 
 /** Quote an identifier by MySQL's rules (backticks, embedded backticks doubled). */
 export function quoteMysqlIdent(name: string): string {
-  return mysql.escapeId(name, true);
+  return mysqlDriver().escapeId(name, true);
 }
 
 /** An account as CURRENT_USER() returns it ('user@host') in GRANT form: 'user'@'host'. */

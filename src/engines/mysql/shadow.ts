@@ -2,7 +2,7 @@ import type mysql from 'mysql2/promise';
 import { laneCheckpointKey, laneCheckpointPattern } from '../../model/names.js';
 import type { RowDataPacket } from 'mysql2/promise';
 import { TandemError } from '../../errors.js';
-import mysqlDriver from 'mysql2/promise';
+import { mysqlDriver } from './driver.js';
 import type { Change, Row, Value } from '../../model/change.js';
 import type { TableSchema } from '../../model/schema.js';
 import { planChanges, regroupByTable, type ApplyOp } from '../shared/apply-plan.js';
@@ -18,7 +18,7 @@ import { isTransientMysqlError } from './errors.js';
 import { changesForShadow, shadowTableRules, type ShadowTableRules } from '../shared/value-fit.js';
 import { mysqlNativeTypes } from './native-types.js';
 
-const escape = (value: Value | number): string => mysqlDriver.escape(value);
+const escape = (value: Value | number): string => mysqlDriver().escape(value);
 
 /** Characters per round trip (at most 4 bytes each), well below MariaDB's default max_allowed_packet (16 MiB). */
 const MAX_STATEMENT_BYTES = 2 * 1024 * 1024;
@@ -234,7 +234,7 @@ export class MysqlShadowWriter implements ShadowWriter {
     const statements: string[] = [];
     if (this.opts.epoch !== undefined) statements.push(mysqlLeaseGuardSql(this.migration, this.opts.epoch, escape));
     statements.push(
-      mysqlDriver.format(
+      mysqlDriver().format(
         `INSERT INTO tandem_checkpoint (migration, direction, position, transport_offset, commit_time, applied_transactions, stage, idle_position, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))
          ON DUPLICATE KEY UPDATE position = VALUES(position), transport_offset = VALUES(transport_offset), commit_time = VALUES(commit_time),
@@ -244,7 +244,7 @@ export class MysqlShadowWriter implements ShadowWriter {
     );
     for (const b of backfill ?? []) {
       statements.push(
-        mysqlDriver.format(
+        mysqlDriver().format(
           `INSERT INTO tandem_backfill (migration, direction, table_name, last_key, rows_copied, done) VALUES (?, ?, ?, ?, ?, ?)
            ON DUPLICATE KEY UPDATE last_key = VALUES(last_key), rows_copied = VALUES(rows_copied), done = VALUES(done)`,
           [this.migration, this.direction, b.table, b.lastKey ? encodeKey(b.lastKey) : null, b.rowsCopied, b.done ? 1 : 0],
