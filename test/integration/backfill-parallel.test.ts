@@ -3,6 +3,7 @@ import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { bypassFence, connectMysql, createMysqlDatabase, createPgDatabase, uniqueName, withDatabase } from '../harness/db.js';
 import { writeConfig } from '../harness/config.js';
+import { startMariadb } from '../harness/servers.js';
 import { pgRows, mysqlRows, tablesRows, waitForSameRows } from '../harness/compare.js';
 import { suiteResources, tandemStatus, untilTandem, waitForShadowing } from '../harness/tandem-process.js';
 import { kill9, randomBetween, sleep } from '../harness/scenario.js';
@@ -114,7 +115,7 @@ describe('parallel backfill, PostgreSQL → PostgreSQL', () => {
 describe('readers of one backfill snapshot', () => {
   const pgUrl = inject('pgUrl');
   const mysqlUrl = inject('mysqlUrl');
-  const { dbs } = suiteResources();
+  const { dbs, servers } = suiteResources();
 
   it('PostgreSQL: every reader imports the slot\'s snapshot, so all of them see the data as of the slot, not later writes', async () => {
     const db = await createPgDatabase(pgUrl, 'snap_pg');
@@ -217,6 +218,32 @@ describe('readers of one backfill snapshot', () => {
     expect(wrong, 'snapshots whose rows do not match the transactions before their binlog position').toEqual([]);
     expect(Math.max(...seen.map((s) => s.counts[0] ?? 0))).toBeGreaterThan(150);
     expect((await mysqlRows(db.admin, `SELECT COUNT(*) FROM t`))[0]?.[0]).toBe(String(150 + next - 1_000));
+  });
+
+  it('MariaDB: while a backup holds commits, the snapshot waits for it at most 20 s, then fails retriably and says so', { timeout: 90_000 }, async () => {
+    // A server of its own: the backup below holds every commit of its server for 20 s.
+    const server = await startMariadb();
+    servers.push(server);
+    const db = await createMysqlDatabase(server.url, 'snap_backup');
+    dbs.push(db);
+    await db.admin.query(`CREATE TABLE t (id int PRIMARY KEY)`);
+    const source = engineForUrl(db.url).captureSource({ url: db.url, migration: `snap_${process.pid}`, side: 'old', tables: ['t'] });
+    const backup = await connectMysql(db.url);
+    try {
+      // What mariadb-backup holds while it copies the last files.
+      await backup.query(`BACKUP STAGE START`);
+      await backup.query(`BACKUP STAGE BLOCK_COMMIT`);
+      const err = await source.createSlotWithSnapshot({ readers: 2 }).then(() => undefined, (e: unknown) => e);
+      expect(err).toMatchObject({ code: 'TANDEM_CONNECT_FAILED', retriable: true });
+      expect(String((err as Error).message)).toMatch(/could not hold commits within 20 s: a long DDL statement or a backup/);
+    } finally {
+      await backup.query(`BACKUP STAGE END`);
+      await backup.end();
+    }
+    // Once the backup is done, the snapshot opens.
+    const h = await source.createSlotWithSnapshot({ readers: 2 });
+    expect(h.readers).toBe(2);
+    await h.release();
   });
 
   it('MariaDB: a user without RELOAD gets the GRANT to run, not a snapshot whose position may be wrong', async () => {
