@@ -92,17 +92,24 @@ class Pair {
   }
 }
 
+/**
+ * `tandem run --config <config>` in its own process. BENCH_CPU_PROF=<dir>: a V8 CPU profile of each run (open in
+ * Chrome DevTools or speedscope). BENCH_TANDEM_LOG=<file>: its output appended there instead of discarded.
+ */
+function spawnTandemRun(config: string): ChildProcess {
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+  const log = process.env.BENCH_TANDEM_LOG ? openSync(process.env.BENCH_TANDEM_LOG, 'a') : 'ignore';
+  const child = spawn(process.execPath, [...prof, cli, 'run', '--config', config], { stdio: ['ignore', log, log === 'ignore' ? 'pipe' : log], env: { ...process.env, TANDEM_LOG_LEVEL: process.env.BENCH_TANDEM_LOG_LEVEL ?? 'warn' } });
+  child.stderr?.resume();
+  return child;
+}
+
 /** Tandem as a user runs it: `tandem run` in its own process. */
 async function startTandemRun(pair: Pair, migration: string, extra: Record<string, unknown> = {}): Promise<{ child: ChildProcess; config: string; stop(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-'));
   const config = join(dir, 'tandem.yaml');
   writeFileSync(config, stringify({ ...extra, migration, old: { url: `${pair.server.url}/${pair.src}` }, new: { url: `${pair.server.url}/${pair.dst}` }, state: { dir }, api: { listen: '127.0.0.1:0' } }));
-  // BENCH_CPU_PROF=<dir>: a V8 CPU profile of each tandem run (open in Chrome DevTools or speedscope).
-  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
-  // BENCH_TANDEM_LOG=<file>: tandem's output appended there instead of discarded.
-  const log = process.env.BENCH_TANDEM_LOG ? openSync(process.env.BENCH_TANDEM_LOG, 'a') : 'ignore';
-  const child = spawn(process.execPath, [...prof, cli, 'run', '--config', config], { stdio: ['ignore', log, log === 'ignore' ? 'pipe' : log], env: { ...process.env, TANDEM_LOG_LEVEL: 'warn' } });
-  child.stderr?.resume();
+  const child = spawnTandemRun(config);
   await until('tandem to start streaming', async () => {
     const r = await pair.dstClient.query(`select stage from tandem.checkpoint`).catch(() => ({ rows: [] as Array<{ stage: string }> }));
     return r.rows[0]?.stage === 'streaming';
@@ -434,10 +441,7 @@ async function benchMariadb(pgServer: RunningServer): Promise<void> {
     const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-'));
     const config = join(dir, 'tandem.yaml');
     writeFileSync(config, stringify({ migration: `bench_${tag}`, old: { url: `${maria.url}/${tag}_src` }, new: { url: `${pgServer.url}/${tag}_dst` }, state: { dir }, api: { listen: '127.0.0.1:0' } }));
-    // BENCH_CPU_PROF=<dir>: a V8 CPU profile of each tandem run (open in Chrome DevTools or speedscope).
-  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
-  const child = spawn(process.execPath, [...prof, cli, 'run', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TANDEM_LOG_LEVEL: 'warn' } });
-    child.stderr?.resume();
+    const child = spawnTandemRun(config);
     await until('tandem to start streaming', async () => {
       const r = await dst.query(`select stage from tandem.checkpoint`).catch(() => ({ rows: [] as Array<{ stage: string }> }));
       return r.rows[0]?.stage === 'streaming';
