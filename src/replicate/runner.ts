@@ -10,7 +10,6 @@ import type { CaptureSource, Checkpoint, ShadowWriter } from '../engines/engine.
 import { emptyTableSet, planTables, type PendingTable, type TableSet } from './tables.js';
 import { LagTracker } from './lag.js';
 import { EmbeddedFeed } from '../transport/embedded.js';
-// Kafka transport (issue 15): Debezium in Kafka Connect captures instead of Tandem's own capture.
 import { streamChanges } from './pipeline.js';
 import { streamLanes } from './lanes.js';
 import { isLaneFeed } from '../transport/change-feed.js';
@@ -102,12 +101,13 @@ export async function runReplication(config: TandemConfig, opts: RunnerOptions):
   const blocked = new Map<string, PendingTable>();
 
   // A parallel backfill's workers each write through a session of their own, under the same lease epoch.
-  const openShadow = () => shadowEngine.openShadowWriter({ url: shadowUrl, migration: config.migration, direction: opts.direction, maxRows: config.apply.batchRows, epoch: opts.epoch });
+  // An apply lane (Kafka ordering: key) writes its own checkpoint row through a session of its own too.
+  const openShadow = (lane?: number) => shadowEngine.openShadowWriter({ url: shadowUrl, migration: config.migration, direction: opts.direction, maxRows: config.apply.batchRows, epoch: opts.epoch, lane });
   if (config.transport.kind === 'kafka' && config.transport.kafka.ordering === 'key') {
     // Refused before anything is copied: lanes apply rows out of step, which such an index would refuse.
     const db = await shadowEngine.openDatabase(shadowSide, shadowUrl);
     try {
-      // The Kafka transport's modules (and kafkajs) load only when it is configured: every CLI start would pay for them.
+      // Kafka transport (issue 15): its modules (and kafkajs) load only when it is configured, not at every CLI start.
       const { laneConflictError, laneConflictingKeys } = await import('../transport/kafka/keyed.js');
       const found = laneConflictingKeys(await db.describeTables(opts.tables));
       if (found.length) throw laneConflictError(found, shadowSide);
@@ -172,7 +172,7 @@ export async function runReplication(config: TandemConfig, opts: RunnerOptions):
               onCheckpoint: opts.onCheckpoint,
             };
             if (isLaneFeed(feed)) {
-              await streamLanes({ ...common, feed, shadow, openLaneShadow: (lane) => shadowEngine.openShadowWriter({ url: shadowUrl, migration: config.migration, direction: opts.direction, maxRows: config.apply.batchRows, epoch: opts.epoch, lane }) });
+              await streamLanes({ ...common, feed, shadow, openLaneShadow: openShadow });
             } else {
               await streamChanges({ ...common, feed, shadow, onMarker: opts.onMarker });
             }

@@ -1,9 +1,9 @@
 import type mysql from 'mysql2/promise';
-import type { RowDataPacket } from 'mysql2/promise';
 import { TandemError, errorMessage } from '../../errors.js';
 import { connectMysql } from './connect.js';
 import { mapMysqlError } from './errors.js';
 import { quoteMysqlAccount } from './quote.js';
+import { serverInfo } from './checks.js';
 
 /**
  * How long the hold may wait for its lock. A long DDL statement (or a backup tool holding its own BACKUP STAGE)
@@ -63,11 +63,10 @@ const isSyntaxError = (err: unknown) => (err as { errno?: number }).errno === 10
 async function holdError(conn: mysql.Connection, err: unknown): Promise<TandemError> {
   const errno = (err as { errno?: number }).errno;
   if (errno === 1227 || errno === 1044) {
-    const [rows] = await conn.query<RowDataPacket[]>('SELECT CURRENT_USER() AS u').catch(() => [[]] as [RowDataPacket[]]);
-    const user = rows[0]?.u;
+    const user = await serverInfo(conn).then((i) => i.user, () => undefined);
     return new TandemError('TANDEM_PRIVILEGE_MISSING',
       `the backfill snapshot needs RELOAD on the active side, to hold commits for the instant its snapshots are opened: ${errorMessage(err)}`,
-      { fix: `GRANT RELOAD ON *.* TO ${user ? quoteMysqlAccount(String(user)) : "Tandem's user"};`, cause: err });
+      { fix: `GRANT RELOAD ON *.* TO ${user ? quoteMysqlAccount(user) : "Tandem's user"};`, cause: err });
   }
   if (errno === 1205 || errno === 4145 || /lock wait timeout/i.test(errorMessage(err))) {
     return new TandemError('TANDEM_CONNECT_FAILED',
