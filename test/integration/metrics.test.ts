@@ -46,9 +46,11 @@ describe('Prometheus metrics of tandem run', () => {
     expect(first).toContain('tandem_build_info{version=');
 
     for (let i = 0; i < 5; i++) await source.admin.query(`UPDATE t SET v = v || '!' WHERE id = $1`, [i + 1]);
+    // A source sample taken once streaming has a checkpoint: one taken the moment the stream started has the slot's
+    // retained WAL but no lag in bytes yet (no checkpoint to measure from), until the next sample.
     const later = await waitUntil('applied transactions and a source sample', async () => {
       const text = await scrape();
-      return text && (metricValue(text, 'tandem_applied_transactions_total') ?? 0) >= 5 && metricValue(text, 'tandem_slot_retained_wal_bytes') !== undefined ? text : undefined;
+      return text && (metricValue(text, 'tandem_applied_transactions_total') ?? 0) >= 5 && metricValue(text, 'tandem_slot_retained_wal_bytes') !== undefined && metricValue(text, 'tandem_lag_bytes') !== undefined ? text : undefined;
     }, 30_000);
     expect(metricValue(later, 'tandem_lag_bytes')).toBeGreaterThanOrEqual(0);
     expect(metricValue(later, 'tandem_slot_retained_wal_bytes')).toBeGreaterThanOrEqual(0);
