@@ -6,7 +6,7 @@ import { UNCHANGED, type CaptureEvent, type RowImage, type Row } from '../../mod
 import type { SideName } from '../../model/direction.js';
 import { MARKER_MESSAGE_PREFIX as MARKER_PREFIX, publicationName, slotName } from '../../model/names.js';
 import { connectPostgres } from './connect.js';
-import { createTextPgoutputParser, type PgoutputMessage } from './pgoutput.js';
+import { PG_EPOCH_OFFSET_US, UNCHANGED_TOAST, parsePgoutput, type PgoutputMessage, type PgoutputTuple } from './pgoutput.js';
 import { decodePgText } from './values.js';
 import { bigIntToLsn, compareLsn, currentLsn, lsnToBigInt } from './lsn.js';
 import type { CaptureSink, CaptureSource, CaptureStream, SlotState, SnapshotHandle, TableReader } from '../engine.js';
@@ -14,8 +14,6 @@ import { openPgReader } from './reader.js';
 import { isTransientPgError } from './errors.js';
 
 const q = (name: string) => pg.escapeIdentifier(name);
-/** Microseconds between 1970-01-01 and 2000-01-01, PostgreSQL's epoch. */
-const PG_EPOCH_OFFSET_US = 946_684_800_000_000n;
 /**
  * How often a status update (asking for a reply) goes to the walsender. Its keepalive replies carry the WAL end, which
  * becomes the idle position: verification waits for the checkpoint to pass a position, so this bounds that wait on a
@@ -30,7 +28,9 @@ const FIRST_NON_BUILTIN_OID = 10_000;
 
 interface RelationColumn {
   name: string;
+  /** The base type: a domain column is decoded as what the domain is over. */
   typeOid: number;
+  key: boolean;
 }
 
 /** Capture from PostgreSQL through a logical replication slot with pgoutput. */
@@ -242,7 +242,6 @@ export class PgCapture implements CaptureSource {
     await this.releaseStaleConsumer();
     const client = await connectPostgres(this.url, 'capture', { replication: 'database' } as Partial<pg.ClientConfig>);
     const connection = (client as unknown as { connection: PgConnection }).connection;
-    const parser = createTextPgoutputParser(this.publication);
     const relations = new Map<number, { table: string; columns: RelationColumn[] }>();
     let acked = lsnToBigInt(from);
     let inTransaction = false;
@@ -261,13 +260,27 @@ export class PgCapture implements CaptureSource {
       connection.sendCopyFromChunk(buf);
     };
 
-    const decodeTuple = (relationOid: number, tuple: Record<string, unknown> | null): RowImage | undefined => {
-      if (!tuple) return undefined;
-      const rel = relations.get(relationOid);
+    const relationOf = (oid: number) => {
+      const rel = relations.get(oid);
+      if (!rel) throw new TandemError('TANDEM_CONNECT_FAILED', `the replication stream sent a change of relation ${oid} before describing it`, { retriable: true });
+      return rel;
+    };
+
+    /**
+     * A tuple as a row image. An unchanged out-of-line value is UNCHANGED, unless the old row (REPLICA IDENTITY
+     * FULL) carries it; `keyOnly` keeps only the replica identity's columns (the rest are nulls on the wire).
+     */
+    const decodeTuple = (columns: RelationColumn[], tuple: PgoutputTuple, opts: { keyOnly?: boolean; old?: PgoutputTuple } = {}): RowImage => {
+      if (tuple.length !== columns.length) {
+        throw new TandemError('TANDEM_CONNECT_FAILED', `the replication stream sent a row of ${tuple.length} columns for a relation of ${columns.length}`, { retriable: true });
+      }
       const out: RowImage = {};
-      for (const col of rel?.columns ?? []) {
-        const raw = tuple[col.name];
-        out[col.name] = raw === undefined ? UNCHANGED : decodePgText(col.typeOid, raw as string | null);
+      for (let i = 0; i < columns.length; i++) {
+        const col = columns[i] as RelationColumn;
+        let raw = tuple[i] as PgoutputTuple[number];
+        if (opts.keyOnly && (!col.key || raw === null)) continue;
+        if (raw === UNCHANGED_TOAST && opts.old) raw = opts.old[i] as PgoutputTuple[number];
+        out[col.name] = raw === UNCHANGED_TOAST ? UNCHANGED : decodePgText(col.typeOid, raw);
       }
       return out;
     };
@@ -276,31 +289,35 @@ export class PgCapture implements CaptureSource {
       switch (msg.tag) {
         case 'begin':
           inTransaction = true;
-          return { kind: 'begin', position: normalizeLsn(msg.commitLsn), commitTime: new Date(Number(BigInt(msg.commitTime.toString()) / 1000n)) };
+          return { kind: 'begin', position: bigIntToLsn(msg.finalLsn), commitTime: microsToDate(msg.commitTime) };
         case 'commit':
           inTransaction = false;
-          return { kind: 'commit', position: normalizeLsn(msg.commitEndLsn), commitTime: new Date(Number(BigInt(msg.commitTime.toString()) / 1000n)) };
+          return { kind: 'commit', position: bigIntToLsn(msg.endLsn), commitTime: microsToDate(msg.commitTime) };
         case 'relation': {
           // Decoded by base type: the message names a domain column by the domain (resolved before it got here).
-          const columns = msg.columns.map((c) => ({ name: c.name, typeOid: this.baseTypes.get(c.typeOid) ?? c.typeOid }));
+          const columns = msg.columns.map((c) => ({ name: c.name, typeOid: this.baseTypes.get(c.typeOid) ?? c.typeOid, key: c.key }));
           relations.set(msg.relationOid, { table: msg.name, columns });
           return { kind: 'relation', table: msg.name, columns: columns.map((c) => c.name) };
         }
-        case 'insert':
-          return { kind: 'change', change: { op: 'insert', table: msg.relation.name, after: decodeTuple(msg.relation.relationOid, msg.new) } };
+        case 'insert': {
+          const rel = relationOf(msg.relationOid);
+          return { kind: 'change', change: { op: 'insert', table: rel.table, after: decodeTuple(rel.columns, msg.new) } };
+        }
         case 'update': {
-          const before = decodeTuple(msg.relation.relationOid, msg.key ?? msg.old) as Row | undefined;
-          return { kind: 'change', change: { op: 'update', table: msg.relation.name, before: msg.key ? stripUndefined(before) : before, after: decodeTuple(msg.relation.relationOid, msg.new) } };
+          const rel = relationOf(msg.relationOid);
+          const before = msg.key ? decodeTuple(rel.columns, msg.key, { keyOnly: true }) : msg.old ? decodeTuple(rel.columns, msg.old) : undefined;
+          return { kind: 'change', change: { op: 'update', table: rel.table, before: before as Row | undefined, after: decodeTuple(rel.columns, msg.new, { old: msg.old }) } };
         }
         case 'delete': {
-          const before = decodeTuple(msg.relation.relationOid, msg.key ?? msg.old) as Row | undefined;
-          return { kind: 'change', change: { op: 'delete', table: msg.relation.name, before: msg.key ? stripUndefined(before) : before } };
+          const rel = relationOf(msg.relationOid);
+          const before = msg.key ? decodeTuple(rel.columns, msg.key, { keyOnly: true }) : decodeTuple(rel.columns, msg.old ?? []);
+          return { kind: 'change', change: { op: 'delete', table: rel.table, before: before as Row } };
         }
         case 'truncate':
-          return { kind: 'change', change: { op: 'truncate', tables: msg.relations.map((r) => r.name) } };
+          return { kind: 'change', change: { op: 'truncate', tables: msg.relationOids.map((oid) => relationOf(oid).table) } };
         case 'message':
           // The switch's drain marker (fence.ts writeMarker): a transactional logical message.
-          return msg.transactional && msg.prefix === MARKER_PREFIX ? { kind: 'marker', id: Buffer.from(msg.content).toString('utf8') } : undefined;
+          return msg.transactional && msg.prefix === MARKER_PREFIX ? { kind: 'marker', id: msg.content.toString('utf8') } : undefined;
         default:
           return undefined; // origin and type messages carry nothing to apply
       }
@@ -328,7 +345,7 @@ export class PgCapture implements CaptureSource {
 
     const receive = (chunk: Buffer) => {
       if (chunk[0] === 0x77) {
-        const msg = parser.parse(chunk.subarray(25));
+        const msg = parsePgoutput(chunk.subarray(25));
         const unknown = msg.tag === 'relation' ? [...new Set(msg.columns.map((c) => c.typeOid))].filter((oid) => oid >= FIRST_NON_BUILTIN_OID && !this.baseTypes.has(oid)) : [];
         if (unknown.length) awaitTypes(msg, unknown);
         else deliver(msg);
@@ -427,14 +444,7 @@ interface PgConnection {
   stream: { pause(): void; resume(): void };
 }
 
-/** The parser pads LSNs (`00000000/026AB4A0`); Tandem prints them as PostgreSQL does (`0/26AB4A0`). */
-function normalizeLsn(lsn: string | null): string {
-  return lsn ? bigIntToLsn(lsnToBigInt(lsn)) : '0/0';
-}
-
-function stripUndefined(row: Row | undefined): Row | undefined {
-  if (!row) return row;
-  const out: Row = {};
-  for (const [k, v] of Object.entries(row)) if (typeof v !== 'symbol') out[k] = v;
-  return out;
+/** A pgoutput time (microseconds since 1970) as a Date, to the millisecond. */
+function microsToDate(us: bigint): Date {
+  return new Date(Number(us / 1000n));
 }
