@@ -26,7 +26,6 @@ export function planChanges(
 ): ApplyOp[] {
   const ops: ApplyOp[] = [];
   let open: Extract<ApplyOp, { kind: 'upsert' | 'delete' }> | undefined;
-  let openSignature = '';
   /** The keys the open statement holds, with their row's place in it. */
   let openKeys = new Map<string, number>();
 
@@ -35,14 +34,12 @@ export function planChanges(
     open = undefined;
     openKeys = new Map();
   };
+  // Runs for every row of a bulk transaction: nothing here allocates beyond the key's text unless a statement starts.
   const add = (kind: 'upsert' | 'delete', table: string, row: Row, key: string[], fromInsert = false) => {
-    const rowKey = keyOf(row, key);
-    const keyText = serializeKey(rowKey);
-    const columns = kind === 'upsert' ? Object.keys(row) : key;
+    const keyText = keyTextOf(row, key);
     // Rows of one statement must share their column list (a table's rows from one source always do).
-    const signature = kind === 'upsert' ? columns.join('\u0000') : '';
+    const sameStatement = open !== undefined && open.kind === kind && open.table === table && (open.kind === 'delete' || sameColumns(row, open.columns));
     const size = open ? (open.kind === 'upsert' ? open.rows.length : open.keys.length) : 0;
-    const sameStatement = open !== undefined && open.kind === kind && open.table === table && openSignature === signature;
     const held = sameStatement ? openKeys.get(keyText) : undefined;
     if (open?.kind === 'upsert' && held !== undefined && !keepsEveryWrite(table)) {
       // The earlier full row is superseded. insertsOnly stays as it was: a row inserted and then updated did not
@@ -52,8 +49,7 @@ export function planChanges(
     }
     if (!open || !sameStatement || held !== undefined || size >= maxRows) {
       close();
-      open = kind === 'upsert' ? { kind, table, columns, rows: [], insertsOnly: true } : { kind, table, key, keys: [] };
-      openSignature = signature;
+      open = kind === 'upsert' ? { kind, table, columns: Object.keys(row), rows: [], insertsOnly: true } : { kind, table, key, keys: [] };
     }
     if (open.kind === 'upsert') {
       openKeys.set(keyText, open.rows.length);
@@ -61,7 +57,7 @@ export function planChanges(
       if (!fromInsert) open.insertsOnly = false;
     } else {
       openKeys.set(keyText, open.keys.length);
-      open.keys.push(rowKey);
+      open.keys.push(keyOf(row, key));
     }
   };
 
@@ -135,6 +131,25 @@ export function regroupByTable(changes: Change[], keepsOrder: (table: string) =>
 
 function complete(row: RowImage | undefined): Row {
   return (row ?? {}) as Row;
+}
+
+/** serializeKey of the row's key, without building the key first when it is one text column (the common case). */
+function keyTextOf(row: Row, key: string[]): string {
+  if (key.length === 1) {
+    const v = row[key[0] as string];
+    if (typeof v === 'string') return `s${v}`;
+  }
+  return serializeKey(keyOf(row, key));
+}
+
+/** Whether the row's columns are exactly `columns`, in that order. */
+function sameColumns(row: Row, columns: string[]): boolean {
+  let i = 0;
+  for (const c in row) {
+    if (columns[i] !== c) return false;
+    i++;
+  }
+  return i === columns.length;
 }
 
 /** A key as text that distinguishes every value (Buffers by their bytes, NULL from the string "null"). */
