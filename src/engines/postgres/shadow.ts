@@ -47,6 +47,8 @@ export class PgShadowWriter implements ShadowWriter {
   /** Staging tables for COPY, by target table; temporary, so they live as long as this session. */
   private staging = new Map<string, string>();
   private stagingCount = 0;
+  /** begin() was called and BEGIN has not been sent yet (see run()). */
+  private beginPending = false;
 
   private constructor(
     private readonly client: pg.Client,
@@ -198,7 +200,25 @@ export class PgShadowWriter implements ShadowWriter {
     return r.rows.map((row) => ({ table: row.table_name, lastKey: row.last_key ? decodeKey(row.last_key) : null, rowsCopied: Number(row.rows_copied), done: row.done }));
   }
 
+  /**
+   * Opens the shadow transaction lazily: BEGIN travels with the transaction's first statement (or its commit), not
+   * in a round trip of its own. A stream of small source transactions costs a round trip less per group.
+   */
   async begin(): Promise<void> {
+    this.beginPending = true;
+  }
+
+  /** Runs simple-protocol SQL in the open transaction, opening it first in the same round trip if still pending. */
+  private run(sql: string): Promise<unknown> {
+    if (!this.beginPending) return this.client.query(sql);
+    this.beginPending = false;
+    return this.client.query(`BEGIN;\n${sql}`);
+  }
+
+  /** Before a statement that cannot carry the pending BEGIN (COPY, parameters): open the transaction now. */
+  private async begun(): Promise<void> {
+    if (!this.beginPending) return;
+    this.beginPending = false;
     await this.client.query('BEGIN');
   }
 
@@ -206,7 +226,7 @@ export class PgShadowWriter implements ShadowWriter {
   async apply(incoming: Change[]): Promise<void> {
     const triggered = (t: string) => (this.tables.get(t)?.applyTriggers.length ?? 1) > 0;
     const changes = regroupByTable(changesForShadow(incoming, (t) => this.rules.get(t)), triggered);
-    const batch = new StatementBatch((sql) => this.client.query(sql), MAX_BATCH_CHARS, isTransientPgError);
+    const batch = new StatementBatch((sql) => this.run(sql), MAX_BATCH_CHARS, isTransientPgError);
     for (const op of planChanges(changes, (t) => this.primaryKeyOf(t), this.opts.maxRows, triggered)) {
       if (op.kind === 'upsert' && op.rows.length >= COPY_THRESHOLD) {
         await batch.flush();
@@ -240,7 +260,7 @@ export class PgShadowWriter implements ShadowWriter {
     if (insertsOnly) {
       // Rows from INSERTs are new on a shadow in step: COPY them straight into the table, each row written once.
       // Where one exists after all (a replay over a resumed backfill), the savepoint falls back to the upsert.
-      await this.client.query('SAVEPOINT tandem_copy');
+      await this.run('SAVEPOINT tandem_copy');
       try {
         await this.copyInto(q(table), columns, copyText(rows, columns));
         await this.client.query('RELEASE SAVEPOINT tandem_copy');
@@ -268,6 +288,7 @@ export class PgShadowWriter implements ShadowWriter {
 
   /** Streams COPY text into `target` (already quoted) on the apply session, inside its open transaction. */
   private async copyInto(target: string, columns: string[], data: Readable): Promise<void> {
+    await this.begun();
     await pipeline(data, this.client.query(copyFrom(`COPY ${target} (${columns.map(q).join(', ')}) FROM STDIN`)));
   }
 
@@ -277,7 +298,7 @@ export class PgShadowWriter implements ShadowWriter {
     if (!name) {
       name = q(`tandem_stage_${++this.stagingCount}`);
       // Only the copied columns, with their types and no constraints; temporary, so private to this session.
-      await this.client.query(`CREATE TEMP TABLE ${name} AS SELECT ${columns.map(q).join(', ')} FROM ${q(table)} WITH NO DATA`);
+      await this.run(`CREATE TEMP TABLE ${name} AS SELECT ${columns.map(q).join(', ')} FROM ${q(table)} WITH NO DATA`);
       this.staging.set(signature, name);
     }
     return name;
@@ -318,10 +339,10 @@ export class PgShadowWriter implements ShadowWriter {
        ON CONFLICT (migration, direction) DO UPDATE SET position = EXCLUDED.position, transport_offset = EXCLUDED.transport_offset, commit_time = EXCLUDED.commit_time,
          applied_transactions = EXCLUDED.applied_transactions, stage = EXCLUDED.stage, idle_position = EXCLUDED.idle_position, updated_at = now()`;
     if (!backfill?.length) {
-      await this.client.query(`${checkpointSql};\nCOMMIT`);
+      await this.run(`${checkpointSql};\nCOMMIT`);
       return;
     }
-    await this.client.query(checkpointSql);
+    await this.run(checkpointSql);
     for (const b of backfill ?? []) {
       await this.client.query(
         `INSERT INTO tandem.backfill (migration, direction, table_name, last_key, rows_copied, done) VALUES ($1, $2, $3, $4, $5, $6)
@@ -333,6 +354,7 @@ export class PgShadowWriter implements ShadowWriter {
   }
 
   async lockRows(table: string, keys: Row[]): Promise<void> {
+    await this.begun();
     const key = this.primaryKeyOf(table);
     for (let i = 0; i < keys.length; i += 1000) {
       const part = keys.slice(i, i + 1000);
@@ -343,12 +365,20 @@ export class PgShadowWriter implements ShadowWriter {
   }
 
   async commitRowsOnly(): Promise<void> {
+    if (this.beginPending) {
+      this.beginPending = false; // nothing was written: there is nothing to commit
+      return;
+    }
     await this.client.query('COMMIT');
   }
 
   async rollback(): Promise<void> {
     // Staging tables created in the rolled-back transaction are gone with it.
     this.staging.clear();
+    if (this.beginPending) {
+      this.beginPending = false; // never opened on the server
+      return;
+    }
     await this.client.query('ROLLBACK').catch(() => undefined);
   }
 
