@@ -76,8 +76,12 @@ export const configSchema = z.strictObject({
   transport: z
     .strictObject({
       kind: z.enum(['embedded', 'kafka']).default('embedded'),
-      /** Bound of the in-process queue, in changes: capture waits when apply falls this far behind. */
-      queueChanges: z.number().int().positive().default(50_000),
+      /**
+       * Bound of the in-process queue, in changes: capture waits when apply falls this far behind. Two apply batches
+       * keep apply fed; a deeper queue only keeps changes alive long enough to reach V8's old generation (50,000 cost
+       * about 70 MiB more peak RSS and more garbage collection on a 1M-row transaction, for no throughput).
+       */
+      queueChanges: z.number().int().positive().default(10_000),
       kafka: z
         .strictObject({
           brokers: z.array(z.string()).default(['127.0.0.1:9092']),
