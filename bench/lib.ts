@@ -1,5 +1,6 @@
 /** Small helpers for benchmarks: statistics, timing, process memory, the result row. */
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import pg from 'pg';
 
 /** One result row of bench/results/latest.json: Tandem's samples beside the anchor's. */
@@ -31,6 +32,46 @@ export function spread(values: number[]): number {
   const m = median(values);
   return m === 0 ? 0 : (Math.max(...values) - Math.min(...values)) / m;
 }
+
+export const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** utime, stime, cutime, cstime (clock ticks) and parent pid of a process, from /proc/<pid>/stat. */
+export function procStat(pid: number): { ppid: number; ticks: number } | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces and parentheses: fields start after the last ')'.
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) };
+  } catch {
+    return undefined;
+  }
+}
+
+export function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    if (procStat(Number(name))?.ppid === pid) out.push(Number(name));
+  }
+  return out;
+}
+
+/**
+ * CPU seconds a server has used so far: the process itself, the children it has reaped (cutime, cstime) and its
+ * live children (PostgreSQL's backends and background workers; MariaDB's threads are inside its one process). A
+ * backend that exits moves from "live child" to the parent's cutime, so the sum holds across connections.
+ */
+export function treeCpuSeconds(pid: number): number {
+  const children = childrenOf(pid);
+  let ticks = 0;
+  for (const c of children) ticks += procStat(c)?.ticks ?? 0;
+  ticks += procStat(pid)?.ticks ?? 0;
+  return ticks / CLK_TCK;
+}
+
+
+/** The PostgreSQL server's postmaster: the root of the process tree whose CPU treeCpuSeconds sums. */
+export const postmasterPid = (s: { dataDir: string }) => Number(readFileSync(`${s.dataDir}/postmaster.pid`, 'utf8').split('\n')[0]);
 
 /** Peak resident set size of a process so far, in bytes (Linux VmHWM). */
 export function peakRss(pid: number): number | undefined {

@@ -11,7 +11,7 @@ import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { stringify } from 'yaml';
 import { startMariadb, startPostgres, type RunningServer } from '../test/harness/servers.js';
-import { client, measureMarkerLag, median, peakRss, percentile, spread, until, type BenchRow } from './lib.js';
+import { CLK_TCK, client, measureMarkerLag, median, peakRss, percentile, postmasterPid, procStat, spread, treeCpuSeconds, until, type BenchRow } from './lib.js';
 import { benchVerify, verifyNotes } from './verify.js';
 import { benchSwitch, switchNotes } from './switch.js';
 import { benchBackfill, benchBackfillMariadb } from './backfill.js';
@@ -105,10 +105,16 @@ function spawnTandemRun(config: string): ChildProcess {
 }
 
 /** Tandem as a user runs it: `tandem run` in its own process. */
+/** BENCH_TANDEM_CONFIG: JSON merged into every bench `tandem run` configuration (top-level keys), to try a setting. */
+function benchTandemConfig(): Record<string, unknown> {
+  const raw = process.env.BENCH_TANDEM_CONFIG;
+  return raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
+}
+
 async function startTandemRun(pair: Pair, migration: string, extra: Record<string, unknown> = {}): Promise<{ child: ChildProcess; config: string; stop(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-'));
   const config = join(dir, 'tandem.yaml');
-  writeFileSync(config, stringify({ ...extra, migration, old: { url: `${pair.server.url}/${pair.src}` }, new: { url: `${pair.server.url}/${pair.dst}` }, state: { dir }, api: { listen: '127.0.0.1:0' } }));
+  writeFileSync(config, stringify({ ...benchTandemConfig(), ...extra, migration, old: { url: `${pair.server.url}/${pair.src}` }, new: { url: `${pair.server.url}/${pair.dst}` }, state: { dir }, api: { listen: '127.0.0.1:0' } }));
   const child = spawnTandemRun(config);
   await until('tandem to start streaming', async () => {
     const r = await pair.dstClient.query(`select stage from tandem.checkpoint`).catch(() => ({ rows: [] as Array<{ stage: string }> }));
@@ -190,12 +196,23 @@ async function benchBulk(server: RunningServer): Promise<void> {
   const nativeSecs: number[] = [];
   const decodeSecs: number[] = [];
   const rss: number[] = [];
+  const tandemCpu: number[] = [];
+  const cpu = { tandem: [] as number[], native: [] as number[] };
+  // CPU seconds from just before the source transaction until the shadow holds every row: the servers' (the source
+  // backend, the walsender, the shadow's backends) and Tandem's own. Steadier than wall time on a shared machine.
+  const serverCpu = () => treeCpuSeconds(postmasterPid(server));
+  const ownCpu = (pid: number) => (procStat(pid)?.ticks ?? 0) / CLK_TCK;
   for (let i = 0; i < reps; i++) {
     {
       const pair = await Pair.create(server, `bulk_t${i}`, [tableDdl]);
       const t = await startTandemRun(pair, `bench_bulk_${i}`);
+      const pid = t.child.pid as number;
+      const [s0, p0] = [serverCpu(), ownCpu(pid)];
       tandemSecs.push(await bulkOnce(pair));
-      const peak = peakRss(t.child.pid as number);
+      const own = ownCpu(pid) - p0;
+      tandemCpu.push(own);
+      cpu.tandem.push(serverCpu() - s0 + own);
+      const peak = peakRss(pid);
       if (peak) rss.push(peak / 1024 / 1024);
       await t.stop();
       await pair.drop();
@@ -203,7 +220,9 @@ async function benchBulk(server: RunningServer): Promise<void> {
     {
       const pair = await Pair.create(server, `bulk_n${i}`, [tableDdl]);
       const n = await startNative(pair, `bench_native_${i}`, ['items']);
+      const s0 = serverCpu();
       nativeSecs.push(await bulkOnce(pair));
+      cpu.native.push(serverCpu() - s0);
       await n.stop();
       await pair.drop();
     }
@@ -217,6 +236,16 @@ async function benchBulk(server: RunningServer): Promise<void> {
   const perSec = (secs: number[]) => secs.map((s) => BULK_ROWS / s);
   rows.push({ name: 'bulk-apply', metric: `${BULK_ROWS.toLocaleString('en')}-row transaction applied`, unit: 'rows/s', tandem: perSec(tandemSecs), anchor: perSec(nativeSecs), anchorName: 'PostgreSQL logical replication (subscription)', command: 'npm run bench -- --only bulk' });
   rows.push({ name: 'bulk-decode-ceiling', metric: `${BULK_ROWS.toLocaleString('en')}-row transaction applied`, unit: 'rows/s', tandem: perSec(tandemSecs), anchor: perSec(decodeSecs), anchorName: 'pg_recvlogical reading it through pgoutput to /dev/null (the decode ceiling)', command: 'npm run bench -- --only bulk' });
+  rows.push({
+    name: 'bulk-cpu',
+    metric: `CPU seconds for the ${BULK_ROWS.toLocaleString('en')}-row transaction, from before it until applied: servers + tandem run (Tandem), servers (native)`,
+    unit: 'CPU-s',
+    tandem: cpu.tandem,
+    anchor: cpu.native,
+    anchorName: 'PostgreSQL logical replication (subscription)',
+    command: 'npm run bench -- --only bulk',
+    note: `tandem run's own share: ${median(tandemCpu).toFixed(1)} CPU-s (median); utime + stime from /proc`,
+  });
   rows.push({ name: 'memory', metric: `peak RSS of tandem run during the ${BULK_ROWS.toLocaleString('en')}-row transaction`, unit: 'MiB', tandem: rss, anchor: null, anchorName: '—', command: 'npm run bench -- --only bulk' });
 }
 
@@ -568,7 +597,7 @@ async function main(): Promise<void> {
       switchSamples = r.samples;
     }
     const machine = { cpus: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`, memory: `${(totalmem() / 2 ** 30).toFixed(0)} GiB`, kernel: release(), node: process.version, postgres: await versions(server) };
-    const settings = { reps, bulkRows: BULK_ROWS, oltpSeconds: OLTP_SECONDS, switches: SWITCHES, postgres: 'fsync=off, synchronous_commit=off, shared_buffers=512MB, wal_level=logical (throwaway cluster, both databases in it)', tandem: 'defaults (apply.batchRows 5000, batchTime 200ms, queue 50000 changes)' };
+    const settings = { reps, bulkRows: BULK_ROWS, oltpSeconds: OLTP_SECONDS, switches: SWITCHES, postgres: 'fsync=off, synchronous_commit=off, shared_buffers=512MB, wal_level=logical (throwaway cluster, both databases in it)', tandem: 'defaults (apply.batchRows 5000, batchTime 200ms, queue 10000 changes)' };
     mkdirSync(resultsDir, { recursive: true });
     const out = { date: new Date().toISOString(), durationSeconds: Math.round((Date.now() - started) / 1000), machine, settings, rows: rows.map((r) => ({ ...r, tandemMedian: r.tandem ? median(r.tandem) : null, anchorMedian: r.anchor ? median(r.anchor) : null, ratio: r.tandem && r.anchor ? median(r.tandem) / median(r.anchor) : null })) };
     writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify(out, null, 2));

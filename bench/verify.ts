@@ -8,8 +8,8 @@
  * during the pass (utime + stime from /proc over the server's process tree), the tandem process's own CPU and peak
  * RSS, and one run with `--rows-per-second 200000` to show the rate limit is honoured.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -17,7 +17,7 @@ import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { stringify } from 'yaml';
 import { startMariadb, type RunningServer } from '../test/harness/servers.js';
-import { median, until, type BenchRow } from './lib.js';
+import { median, postmasterPid, treeCpuSeconds, childrenOf, until, type BenchRow } from './lib.js';
 
 export interface VerifyBenchOptions {
   /** The bench PostgreSQL cluster: source of both pairs, and the shadow of the PostgreSQL pair. */
@@ -44,43 +44,6 @@ const pgLoad = (rows: number) =>
 const pgScan = `SELECT count(*)::text AS n, sum(hashtextextended(t::text, 0))::text AS h FROM items t`;
 const mariaScan = `SELECT COUNT(*) AS n, SUM(CRC32(CONCAT_WS('|', id, name, price, created))) AS h FROM items`;
 
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-
-/** utime, stime, cutime, cstime (clock ticks) and parent pid of a process, from /proc/<pid>/stat. */
-function procStat(pid: number): { ppid: number; ticks: number } | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may contain spaces and parentheses: fields start after the last ')'.
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) };
-  } catch {
-    return undefined;
-  }
-}
-
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    if (procStat(Number(name))?.ppid === pid) out.push(Number(name));
-  }
-  return out;
-}
-
-/**
- * CPU seconds a server has used so far: the process itself, the children it has reaped (cutime, cstime) and its
- * live children (PostgreSQL's backends and background workers; MariaDB's threads are inside its one process). A
- * backend that exits moves from "live child" to the parent's cutime, so the sum holds across connections.
- */
-function treeCpuSeconds(pid: number): number {
-  const children = childrenOf(pid);
-  let ticks = 0;
-  for (const c of children) ticks += procStat(c)?.ticks ?? 0;
-  ticks += procStat(pid)?.ticks ?? 0;
-  return ticks / CLK_TCK;
-}
-
-const postmasterPid = (s: RunningServer) => Number(readFileSync(join(s.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
 /** startMariadb writes its pid file next to the data directory. */
 const mariadbPid = (s: RunningServer) => Number(readFileSync(join(dirname(s.dataDir), 'mysqld.pid'), 'utf8').trim());
 
