@@ -45,10 +45,10 @@ const sameRow = (a: CanonicalRow | undefined, b: CanonicalRow | undefined) => JS
 /**
  * Decides which suspects are drift: a row that differs once every change up to the compared position has been
  * applied (DESIGN.md). Each round reads the active rows, then the active position P; waits until the shadow's
- * checkpoint has passed P; reads the shadow rows, then the active rows again. A row equal on both sides is resolved.
- * A row whose active value moved meanwhile is in flight and goes round again. A row that differs while its active
- * value stood still is drift once it has done so in `confirmRounds` consecutive rounds (one round could be fooled
- * by a value changed and changed back while it waited).
+ * checkpoint has passed P; reads the shadow rows, then the differing rows' active values again. A row equal on both
+ * sides is resolved. A row whose active value moved meanwhile is in flight and goes round again. A row that differs
+ * while its active value stood still is drift once it has done so in `confirmRounds` consecutive rounds (one round
+ * could be fooled by a value changed and changed back while it waited).
  */
 export async function recheck(active: VerifyReader, shadow: VerifyReader, table: VerifyTable, keys: CanonicalKey[], oracle: PositionOracle, opts: RecheckOptions): Promise<RecheckResult> {
   const confirmRounds = opts.confirmRounds ?? 2;
@@ -66,8 +66,11 @@ export async function recheck(active: VerifyReader, shadow: VerifyReader, table:
       return result;
     }
     const shadowRows = await shadow.canonicalRows(table, list);
-    const after = await active.canonicalRows(table, list);
     const findings = classify(table, list, before, shadowRows);
+    // Only a row that differs needs its active value read again (did it move meanwhile?): an equal row is resolved
+    // whatever happened since. Under a steady load nearly every re-checked row is equal, so this read is small.
+    const differing = list.filter((k) => findings.has(keyId(k)));
+    const after = differing.length ? await active.canonicalRows(table, differing) : new Map<string, CanonicalRow>();
     const next = new Map<string, { key: CanonicalKey; confirmations: number }>();
     for (const [id, p] of pending) {
       const finding = findings.get(id);
