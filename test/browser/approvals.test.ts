@@ -122,6 +122,9 @@ describe('two-person approval on the dashboard', () => {
     await waitText(alice, '#active-side', /^new$/, 30_000);
     // The audit on the page names both: alice asked, bob approved.
     await waitText(bob, '#audit-table tbody', /approved\s*bob/, 30_000);
+    // The switch's own record comes last; the table shows it at its next refresh after the outcome box (seen in a
+    // full run: the table read once, right after bob's row appeared, still ended at "requested … cutting-over").
+    await waitText(bob, '#audit-table tbody', /cutover\s*done\s*alice/, 30_000);
     const auditText = await textOf(bob, '#audit-table tbody');
     expect(auditText).toMatch(/pending-approval\s*alice/);
     expect(auditText).toMatch(/cutover\s*done\s*alice/);

@@ -86,4 +86,8 @@ export const waitText = (page: Page, selector: string, pattern: RegExp, timeout 
   });
 
 export const waitEnabled = (page: Page, selector: string, enabled: boolean, timeout = 30_000) =>
-  waitUntil(`${selector} to be ${enabled ? 'enabled' : 'disabled'}`, async () => (await page.locator(selector).isEnabled()) === enabled, timeout, 200);
+  waitUntil(`${selector} to be ${enabled ? 'enabled' : 'disabled'}`, async () => (await page.locator(selector).isEnabled()) === enabled, timeout, 200).catch(async (err: Error) => {
+    // What the page says next to it (a switch button's or an approval's reason) is what tells why.
+    const around = await page.locator(selector).first().locator('xpath=..').textContent().catch(() => null);
+    throw new Error(`${err.message}; next to it the page reads "${(around ?? '').trim()}"`);
+  });

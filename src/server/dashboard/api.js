@@ -21,6 +21,25 @@ export async function api(method, path, body) {
   return { status: res.status, ok: res.ok, json };
 }
 
+const asked = new Map();
+const shown = new Map();
+
+/**
+ * GET for a refresh that renders what it reads, in the order the GETs were made: null when a response to a later GET
+ * of the same path has already been returned. Events in a burst (a switch's audit records) start overlapping
+ * refreshes whose responses can arrive out of order, and an older response rendered last would put back what the
+ * newer one had replaced, until the next event. (Keeping only the newest GET's response instead would starve a page
+ * whose refreshes start faster than the server answers them.)
+ */
+export async function getInOrder(path) {
+  const n = (asked.get(path) ?? 0) + 1;
+  asked.set(path, n);
+  const r = await api('GET', path);
+  if (n < (shown.get(path) ?? 0)) return null;
+  shown.set(path, n);
+  return r;
+}
+
 /** The error of a failed call as one line: the API's message and fix. */
 export function errorText(r) {
   const e = r.json && r.json.error;

@@ -1,6 +1,6 @@
 // The Tandem dashboard: state from GET /api/v1/status, live changes from the events stream, switches through the
 // control API with a dry-run preview and a typed confirmation. Plain ES modules, no build step.
-import { api, errorText, setCsrf } from './api.js';
+import { api, errorText, getInOrder, setCsrf } from './api.js';
 import { drawChart } from './chart.js';
 import { initPlan, refreshPlan } from './plan.js';
 import { refreshApprovals, renderApprovals, setupApprovals } from './approvals.js';
@@ -114,7 +114,8 @@ async function refreshAll() {
 }
 
 async function refreshStatus() {
-  const r = await api('GET', '/api/v1/status');
+  const r = await getInOrder('/api/v1/status');
+  if (!r) return;
   if (r.status === 401) return sessionEnded();
   if (!r.ok) return;
   state.status = r.json;
@@ -124,15 +125,15 @@ async function refreshStatus() {
 }
 
 async function refreshSamples() {
-  const r = await api('GET', '/api/v1/samples');
-  if (!r.ok) return;
+  const r = await getInOrder('/api/v1/samples');
+  if (!r || !r.ok) return;
   state.samples = r.json.samples;
   renderCharts();
 }
 
 async function refreshAudit() {
-  const r = await api('GET', '/api/v1/audit');
-  if (!r.ok) return;
+  const r = await getInOrder('/api/v1/audit');
+  if (!r || !r.ok) return;
   renderAudit(r.json.entries);
 }
 

@@ -1,7 +1,7 @@
 // Two-person approval on the dashboard (docs/approvals.md): the switch requests waiting for a second actor, listed in
 // the #approvals hook, each with an Approve button. Approving asks for the migration's name like the switch buttons,
 // then runs the switch through POST /api/v1/approvals/{id}; app.js shows its steps and result like any switch.
-import { api } from './api.js';
+import { api, getInOrder } from './api.js';
 
 const ROLE_RANK = { read: 1, operate: 2, admin: 3 };
 
@@ -52,8 +52,8 @@ export function setupApprovals(hooks) {
 /** Reads the requests again and redraws the section when anything it shows changed. */
 export async function refreshApprovals() {
   if (!page || !page.session()) return;
-  const r = await api('GET', '/api/v1/approvals');
-  if (!r.ok) return;
+  const r = await getInOrder('/api/v1/approvals');
+  if (!r || !r.ok) return;
   requests = (r.json.requests || []).filter((q) => q.status === 'pending');
   render();
 }

@@ -2,7 +2,7 @@
 // changed since, last drill, risks) and links to the full plan as HTML and Markdown. The plan reads both databases'
 // schemas and runs tandem check's queries, so it is loaded when the page opens, after a switch or a review, and on
 // request — never on every status change.
-import { api, errorText } from './api.js';
+import { errorText, getInOrder } from './api.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -30,7 +30,8 @@ export async function refreshPlan() {
   const risks = $('plan-risks');
   if (!summary || !risks) return;
   $('plan-state').textContent = 'reading the plan…';
-  const r = await api('GET', '/api/v1/plan');
+  const r = await getInOrder('/api/v1/plan');
+  if (!r) return;
   if (!r.ok) {
     $('plan-state').textContent = `the plan could not be read: ${errorText(r)}`;
     return;
