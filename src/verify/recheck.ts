@@ -69,7 +69,7 @@ export async function recheck(active: VerifyReader, shadow: VerifyReader, table:
     const findings = classify(table, list, before, shadowRows);
     // Only a row that differs needs its active value read again (did it move meanwhile?): an equal row is resolved
     // whatever happened since. Under a steady load nearly every re-checked row is equal, so this read is small.
-    const differing = list.filter((k) => findings.has(keyId(k)));
+    const differing = [...findings.values()].map((f) => f.key);
     const after = differing.length ? await active.canonicalRows(table, differing) : new Map<string, CanonicalRow>();
     const next = new Map<string, { key: CanonicalKey; confirmations: number }>();
     for (const [id, p] of pending) {

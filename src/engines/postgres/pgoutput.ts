@@ -123,9 +123,8 @@ class Reader {
       const kind = this.u8();
       if (kind === 0x74 /* t */) {
         const length = this.u32();
-        this.need(length);
-        values[i] = this.b.toString('utf8', this.p, this.p + length);
-        this.p += length;
+        const at = this.take(length);
+        values[i] = this.b.toString('utf8', at, at + length);
       } else if (kind === 0x6e /* n */) values[i] = null;
       else if (kind === 0x75 /* u */) values[i] = UNCHANGED_TOAST;
       // 'b' (binary) only comes when asked for with the binary option, which Tandem never sets.
@@ -139,42 +138,33 @@ class Reader {
     if (got !== byte) throw this.malformed(`expected '${String.fromCharCode(byte)}', got '${String.fromCharCode(got)}'`);
   }
 
-  private need(n: number): void {
+  /** Claims the next `n` bytes, after checking the message holds them: their offset. */
+  private take(n: number): number {
     if (this.p + n > this.b.length) throw this.malformed('message ends early');
+    const at = this.p;
+    this.p += n;
+    return at;
   }
 
   private u8(): number {
-    this.need(1);
-    return this.b[this.p++] as number;
+    return this.b[this.take(1)] as number;
   }
 
   private i16(): number {
-    this.need(2);
-    const v = this.b.readInt16BE(this.p);
-    this.p += 2;
-    return v;
+    return this.b.readInt16BE(this.take(2));
   }
 
   private u32(): number {
-    this.need(4);
-    const v = this.b.readUInt32BE(this.p);
-    this.p += 4;
-    return v;
+    return this.b.readUInt32BE(this.take(4));
   }
 
   private u64(): bigint {
-    this.need(8);
-    const v = this.b.readBigUInt64BE(this.p);
-    this.p += 8;
-    return v;
+    return this.b.readBigUInt64BE(this.take(8));
   }
 
   /** A timestamp: microseconds since PostgreSQL's epoch on the wire, since 1970 here. */
   private time(): bigint {
-    this.need(8);
-    const v = this.b.readBigInt64BE(this.p);
-    this.p += 8;
-    return v + PG_EPOCH_OFFSET_US;
+    return this.b.readBigInt64BE(this.take(8)) + PG_EPOCH_OFFSET_US;
   }
 
   private cstring(): string {
@@ -186,11 +176,9 @@ class Reader {
   }
 
   private bytes(n: number): Buffer {
-    this.need(n);
+    const at = this.take(n);
     // A copy: the buffer is a view of the connection's read buffer, which is reused for the next packets.
-    const out = Buffer.from(this.b.subarray(this.p, this.p + n));
-    this.p += n;
-    return out;
+    return Buffer.from(this.b.subarray(at, at + n));
   }
 
   private malformed(what: string): Error {

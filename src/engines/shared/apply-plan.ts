@@ -137,7 +137,7 @@ function complete(row: RowImage | undefined): Row {
 function keyTextOf(row: Row, key: string[]): string {
   if (key.length === 1) {
     const v = row[key[0] as string];
-    if (typeof v === 'string') return `s${v}`;
+    if (typeof v === 'string') return textKey(v);
   }
   return serializeKey(keyOf(row, key));
 }
@@ -152,10 +152,13 @@ function sameColumns(row: Row, columns: string[]): boolean {
   return i === columns.length;
 }
 
+/** serializeKey of a key that is one text value: a prefix keeps it apart from the JSON forms. */
+const textKey = (value: string) => `s${value}`;
+
 /** A key as text that distinguishes every value (Buffers by their bytes, NULL from the string "null"). */
 export function serializeKey(key: Row): string {
   const values = Object.values(key);
-  // The common case, one text key, needs no JSON: a prefix keeps it apart from the JSON forms below.
-  if (values.length === 1 && typeof values[0] === 'string') return `s${values[0]}`;
+  // The common case, one text key, needs no JSON.
+  if (values.length === 1 && typeof values[0] === 'string') return textKey(values[0]);
   return JSON.stringify(values.map((v) => (v === null ? null : Buffer.isBuffer(v) ? { b: v.toString('hex') } : v)));
 }
