@@ -373,6 +373,13 @@ export interface VerifyReader {
    * GROUP_CONCAT cuts its result): chunks are sized to stay under it. Undefined: no limit that matters.
    */
   readonly fastBytesLimit?: number;
+  /**
+   * Each row with these keys as one hash of the fastSummary kind (keyed by keyId; keys without a row are absent),
+   * for re-checks: equal hashes on both sides mean equal rows, as canonicalRows would say (barring a collision);
+   * different ones only mean the rows must be read canonically. Undefined when this reader has no fast summary, or
+   * its fast hash leaves out columns canonicalRows compares (JSON across engines).
+   */
+  rowFastHashes(table: VerifyTable, keys: CanonicalKey[]): Promise<Map<string, string> | undefined>;
   /** The key of the `n`th row after `after` (1 = the next row) in verification order; undefined when fewer remain. */
   keyAfter(table: VerifyTable, after: CanonicalKey | undefined, n: number): Promise<CanonicalKey | undefined>;
   /** Key and hash of every row in the range, in verification order (for small ranges: it returns every row). */

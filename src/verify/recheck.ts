@@ -48,13 +48,20 @@ const sameRow = (a: CanonicalRow | undefined, b: CanonicalRow | undefined) => JS
  * checkpoint has passed P; reads the shadow rows, then the differing rows' active values again. A row equal on both
  * sides is resolved. A row whose active value moved meanwhile is in flight and goes round again. A row that differs
  * while its active value stood still is drift once it has done so in `confirmRounds` consecutive rounds (one round
- * could be fooled by a value changed and changed back while it waited).
+ * could be fooled by a value changed and changed back while it waited). Where both sides hash rows alike, a first
+ * round on those hashes settles the rows that are equal (fastRound).
  */
 export async function recheck(active: VerifyReader, shadow: VerifyReader, table: VerifyTable, keys: CanonicalKey[], oracle: PositionOracle, opts: RecheckOptions): Promise<RecheckResult> {
   const confirmRounds = opts.confirmRounds ?? 2;
   const maxRounds = opts.maxRounds ?? 6;
   const result: RecheckResult = { drift: [], resolved: [], changing: [], unconfirmed: null };
   let pending = new Map(keys.map((k) => [keyId(k), { key: k, confirmations: 0 }]));
+  const fast = await fastRound(active, shadow, table, keys, oracle, opts);
+  if (fast && 'unconfirmed' in fast) return { ...result, unconfirmed: fast.unconfirmed };
+  for (const key of fast?.resolved ?? []) {
+    pending.delete(keyId(key));
+    result.resolved.push(key);
+  }
   for (let round = 0; round < maxRounds && pending.size > 0; round++) {
     if (opts.signal?.aborted) break;
     const list = [...pending.values()].map((p) => p.key);
@@ -83,6 +90,33 @@ export async function recheck(active: VerifyReader, shadow: VerifyReader, table:
   }
   result.changing.push(...[...pending.values()].map((p) => p.key));
   return result;
+}
+
+/**
+ * Where both sides hash rows alike (VerifyReader.rowFastHashes), a first round on one hash per row: under a steady
+ * load nearly every re-checked row is equal, and its hash costs both databases and this process far less than its
+ * canonical text (long texts digested, JSON canonicalised here). The same order as a canonical round: active
+ * hashes, the active position, the wait, the shadow's hashes. Equal rows are resolved; the others, and every row
+ * where a side has no such hash, go through the canonical rounds.
+ */
+async function fastRound(
+  active: VerifyReader,
+  shadow: VerifyReader,
+  table: VerifyTable,
+  keys: CanonicalKey[],
+  oracle: PositionOracle,
+  opts: RecheckOptions,
+): Promise<{ resolved: CanonicalKey[] } | { unconfirmed: Unconfirmed } | undefined> {
+  if (active.fastHash === undefined || active.fastHash !== shadow.fastHash || opts.signal?.aborted) return undefined;
+  const before = await active.rowFastHashes(table, keys);
+  if (!before) return undefined;
+  const position = await oracle.activePosition();
+  const reached = await waitForApplied(oracle, position, opts.settleMs, opts.signal);
+  if (reached !== true) return { unconfirmed: { keys, waitingFor: position, applied: reached } };
+  const after = await shadow.rowFastHashes(table, keys);
+  if (!after) return undefined;
+  // A key absent on both sides is equal too (the row was deleted on both), as a canonical round would say.
+  return { resolved: keys.filter((k) => before.get(keyId(k)) === after.get(keyId(k))) };
 }
 
 /** true once the checkpoint is at or past `position`; otherwise (timeout) the checkpoint where waiting stopped. */

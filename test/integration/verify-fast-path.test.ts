@@ -6,6 +6,7 @@ import { engineForUrl } from '../../src/engines/registry.js';
 import type { VerifyReader, VerifyTable } from '../../src/engines/engine.js';
 import { scanTable } from '../../src/verify/compare.js';
 import { RowRateLimiter } from '../../src/verify/rate-limit.js';
+import { recheck, type PositionOracle } from '../../src/verify/recheck.js';
 
 /**
  * Verification's cheap paths find every drift the canonical path finds. A PostgreSQL pair whose columns have the
@@ -90,6 +91,32 @@ describe('fast and fallback verification paths report exactly the planted drift'
     await shadow.admin.query(`INSERT INTO items (id, amount, label, note, at, qty) VALUES (99999, 1, 'ghost', NULL, now(), 0)`);
   }
 
+  /** The shadow holds whatever was written to it directly: a re-check never waits. */
+  const settled: PositionOracle = { activePosition: async () => '0', appliedPosition: async () => '0', compare: () => 0 };
+  const planted = ['1', '100', '200', '300', '400', '500', '600', '700', '800', '900', '99999'].map((id) => [id]);
+
+  /**
+   * Re-checking the planted keys (as continuous verification re-checks applied rows) with the real readers: the
+   * first round compares one fast hash per row, and only rows whose hashes differ are read canonically. The drift
+   * is exactly the planted drift; rows equal in canonical form but stored differently are resolved after the
+   * canonical read.
+   */
+  async function expectRecheck(a: VerifyReader, s: VerifyReader, spec: VerifyTable, resolvedByHash: string[], resolvedCanonically: string[]): Promise<void> {
+    const canonicalKeys: string[] = [];
+    const canonicalRows = a.canonicalRows.bind(a);
+    a.canonicalRows = (t, keys) => (canonicalKeys.push(...keys.map((k) => k[0] as string)), canonicalRows(t, keys));
+    const before = await a.rowFastHashes(spec, planted);
+    const after = await s.rowFastHashes(spec, planted);
+    expect(before?.size).toBe(planted.length - 1); // 99999 is on the shadow only
+    expect(after?.size).toBe(planted.length - 1); // 200 is on the active side only
+    const result = await recheck(a, s, spec, planted, settled, { settleMs: 1_000 });
+    a.canonicalRows = canonicalRows;
+    expect(result.resolved.map((k) => k[0])).toEqual([...resolvedByHash, ...resolvedCanonically]);
+    expect(result.drift.map((f) => ({ key: { id: f.key[0] }, kind: f.kind, columns: f.columns })).sort((x, y) => Number(x.key.id) - Number(y.key.id))).toEqual(expected);
+    // Rows settled by their hashes were never read canonically; every other key was.
+    expect(new Set(canonicalKeys)).toEqual(new Set(planted.map((k) => k[0] as string).filter((id) => !resolvedByHash.includes(id))));
+  }
+
   async function expectDrift(config: string): Promise<void> {
     const drifted = await runVerify(config);
     expect(drifted.code, drifted.stderr).toBe(1);
@@ -120,6 +147,8 @@ describe('fast and fallback verification paths report exactly the planted drift'
     await plantPg(shadow, '1.50', '1.51');
     expect((await s.fastSummary(spec, {})).hash).not.toBe((await a.fastSummary(spec, {})).hash);
     await expectDrift(config);
+    // 1.5 against 1.50 and JSON 1 against 1.0: hashes differ, canonical text does not.
+    await expectRecheck(a, s, spec, ['1'], ['500', '700']);
   });
 
   it('PostgreSQL → PostgreSQL, types that differ (numeric scale, integer widths, varchar/text): canonical text column by column', { timeout: 300_000 }, async () => {
@@ -136,6 +165,9 @@ describe('fast and fallback verification paths report exactly the planted drift'
     // 1.5 stored as 1.5000 is equal; a difference in the fourth decimal place, which only the shadow can hold, is not.
     await plantPg(shadow, '1.5000', '1.5001');
     await expectDrift(config);
+    // Columns of unlike types are hashed as their canonical text: 1.5 and 1.5000 hash alike.
+    const [a, s] = await readers(source.url, shadow.url);
+    await expectRecheck(a, s, spec, ['1', '500', '700'], []);
   });
 
   /**
@@ -174,6 +206,15 @@ describe('fast and fallback verification paths report exactly the planted drift'
     await shadow.admin.query(`INSERT INTO items (id, amount, label, note, at, qty) VALUES (99999, 1, 'ghost', NULL, UTC_TIMESTAMP(6), 0)`);
     expect((await s.fastSummary(spec, {})).hash).not.toBe((await a.fastSummary(spec, {})).hash);
     await expectDrift(config);
+    // 1.5 against 1.5000 is equal in the hashed texts too (canonical text, or one scale's own text); 700 is not planted here.
+    await expectRecheck(a, s, spec, ['1', '500', '700'], []);
+
+    // JSON across engines is compared outside the hashes (jsonRows): a re-check reads such a table canonically.
+    await source.admin.query(`CREATE TABLE docs (id bigint PRIMARY KEY, doc jsonb)`);
+    await shadow.admin.query(`CREATE TABLE docs (id bigint PRIMARY KEY, doc json)`);
+    const docs = await builtSpec(source.url, shadow.url, 'docs');
+    expect(await a.rowFastHashes(docs, [['1']])).toBeUndefined();
+    expect(await s.rowFastHashes(docs, [['1']])).toBeUndefined();
   }
 
   it('PostgreSQL → MariaDB, decimals of different scales: the same drift across engines', { timeout: 300_000 }, async () => {

@@ -25,6 +25,21 @@ class Side {
   }
 }
 
+/** A side whose reader also hashes rows (VerifyReader.rowFastHashes): the hash is the row's text; each hash read recorded. */
+class HashingSide extends Side {
+  readonly hashReads: string[][] = [];
+  override reader(onRead?: (side: Side) => void): VerifyReader {
+    return {
+      ...super.reader(onRead),
+      fastHash: 'test',
+      rowFastHashes: async (_t: VerifyTable, keys: CanonicalKey[]) => {
+        this.hashReads.push(keys.map((k) => k[0] as string));
+        return new Map(keys.filter((k) => this.rows.has(k[0] as string)).map((k) => [keyId(k), `h${this.rows.get(k[0] as string)}`]));
+      },
+    } as unknown as VerifyReader;
+  }
+}
+
 /** The shadow has always applied everything: verification never waits. */
 const oracle: PositionOracle = { activePosition: async () => '0/10', appliedPosition: async () => '0/10', compare: (a, b) => a.localeCompare(b) };
 const keys = (...ids: string[]): CanonicalKey[] => ids.map((id) => [id]);
@@ -58,5 +73,38 @@ describe('re-checking applied rows', () => {
     const result = await recheck(active.reader(), shadow.reader(), table, keys('7'), oracle, { settleMs: 1_000, confirmRounds: 3 });
     expect(result.drift.map((f) => [f.key[0], f.kind])).toEqual([['7', 'missing']]);
     expect(shadow.reads).toHaveLength(3);
+  });
+
+  it('with row hashes on both sides, equal rows are settled by their hashes and only the others are read canonically', async () => {
+    const active = new HashingSide(new Map([['1', '10'], ['2', '20'], ['3', '30'], ['4', '40']]));
+    const shadow = new HashingSide(new Map([['1', '10'], ['2', '20'], ['3', '31']]));
+    const result = await recheck(active.reader(), shadow.reader(), table, keys('1', '2', '3', '4', '9'), oracle, { settleMs: 1_000 });
+    // 9 is on neither side: deleted on both, equal.
+    expect(result.resolved.map((k) => k[0])).toEqual(['1', '2', '9']);
+    expect(result.drift.map((f) => [f.key[0], f.kind])).toEqual([['3', 'different'], ['4', 'missing']]);
+    expect(active.hashReads).toEqual([['1', '2', '3', '4', '9']]);
+    expect(shadow.hashReads).toEqual([['1', '2', '3', '4', '9']]);
+    expect(active.reads[0]).toEqual(['3', '4']);
+    expect(shadow.reads[0]).toEqual(['3', '4']);
+  });
+
+  it('row hashes of different kinds on the two sides are never compared', async () => {
+    const active = new HashingSide(new Map([['1', '10']]));
+    const shadow = new HashingSide(new Map([['1', '10']]));
+    const other = { ...shadow.reader(), fastHash: 'other' } as VerifyReader;
+    const result = await recheck(active.reader(), other, table, keys('1'), oracle, { settleMs: 1_000 });
+    expect(result.resolved.map((k) => k[0])).toEqual(['1']);
+    expect(active.hashReads).toEqual([]);
+    expect(active.reads).toEqual([['1']]);
+  });
+
+  it('a shadow that does not reach the active position during the hash round leaves every key unconfirmed', async () => {
+    const active = new HashingSide(new Map([['1', '10']]));
+    const shadow = new HashingSide(new Map([['1', '10']]));
+    const behind: PositionOracle = { activePosition: async () => '0/20', appliedPosition: async () => '0/10', compare: (a, b) => a.localeCompare(b) };
+    const result = await recheck(active.reader(), shadow.reader(), table, keys('1'), behind, { settleMs: 50 });
+    expect(result.unconfirmed).toEqual({ keys: [['1']], waitingFor: '0/20', applied: '0/10' });
+    expect(result.resolved).toEqual([]);
+    expect(shadow.hashReads).toEqual([]);
   });
 });

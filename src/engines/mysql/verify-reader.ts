@@ -80,6 +80,7 @@ export class MysqlVerifyReader extends SqlVerifyReader {
       kind: 'concat',
       summary: (rowText, from, order, indexOrder) =>
         `SELECT CAST(COUNT(*) AS CHAR), MD5(GROUP_CONCAT(${rowText} ${indexOrder ? '' : `ORDER BY ${order.join(', ')}`} SEPARATOR '')), NULL FROM ${from}`,
+      rowDigest: (rowText) => `MD5(${rowText})`,
     };
   }
 

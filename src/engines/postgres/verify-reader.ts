@@ -79,6 +79,7 @@ export class PgVerifyReader extends SqlVerifyReader {
     return {
       kind: 'concat',
       summary: (rowText, from) => `SELECT count(*)::text, md5(string_agg(r, '')), octet_length(string_agg(r, ''))::text FROM (SELECT ${rowText} AS r FROM ${from}) f`,
+      rowDigest: (rowText) => `md5(${rowText})`,
     };
   }
 

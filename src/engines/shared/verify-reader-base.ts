@@ -23,7 +23,7 @@ export const CROSS_ENGINE_FAST_HASH = 'concat-md5:utf8';
 
 export type FastSql =
   | { kind: 'row'; rowHash(values: string[]): string; summaryColumns(h: string): string[] }
-  | { kind: 'concat'; summary(rowText: string, from: string, order: string[], indexOrder: boolean): string };
+  | { kind: 'concat'; summary(rowText: string, from: string, order: string[], indexOrder: boolean): string; rowDigest(rowText: string): string };
 
 /** The columns of one VerifyTable as this side's SQL sees them. */
 export interface TablePlan {
@@ -143,7 +143,10 @@ export abstract class SqlVerifyReader implements VerifyReader {
   private texts(plan: TablePlan, range: KeyRange, params: SqlParams, fast = false): string {
     // In verification order for a fast summary: PostgreSQL then walks the key's index rather than sorting above it.
     const order = fast ? `ORDER BY ${plan.key.map((_, i) => `o${i}`).join(', ')}` : '';
-    const where = whereClause(rangeConditions(plan.key, range, params));
+    return this.textsWhere(plan, whereClause(rangeConditions(plan.key, range, params)), fast, order);
+  }
+
+  private textsWhere(plan: TablePlan, where: string, fast: boolean, order = ''): string {
     const select = [
       ...plan.key.map((k, i) => `${k.text} AS k${i}`),
       ...plan.hashed.map((c, i) => `${c.long?.select ?? (fast ? c.fast : c.text)} AS c${i}`),
@@ -185,13 +188,38 @@ export abstract class SqlVerifyReader implements VerifyReader {
       return { rows: Number(count ?? 0), hash: hash ?? '', ...(bytes === null || bytes === undefined ? {} : { bytes: Number(bytes) }) };
     }
     const where = whereClause(rangeConditions(plan.key, range, params));
-    const same = new Set(table.sameType ?? []);
-    // A column of the same type on both sides goes in as it is (its type's text tells its values apart); any other
-    // as the text canonicalRows compares (JSON in this engine's normal form), so that equal there is equal here.
-    const values = plan.columns.map((c) => (same.has(c.name) ? this.quote(c.name) : c.json ? c.text : c.compared));
-    const rows = await this.queryText(`SELECT ${fast.summaryColumns(fast.rowHash(values)).join(', ')} FROM ${plan.from} ${where}`, params.values);
+    const rows = await this.queryText(`SELECT ${fast.summaryColumns(fast.rowHash(this.fastValues(plan))).join(', ')} FROM ${plan.from} ${where}`, params.values);
     const [count, sum] = rows[0] ?? [];
     return { rows: Number(count ?? 0), hash: sum ?? '0' };
+  }
+
+  /**
+   * What the `row` fast hash covers: a column of the same type on both sides as it is (its type's text tells its
+   * values apart); any other as the text canonicalRows compares (JSON in this engine's normal form), so that equal
+   * there is equal here.
+   */
+  private fastValues(plan: TablePlan): string[] {
+    const same = new Set(plan.table.sameType ?? []);
+    return plan.columns.map((c) => (same.has(c.name) ? this.quote(c.name) : c.json ? c.text : c.compared));
+  }
+
+  async rowFastHashes(table: VerifyTable, keys: CanonicalKey[]): Promise<Map<string, string> | undefined> {
+    const fast = this.fastSql();
+    if (!fast) return undefined;
+    const plan = await this.plan(table);
+    // Across engines JSON is not in the hashed texts (compared through jsonRows in a pass): a hash would miss it.
+    if (fast.kind === 'concat' && plan.hashed.length !== plan.columns.length) return undefined;
+    const out = new Map<string, string>();
+    for (const batch of batches(keys)) {
+      const params = this.params();
+      const where = whereClause([keyListCondition(plan.key, batch, params)]);
+      const sql =
+        fast.kind === 'row'
+          ? `SELECT ${[...plan.key.map((k) => k.text), fast.rowHash(this.fastValues(plan))].join(', ')} FROM ${plan.from} ${where}`
+          : `SELECT ${[...plan.key.map((_, i) => `k${i}`), fast.rowDigest(this.rowText(this.hashParts(plan)))].join(', ')} FROM ${this.textsWhere(plan, where, true)}`;
+      for (const r of await this.queryText(sql, params.values)) out.set(keyId(this.keyOf(r, plan)), r[plan.key.length] ?? '');
+    }
+    return out;
   }
 
   async keyAfter(table: VerifyTable, after: CanonicalKey | undefined, n: number): Promise<CanonicalKey | undefined> {
