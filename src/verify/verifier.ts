@@ -62,7 +62,25 @@ export class Verifier {
     const shadowEngine = shadowModule.kind;
     // A MySQL zero date arrives on a PostgreSQL shadow as values.zeroDates says; a MySQL shadow keeps it (H13).
     const zeroDates = activeEngine === 'mysql' && shadowEngine === 'postgres' ? config.values.zeroDates : 'keep';
-    const [activeSchemas, shadowSchemas] = await Promise.all([describe(activeModule, active, activeUrl, tables), describe(shadowModule, shadow, shadowUrl, tables)]);
+    // The sessions are opened while both schemas are read: each is a connection set up, and a command such as
+    // `tandem verify` waits for all of them before its first chunk.
+    const sessions = Promise.allSettled([
+      activeModule.openVerifyReader(activeUrl, { peer: shadowEngine, zeroDates }),
+      shadowModule.openVerifyReader(shadowUrl, { peer: activeEngine, zeroDates: 'keep' }),
+      // Only its checkpoint is read: no epoch, and it never commits.
+      shadowModule.openShadowWriter({ url: shadowUrl, migration: config.migration, direction, maxRows: 1 }),
+    ] as const);
+    const closeSessions = async () => {
+      await Promise.all((await sessions).map((r) => (r.status === 'fulfilled' ? r.value.close().catch(() => undefined) : undefined)));
+    };
+    let activeSchemas: Map<string, TableSchema>;
+    let shadowSchemas: Map<string, TableSchema>;
+    try {
+      [activeSchemas, shadowSchemas] = await Promise.all([describe(activeModule, active, activeUrl, tables), describe(shadowModule, shadow, shadowUrl, tables)]);
+    } catch (err) {
+      await closeSessions();
+      throw err;
+    }
     const specs = new Map<string, VerifyTable>();
     const keyTypes = new Map<string, Map<string, LogicalType | undefined>>();
     const problems: TableProblem[] = [];
@@ -88,17 +106,13 @@ export class Verifier {
         keyTypes.set(name, built.keyTypes);
       }
     }
-    const readers: VerifyReader[] = [];
-    try {
-      readers.push(await activeModule.openVerifyReader(activeUrl, { peer: shadowEngine, zeroDates }));
-      readers.push(await shadowModule.openVerifyReader(shadowUrl, { peer: activeEngine, zeroDates: 'keep' }));
-      // Only its checkpoint is read: no epoch, and it never commits.
-      const checkpoints = await shadowModule.openShadowWriter({ url: shadowUrl, migration: config.migration, direction, maxRows: 1 });
-      return new Verifier(readers[0] as VerifyReader, readers[1] as VerifyReader, activeModule, checkpoints, specs, keyTypes, problems, columnsNotCompared);
-    } catch (err) {
-      await Promise.all(readers.map((r) => r.close().catch(() => undefined)));
-      throw err;
+    const [activeReader, shadowReader, checkpoints] = await sessions;
+    if (activeReader.status === 'fulfilled' && shadowReader.status === 'fulfilled' && checkpoints.status === 'fulfilled') {
+      return new Verifier(activeReader.value, shadowReader.value, activeModule, checkpoints.value, specs, keyTypes, problems, columnsNotCompared);
     }
+    await closeSessions();
+    // The first failure in the order they were asked for: the active side's before the shadow's.
+    throw [activeReader, shadowReader, checkpoints].find((r) => r.status === 'rejected')?.reason;
   }
 
   /** One checkpoint read at a time: tables confirming at once share it (their waits overlap) on one connection. */
