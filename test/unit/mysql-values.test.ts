@@ -9,6 +9,8 @@ describe('zero dates (H13)', () => {
   it('recognizes month or day 00, and nothing else', () => {
     for (const z of ['0000-00-00', '2022-11-00', '2022-00-05 10:00:00.5', '0000-00-00 00:00:00.000000']) expect(isZeroDate(z), z).toBe(true);
     for (const v of ['2022-11-05', '1000-01-01 00:00:00', '0001-01-01', '00:00:00']) expect(isZeroDate(v), v).toBe(false);
+    // Only text shaped YYYY-MM-DD counts: not short text, other separators, or letters where digits belong.
+    for (const v of ['', '2022-11-0', '2022-1-00', '2022/11/00', '20x2-00-00', '2022-0a-00', '2022-11-0x', ' 2022-11-00']) expect(isZeroDate(v), v).toBe(false);
   });
 
   it('one policy for every path: keep, refuse naming table and column, or NULL', () => {
