@@ -107,7 +107,7 @@ export interface MarkerLoad {
  * Runs the load at the rate the source sustains while a marker row is written every 100 ms; a 10 ms poll of the
  * shadow times each marker's arrival, so lag is measured on one machine clock. Returns lags in seconds.
  */
-export async function measureMarkerLag(load: MarkerLoad): Promise<{ lags: number[]; tps: number }> {
+export async function measureMarkerLag(load: MarkerLoad): Promise<{ lags: number[]; tps: number; txns: number }> {
   const sent = new Map<number, number>();
   const lags: number[] = [];
   let stop = false;
@@ -143,7 +143,7 @@ export async function measureMarkerLag(load: MarkerLoad): Promise<{ lags: number
   await Promise.all(workers);
   const tps = txns / ((performance.now() - began) / 1000);
   await poll;
-  return { lags, tps };
+  return { lags, tps, txns };
 }
 
 /** A connected client; a session the server ends (DROP DATABASE … WITH (FORCE), a fence) is reported, not a crash. */
