@@ -57,8 +57,7 @@ export function isZeroDate(text: string): boolean {
   // Character tests rather than a regular expression: every DATETIME of a bulk insert passes through here.
   if (text.length < 10 || text.charCodeAt(4) !== DASH || text.charCodeAt(7) !== DASH) return false;
   for (const i of DATE_DIGITS) if (!isDigit(text.charCodeAt(i))) return false;
-  const zero = (i: number) => text.charCodeAt(i) === ZERO && text.charCodeAt(i + 1) === ZERO;
-  return zero(5) || zero(8);
+  return twoZeros(text, 5) || twoZeros(text, 8);
 }
 
 const DASH = 0x2d;
@@ -66,6 +65,7 @@ const ZERO = 0x30;
 /** Where YYYY-MM-DD has its digits. */
 const DATE_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9];
 const isDigit = (c: number) => c >= ZERO && c <= 0x39;
+const twoZeros = (text: string, at: number) => text.charCodeAt(at) === ZERO && text.charCodeAt(at + 1) === ZERO;
 
 export function toNeutral(table: string, col: ColumnType, value: unknown, policy: ValuePolicy = KEEP_VALUES): Value {
   return neutralConverter(table, col, policy)(value);
