@@ -56,6 +56,11 @@ export function childrenOf(pid: number): number[] {
   return out;
 }
 
+/** CPU seconds (utime + stime, with its reaped children's) of one process; 0 once it is gone. */
+export function cpuSeconds(pid: number): number {
+  return (procStat(pid)?.ticks ?? 0) / CLK_TCK;
+}
+
 /**
  * CPU seconds a server has used so far: the process itself, the children it has reaped (cutime, cstime) and its
  * live children (PostgreSQL's backends and background workers; MariaDB's threads are inside its one process). A

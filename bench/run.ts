@@ -11,7 +11,7 @@ import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { stringify } from 'yaml';
 import { startMariadb, startPostgres, type RunningServer } from '../test/harness/servers.js';
-import { CLK_TCK, client, measureMarkerLag, median, peakRss, percentile, postmasterPid, procStat, spread, treeCpuSeconds, until, type BenchRow } from './lib.js';
+import { client, cpuSeconds, measureMarkerLag, median, peakRss, percentile, postmasterPid, spread, treeCpuSeconds, until, type BenchRow } from './lib.js';
 import { benchVerify, verifyNotes } from './verify.js';
 import { benchSwitch, switchNotes } from './switch.js';
 import { benchBackfill, benchBackfillMariadb } from './backfill.js';
@@ -201,15 +201,14 @@ async function benchBulk(server: RunningServer): Promise<void> {
   // CPU seconds from just before the source transaction until the shadow holds every row: the servers' (the source
   // backend, the walsender, the shadow's backends) and Tandem's own. Steadier than wall time on a shared machine.
   const serverCpu = () => treeCpuSeconds(postmasterPid(server));
-  const ownCpu = (pid: number) => (procStat(pid)?.ticks ?? 0) / CLK_TCK;
   for (let i = 0; i < reps; i++) {
     {
       const pair = await Pair.create(server, `bulk_t${i}`, [tableDdl]);
       const t = await startTandemRun(pair, `bench_bulk_${i}`);
       const pid = t.child.pid as number;
-      const [s0, p0] = [serverCpu(), ownCpu(pid)];
+      const [s0, p0] = [serverCpu(), cpuSeconds(pid)];
       tandemSecs.push(await bulkOnce(pair));
-      const own = ownCpu(pid) - p0;
+      const own = cpuSeconds(pid) - p0;
       tandemCpu.push(own);
       cpu.tandem.push(serverCpu() - s0 + own);
       const peak = peakRss(pid);
@@ -301,7 +300,7 @@ interface LagCpu {
 async function oltpOnce(pair: Pair, load: 'small' | 'orders', start: () => Promise<{ stop(): Promise<void>; child?: ChildProcess }>): Promise<{ lags: number[]; tps: number; cpu: LagCpu }> {
   const replicator = await start();
   const serverCpu = () => treeCpuSeconds(postmasterPid(pair.server));
-  const ownCpu = () => (replicator.child?.pid ? (procStat(replicator.child.pid)?.ticks ?? 0) / CLK_TCK : 0);
+  const ownCpu = () => (replicator.child?.pid ? cpuSeconds(replicator.child.pid) : 0);
   const clients = await Promise.all(Array.from({ length: 4 }, () => client(`${pair.server.url}/${pair.src}`)));
   const marker = await client(`${pair.server.url}/${pair.src}`);
   const [s0, p0] = [serverCpu(), ownCpu()];
