@@ -133,6 +133,8 @@ export async function measureMarkerLag(load: MarkerLoad): Promise<{ lags: number
       for (let id = seen + 1; id <= m; id++) {
         const t = sent.get(id);
         if (t !== undefined) lags.push((now - t) / 1000);
+        // BENCH_LAG_TRACE=1: every tenth marker's lag as it arrives, to tell a steady lag from a growing one.
+        if (t !== undefined && process.env.BENCH_LAG_TRACE && id % 10 === 0) process.stderr.write(`marker ${id}: ${(now - t).toFixed(0)} ms\n`);
       }
       seen = Math.max(seen, m);
       await new Promise((r) => setTimeout(r, 10));

@@ -67,11 +67,15 @@ class Pair {
     readonly dstClient: pg.Client,
   ) {}
 
-  static async create(server: RunningServer, tag: string, ddl: string[]): Promise<Pair> {
+  /** `settings`: per-database settings of both databases (ALTER DATABASE … SET, over the cluster's command line). */
+  static async create(server: RunningServer, tag: string, ddl: string[], settings: Record<string, string> = {}): Promise<Pair> {
     const admin = await client(`${server.url}/postgres`);
     const src = `${tag}_src`;
     const dst = `${tag}_dst`;
-    for (const db of [src, dst]) await admin.query(`CREATE DATABASE ${db}`);
+    for (const db of [src, dst]) {
+      await admin.query(`CREATE DATABASE ${db}`);
+      for (const [k, v] of Object.entries(settings)) await admin.query(`ALTER DATABASE ${db} SET ${k} = '${v}'`);
+    }
     await admin.end();
     const s = await client(`${server.url}/${src}`);
     const d = await client(`${server.url}/${dst}`);
@@ -330,6 +334,16 @@ async function oltpOnce(pair: Pair, load: 'small' | 'orders', start: () => Promi
  * Lag under two loads, Tandem and a native subscription alternating: small transactions (an order of two lines), and
  * the order-placing load (multi-statement, multi-table, TOAST-sized notes) a busy shop produces.
  */
+/**
+ * The lag rows' databases commit as a shop's do by default (synchronous_commit = on; the cluster's fsync stays off,
+ * the disk is not what is measured): each commit's WAL is written at once and a walsender sends it at once. With the
+ * cluster's `off`, a walsender waits for the WAL writer (every 200 ms), which both contenders' lag then measures.
+ */
+const LAG_SYNCHRONOUS_COMMIT = process.env.BENCH_LAG_SYNCHRONOUS_COMMIT ?? 'on';
+
+/** BENCH_LAG_CONTENDERS=tandem: experiments on Tandem alone (the rows then have no anchor figures). */
+const LAG_CONTENDERS = (process.env.BENCH_LAG_CONTENDERS ?? 'tandem,native').split(',') as Array<'tandem' | 'native'>;
+
 async function benchOltp(server: RunningServer, load: 'small' | 'orders'): Promise<void> {
   const results: Record<'tandem' | 'native', { p50: number[]; p99: number[]; max: number[]; tps: number[]; cpu: number[]; own: number[] }> = {
     tandem: { p50: [], p99: [], max: [], tps: [], cpu: [], own: [] },
@@ -338,8 +352,8 @@ async function benchOltp(server: RunningServer, load: 'small' | 'orders'): Promi
   const tag = load === 'orders' ? 'orders' : 'oltp';
   const [ddl, tables] = load === 'orders' ? [ordersDdl, ORDER_TABLES] : [oltpDdl, ['orders', 'order_lines', 'markers']];
   for (let i = 0; i < reps; i++) {
-    for (const who of ['tandem', 'native'] as const) {
-      const pair = await Pair.create(server, `${tag}_${who[0]}${i}`, ddl);
+    for (const who of LAG_CONTENDERS) {
+      const pair = await Pair.create(server, `${tag}_${who[0]}${i}`, ddl, { synchronous_commit: LAG_SYNCHRONOUS_COMMIT });
       // The stock the orders draw from: on the source only (Tandem's backfill, or the anchor's copy_data = false
       // and this same seed on its shadow, brings it to the shadow).
       if (load === 'orders') {
@@ -632,7 +646,7 @@ async function main(): Promise<void> {
       switchSamples = r.samples;
     }
     const machine = { cpus: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`, memory: `${(totalmem() / 2 ** 30).toFixed(0)} GiB`, kernel: release(), node: process.version, postgres: await versions(server) };
-    const settings = { reps, bulkRows: BULK_ROWS, oltpSeconds: OLTP_SECONDS, switches: SWITCHES, postgres: 'fsync=off, synchronous_commit=off, shared_buffers=512MB, wal_level=logical (throwaway cluster, both databases in it)', tandem: 'defaults (apply.batchRows 5000, batchTime 200ms, queue 10000 changes)' };
+    const settings = { reps, bulkRows: BULK_ROWS, oltpSeconds: OLTP_SECONDS, switches: SWITCHES, postgres: `fsync=off, synchronous_commit=off (the lag rows' databases: synchronous_commit=${LAG_SYNCHRONOUS_COMMIT}), shared_buffers=512MB, wal_level=logical (throwaway cluster, both databases in it)`, tandem: 'defaults (apply.batchRows 5000, batchTime 200ms, commitDelay 5ms, queue 10000 changes)' };
     mkdirSync(resultsDir, { recursive: true });
     const out = { date: new Date().toISOString(), durationSeconds: Math.round((Date.now() - started) / 1000), machine, settings, rows: rows.map((r) => ({ ...r, tandemMedian: r.tandem ? median(r.tandem) : null, anchorMedian: r.anchor ? median(r.anchor) : null, ratio: r.tandem && r.anchor ? median(r.tandem) / median(r.anchor) : null })) };
     writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify(out, null, 2));
