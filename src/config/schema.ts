@@ -156,6 +156,12 @@ export const configSchema = z.strictObject({
       batchRows: z.number().int().positive().default(5_000),
       /** …or this long. */
       batchTime: duration.default(200),
+      /**
+       * A busy stream's small transactions share shadow commits: after a commit, the next group commits for lack of
+       * anything more waiting only this long after it (0: each at once). A transaction arriving later than that
+       * after the last commit (a quiet stream) commits at once; markers of a switch's drain always do.
+       */
+      commitDelay: duration.default(5),
     })
     .prefault({}),
   state: z

@@ -4,21 +4,32 @@ import type { Change } from '../model/change.js';
  * Decides when the open shadow transaction commits. Small consecutive source transactions share one shadow
  * transaction (one round trip and one checkpoint write for many), bounded by rows and by time; the group also
  * commits as soon as the feed has nothing more waiting, so a quiet stream is never held back by the timer.
+ *
+ * A busy stream of small transactions often has nothing waiting either: each arrives a fraction of a millisecond
+ * after the last, and committing each alone costs the shadow a commit, a checkpoint write and several statements
+ * per source transaction (measured: 5× the CPU per transaction of groups of 20). So after a commit, the next group
+ * commits for lack of a backlog only `commitDelayMs` after it (the deadline): a quiet stream's transaction, arriving
+ * later than that, still commits at once; a busy stream's transactions share commits, at most one per delay.
  */
 export class TransactionGrouper {
   private rows = 0;
   private started = 0;
+  private lastCommit = Number.NEGATIVE_INFINITY;
   /** Source transactions in the open group. */
   transactions = 0;
 
   constructor(
-    private readonly batchRows: number,
-    private readonly batchTimeMs: number,
+    private readonly limits: { batchRows: number; batchTimeMs: number; commitDelayMs: number },
     private readonly now: () => number = Date.now,
   ) {}
 
   get open(): boolean {
     return this.transactions > 0;
+  }
+
+  /** When a group held for lack of a backlog commits anyway, on the grouper's clock. */
+  get deadline(): number {
+    return Math.min(this.lastCommit + this.limits.commitDelayMs, this.started + this.limits.batchTimeMs);
   }
 
   beginTransaction(): void {
@@ -32,10 +43,14 @@ export class TransactionGrouper {
 
   /** After a source transaction committed: should the group commit now? */
   shouldCommit(opts: { backlog: number; stopping: boolean }): boolean {
-    return opts.stopping || opts.backlog === 0 || this.rows >= this.batchRows || this.now() - this.started >= this.batchTimeMs;
+    const now = this.now();
+    if (opts.stopping || this.rows >= this.limits.batchRows || now - this.started >= this.limits.batchTimeMs) return true;
+    return opts.backlog === 0 && now >= this.deadline;
   }
 
   committed(): void {
+    // An idle acknowledgement (a commit without source transactions) says nothing about how busy the stream is.
+    if (this.transactions > 0) this.lastCommit = this.now();
     this.rows = 0;
     this.transactions = 0;
   }

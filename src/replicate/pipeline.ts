@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { TandemError } from '../errors.js';
-import { keyOf, type Change, type Row } from '../model/change.js';
+import { keyOf, type CaptureEvent, type Change, type Row } from '../model/change.js';
 import { appliedThrough, type ShadowWriter } from '../engines/engine.js';
 import type { ChangeFeed, FeedSubscription } from '../transport/change-feed.js';
 import { GroupBuffer, TransactionGrouper, type BufferedTransaction } from './grouper.js';
@@ -19,6 +19,8 @@ export interface StreamOptions {
   tables: ReadonlySet<string>;
   batchRows: number;
   batchTimeMs: number;
+  /** A busy stream's groups commit for lack of a backlog at most this often (TransactionGrouper). */
+  commitDelayMs: number;
   signal: AbortSignal;
   stats: ReplicationStats;
   log: Logger;
@@ -63,7 +65,7 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
   // nobody asks for.
   if (signal.aborted) onAbort();
   const guard = new SchemaGuard(shadow, log);
-  const grouper = new TransactionGrouper(opts.batchRows, opts.batchTimeMs);
+  const grouper = new TransactionGrouper({ batchRows: opts.batchRows, batchTimeMs: opts.batchTimeMs, commitDelayMs: opts.commitDelayMs });
   const kept = new GroupBuffer(opts.batchRows);
 
   let position = cp.sourcePosition;
@@ -111,7 +113,10 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
     markers = [];
     for (const id of reached) opts.onMarker?.(id, position);
   };
+  let shadowCommits = 0;
+  const sourceTxsAtStart = applied;
   const commitGroup = async () => {
+    shadowCommits++;
     await flush();
     await checkpointWrite({ position, commitTime, transportOffset }, applied);
     committed();
@@ -192,8 +197,20 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
   };
 
   try {
+    /** The feed's next event, when a held group's deadline came first (it is still the next event). */
+    let waiting: Promise<CaptureEvent | undefined> | undefined;
     for (;;) {
-      const event = await sub.next();
+      const next = waiting ?? sub.next();
+      waiting = undefined;
+      // A group held between source transactions (TransactionGrouper.deadline) commits when its deadline comes,
+      // whether or not anything else arrives.
+      const held = shadowTxOpen && !inSourceTx && grouper.open ? grouper.deadline - Date.now() : undefined;
+      const event = held === undefined ? await next : await beforeDeadline(next, held);
+      if (event === DEADLINE) {
+        waiting = next;
+        await commitGroup();
+        continue;
+      }
       if (!event) break;
       switch (event.kind) {
         case 'relation':
@@ -249,7 +266,9 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
           if (markers.length || grouper.shouldCommit({ backlog: sub.backlog, stopping: signal.aborted })) await commitGroup();
           break;
         case 'idle':
-          if (shadowTxOpen && !inSourceTx) await commitGroup();
+          // The source has sent everything for now (a walsender says so after nearly every transaction of a busy
+          // stream): commit, unless the group is held to share its commit (its deadline is timed above).
+          if (shadowTxOpen && !inSourceTx && !(grouper.open && Date.now() < grouper.deadline)) await commitGroup();
           if (!shadowTxOpen && compare(event.position, idlePosition ?? position) > 0 && Date.now() - lastIdleAck >= idleInterval) {
             // Recorded before it is acknowledged, so a slot found later beyond this point is known to be a new slot.
             idlePosition = event.position;
@@ -292,7 +311,22 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
     if (shadowTxOpen) await shadow.rollback();
     await sub.close();
   }
-  log.info({ checkpoint: position, appliedTransactions: applied }, 'stream stopped at a transaction boundary');
+  log.info({ checkpoint: position, appliedTransactions: applied, shadowCommits, sourceTransactions: applied - sourceTxsAtStart }, 'stream stopped at a transaction boundary');
+}
+
+const DEADLINE = Symbol('deadline');
+
+/**
+ * The event, or DEADLINE if `ms` pass first (the event's promise is left to be awaited again). An event already
+ * waiting wins even over a passed deadline: a held group only commits early for lack of a backlog.
+ */
+async function beforeDeadline(event: Promise<CaptureEvent | undefined>, ms: number): Promise<CaptureEvent | undefined | typeof DEADLINE> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([event, new Promise<typeof DEADLINE>((resolve) => (timer = setTimeout(() => resolve(DEADLINE), Math.max(0, ms))))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The part of a change that touches replicated tables (a TRUNCATE may name several), or undefined. */

@@ -165,6 +165,7 @@ export async function runReplication(config: TandemConfig, opts: RunnerOptions):
               tables: new Set(tables),
               batchRows: config.apply.batchRows,
               batchTimeMs: config.apply.batchTime,
+              commitDelayMs: config.apply.commitDelay,
               signal: changed.signal,
               stats: opts.stats,
               log: opts.log,

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { createMysqlDatabase, createPgDatabase, type MysqlTestDatabase, type PgTestDatabase } from '../harness/db.js';
 import { writeConfig } from '../harness/config.js';
@@ -142,6 +143,52 @@ describe('replication from PostgreSQL', () => {
       expect(status.appliedTransactions).toBeGreaterThan(100);
       expect((status.backfill as { rowsCopied: number }).rowsCopied).toBe(3201);
     }, 300_000);
+  });
+
+  describe('a busy stream of small transactions', () => {
+    let source: PgTestDatabase;
+    let shadow: PgTestDatabase;
+    beforeAll(async () => {
+      [source, shadow] = await Promise.all([createPgDatabase(pgUrl, 'src'), createPgDatabase(pgUrl, 'dst')]);
+      dbs.push(source, shadow);
+      // Each commit's WAL written at once, as a shop's server does by default: the walsender then sends every
+      // transaction on its own, followed by a keepalive that says nothing more is waiting.
+      await source.admin.query(`ALTER DATABASE ${source.name} SET synchronous_commit = on`);
+      for (const db of [source, shadow]) await db.admin.query(`CREATE TABLE events (id bigint PRIMARY KEY, writer int NOT NULL, note text)`);
+    });
+
+    it('shares shadow commits, and a lone transaction is never held for the commit delay', async () => {
+      // A delay far longer than the test may wait: a group held for it is still bounded by batchTime (200 ms).
+      const config = writeConfig({ migration: 'group_pg', old: { url: source.url }, new: { url: shadow.url }, apply: { commitDelay: '60s' } });
+      const tandem = start(['run', '--config', config]);
+      const writers = await Promise.all(Array.from({ length: 4 }, async () => {
+        const c = new pg.Client({ connectionString: source.url });
+        await c.connect();
+        return c;
+      }));
+      try {
+        await waitForShadowing(config, 60_000);
+        // 400 single-row transactions from 4 sessions, back to back.
+        await Promise.all(writers.map(async (c, w) => {
+          for (let i = 0; i < 100; i++) await c.query(`INSERT INTO events VALUES ($1, $2, repeat('x', 200))`, [w * 1000 + i, w]);
+        }));
+        const count = async () => Number((await shadow.admin.query(`select count(*) as n from events`)).rows[0]?.n);
+        await waitUntil('the burst to arrive', async () => (await count()) === 400, 60_000, 50);
+        // Rows written by one shadow transaction share its transaction id.
+        const shadowTransactions = Number((await shadow.admin.query(`select count(distinct xmin::text) as n from events`)).rows[0]?.n);
+        expect(shadowTransactions).toBeLessThan(40);
+        expect(await pgRows(shadow.admin, `select id::text, writer::text, note from events order by id`)).toEqual(await pgRows(source.admin, `select id::text, writer::text, note from events order by id`));
+
+        // After a pause, one transaction alone: applied without waiting for the 60 s delay.
+        await new Promise((r) => setTimeout(r, 1_000));
+        await source.admin.query(`INSERT INTO events VALUES (9999, 9, 'alone')`);
+        await waitUntil('the lone transaction to arrive', async () => (await count()) === 401, 10_000, 50);
+      } finally {
+        await Promise.all(writers.map((c) => c.end()));
+        tandem.kill('SIGTERM');
+        expect(await tandem.exited, tandem.output().slice(-3000)).toBe(0);
+      }
+    }, 120_000);
   });
 
   describe('to MariaDB', () => {

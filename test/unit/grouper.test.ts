@@ -7,7 +7,7 @@ const change = (id: number): Change => ({ op: 'insert', table: 't', after: { id:
 describe('TransactionGrouper', () => {
   it('commits when the feed has nothing waiting, when rows or time run out, and when stopping', () => {
     let now = 0;
-    const g = new TransactionGrouper(100, 200, () => now);
+    const g = new TransactionGrouper({ batchRows: 100, batchTimeMs: 200, commitDelayMs: 0 }, () => now);
     g.beginTransaction();
     g.addRows(10);
     expect(g.shouldCommit({ backlog: 5, stopping: false })).toBe(false);
@@ -23,6 +23,58 @@ describe('TransactionGrouper', () => {
     expect(g.shouldCommit({ backlog: 5, stopping: false })).toBe(false);
     now = 200;
     expect(g.shouldCommit({ backlog: 5, stopping: false })).toBe(true);
+  });
+
+  it('holds a busy stream\'s group until the commit delay has passed since the last commit, never past the batch time', () => {
+    let now = 1_000;
+    const g = new TransactionGrouper({ batchRows: 100, batchTimeMs: 200, commitDelayMs: 5 }, () => now);
+    // A quiet stream: the first transaction commits at once.
+    g.beginTransaction();
+    expect(g.shouldCommit({ backlog: 0, stopping: false })).toBe(true);
+    g.committed();
+    // The next arrives 1 ms later: held until 5 ms after that commit.
+    now = 1_001;
+    g.beginTransaction();
+    expect(g.shouldCommit({ backlog: 0, stopping: false })).toBe(false);
+    expect(g.deadline).toBe(1_005);
+    now = 1_003;
+    g.beginTransaction();
+    expect(g.shouldCommit({ backlog: 0, stopping: false })).toBe(false);
+    now = 1_005;
+    expect(g.shouldCommit({ backlog: 0, stopping: false })).toBe(true);
+    // Stopping and the row bound commit whatever the delay says.
+    expect(g.shouldCommit({ backlog: 3, stopping: true })).toBe(true);
+    g.committed();
+    now = 1_006;
+    g.beginTransaction();
+    g.addRows(100);
+    expect(g.shouldCommit({ backlog: 0, stopping: false })).toBe(true);
+    g.committed();
+    // A transaction arriving later than the delay after the last commit commits at once.
+    now = 1_020;
+    g.beginTransaction();
+    expect(g.shouldCommit({ backlog: 0, stopping: false })).toBe(true);
+    g.committed();
+  });
+
+  it('never holds a group past the batch time, and an idle acknowledgement does not count as a busy stream', () => {
+    let now = 0;
+    const g = new TransactionGrouper({ batchRows: 100, batchTimeMs: 200, commitDelayMs: 60_000 }, () => now);
+    g.beginTransaction();
+    g.committed();
+    now = 10;
+    g.beginTransaction();
+    expect(g.shouldCommit({ backlog: 0, stopping: false })).toBe(false);
+    expect(g.deadline).toBe(210);
+    now = 210;
+    expect(g.shouldCommit({ backlog: 0, stopping: false })).toBe(true);
+    g.committed();
+    // Much later, an idle acknowledgement commits an empty group; the next transaction still commits at once.
+    now = 100_000;
+    g.committed();
+    now = 100_001;
+    g.beginTransaction();
+    expect(g.shouldCommit({ backlog: 0, stopping: false })).toBe(true);
   });
 });
 
