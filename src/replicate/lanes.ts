@@ -90,6 +90,7 @@ export async function streamLanes(opts: LanesOptions): Promise<void> {
     stats.acknowledged = position;
     const sum = () => {
       stats.appliedChanges = laneStats.reduce((n, s) => n + s.appliedChanges, 0);
+      stats.shadowCommits = laneStats.reduce((n, s) => n + s.shadowCommits, 0);
       stats.appliedTransactions = laneStats.reduce((n, s) => n + s.appliedTransactions, 0);
       const times = laneStats.map((s) => s.commitTime).filter((t): t is string => t !== null);
       stats.commitTime = times.length ? (times.sort()[times.length - 1] as string) : stats.commitTime;

@@ -96,6 +96,7 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
   const checkpointWrite = (through: { position: string; commitTime: Date | null; transportOffset: string | null }, txs: number) =>
     shadow.commit({ sourcePosition: through.position, transportOffset: through.transportOffset, commitTime: through.commitTime, appliedTransactions: txs, stage: 'streaming', idlePosition });
   const committed = () => {
+    if (grouper.open) stats.shadowCommits++;
     shadowTxOpen = false;
     grouper.committed();
     kept.clear();
@@ -113,10 +114,8 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
     markers = [];
     for (const id of reached) opts.onMarker?.(id, position);
   };
-  let shadowCommits = 0;
-  const sourceTxsAtStart = applied;
+  const [sourceTxsAtStart, shadowCommitsAtStart] = [applied, stats.shadowCommits];
   const commitGroup = async () => {
-    shadowCommits++;
     await flush();
     await checkpointWrite({ position, commitTime, transportOffset }, applied);
     committed();
@@ -142,6 +141,7 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
       commitTime = tx.commit.commitTime;
       transportOffset = tx.commit.transportOffset;
       applied = count;
+      stats.shadowCommits++;
       stats.checkpoint = position;
       stats.appliedTransactions = applied;
       sub.acknowledge(position, transportOffset);
@@ -311,7 +311,7 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
     if (shadowTxOpen) await shadow.rollback();
     await sub.close();
   }
-  log.info({ checkpoint: position, appliedTransactions: applied, shadowCommits, sourceTransactions: applied - sourceTxsAtStart }, 'stream stopped at a transaction boundary');
+  log.info({ checkpoint: position, appliedTransactions: applied, sourceTransactions: applied - sourceTxsAtStart, shadowCommits: stats.shadowCommits - shadowCommitsAtStart }, 'stream stopped at a transaction boundary');
 }
 
 const DEADLINE = Symbol('deadline');

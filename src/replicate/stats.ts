@@ -12,6 +12,8 @@ export interface ReplicationStats {
   commitTime: string | null;
   appliedTransactions: number;
   appliedChanges: number;
+  /** Shadow transactions this process committed with source transactions in them (several share one: TransactionGrouper). */
+  shadowCommits: number;
   /** Lag in seconds, defined once (src/replicate/lag.ts); null until replication streams. */
   lag: LagTracker | null;
   lastError: string | null;
@@ -75,5 +77,5 @@ export interface BackfillStats {
 }
 
 export function emptyStats(): ReplicationStats {
-  return { stage: 'setup', checkpoint: null, acknowledged: null, commitTime: null, appliedTransactions: 0, appliedChanges: 0, lag: null, lastError: null, lossyValues: { count: 0, last: null }, backfill: null, source: null, verification: null, tables: null, appliedRows: {}, errors: 0, kafka: null };
+  return { stage: 'setup', checkpoint: null, acknowledged: null, commitTime: null, appliedTransactions: 0, appliedChanges: 0, shadowCommits: 0, lag: null, lastError: null, lossyValues: { count: 0, last: null }, backfill: null, source: null, verification: null, tables: null, appliedRows: {}, errors: 0, kafka: null };
 }

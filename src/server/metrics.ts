@@ -77,6 +77,7 @@ export function createMetrics(src: MetricsSource): Registry {
 
   counter('tandem_applied_transactions_total', 'Source transactions applied to the shadow (since the migration began)', () => stats.appliedTransactions);
   counter('tandem_applied_changes_total', 'Row changes applied to the shadow by this process', () => stats.appliedChanges);
+  counter('tandem_apply_shadow_commits_total', 'Shadow transactions committed by this process with source transactions in them (small ones share a commit: apply.commitDelay)', () => stats.shadowCommits);
   gauge('tandem_lag_bytes', 'Log distance between the active side and the shadow checkpoint', () => stats.source?.lagBytes);
   gauge('tandem_lag_seconds', 'How long ago (active side\'s clock) the oldest source transaction not yet applied to the shadow was committed; absent while unknown (backfill)', () => lagSecondsOf(stats));
   gauge('tandem_slot_retained_wal_bytes', 'WAL the replication slot keeps on the active side (PostgreSQL; absent on a MySQL/MariaDB source)', () => stats.source?.retainedBytes);

@@ -53,6 +53,10 @@ describe('Prometheus metrics of tandem run', () => {
       return text && (metricValue(text, 'tandem_applied_transactions_total') ?? 0) >= 5 && metricValue(text, 'tandem_slot_retained_wal_bytes') !== undefined && metricValue(text, 'tandem_lag_bytes') !== undefined ? text : undefined;
     }, 30_000);
     expect(metricValue(later, 'tandem_lag_bytes')).toBeGreaterThanOrEqual(0);
+    // Each shadow commit carries one or more source transactions, never none.
+    const shadowCommits = metricValue(later, 'tandem_apply_shadow_commits_total') ?? 0;
+    expect(shadowCommits).toBeGreaterThan(0);
+    expect(shadowCommits).toBeLessThanOrEqual(metricValue(later, 'tandem_applied_transactions_total') ?? 0);
     expect(metricValue(later, 'tandem_slot_retained_wal_bytes')).toBeGreaterThanOrEqual(0);
     expect(later).not.toContain(password);
     expect((await fetch(`http://127.0.0.1:${port}/livez`)).status).toBe(200);
