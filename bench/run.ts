@@ -16,6 +16,8 @@ import { benchVerify, verifyNotes } from './verify.js';
 import { benchSwitch, switchNotes } from './switch.js';
 import { benchBackfill, benchBackfillMariadb } from './backfill.js';
 import { benchScaling } from './scaling.js';
+import { benchApplyGroups } from './apply-groups.js';
+import { ORDER_TABLES, noteOf, orderMeta, ordersDdl, skuOf } from './order-load.js';
 import { BROKER, RUN_DIR, kafkaDown, kafkaUp } from '../scripts/kafka-stack.js';
 import { KafkaInspector } from '../src/transport/kafka/client.js';
 import { benchKafkaClients } from './kafka-clients.js';
@@ -40,22 +42,6 @@ const oltpDdl = [
   `CREATE TABLE order_lines (order_id bigint NOT NULL, line int NOT NULL, sku text NOT NULL, qty int NOT NULL, PRIMARY KEY (order_id, line))`,
   `CREATE TABLE markers (id bigint PRIMARY KEY, sent_at timestamptz NOT NULL)`,
 ];
-/** A shop placing orders: each order a TOAST-sized note and JSON, 1–4 lines, a stock update and an inventory event per line. */
-const ordersDdl = [
-  `CREATE TABLE orders (id bigserial PRIMARY KEY, customer int NOT NULL, total numeric(12,2) NOT NULL, status text NOT NULL, note text NOT NULL,
-     meta jsonb NOT NULL, created timestamptz NOT NULL DEFAULT now())`,
-  `CREATE TABLE order_lines (order_id bigint NOT NULL, line int NOT NULL, sku int NOT NULL, qty int NOT NULL, price numeric(10,2) NOT NULL, PRIMARY KEY (order_id, line))`,
-  `CREATE TABLE stock (sku int PRIMARY KEY, qty int NOT NULL, updated timestamptz NOT NULL DEFAULT now())`,
-  `CREATE TABLE inventory_events (id bigserial PRIMARY KEY, sku int NOT NULL, delta int NOT NULL, order_id bigint NOT NULL, at timestamptz NOT NULL DEFAULT now())`,
-  `CREATE TABLE markers (id bigint PRIMARY KEY, sent_at timestamptz NOT NULL)`,
-];
-const ORDER_TABLES = ['orders', 'order_lines', 'stock', 'inventory_events', 'markers'];
-/** 2–6 kB of text that does not compress to nothing (TOAST stores it out of line either way). */
-const noteOf = (n: number) => {
-  let s = '';
-  for (let i = 0; s.length < 2_000 + ((n * 7919) % 4_000); i++) s += `line ${i} of order note ${n}: ${((n * 2654435761 + i * 40503) >>> 0).toString(36)}; `;
-  return s;
-};
 
 
 class Pair {
@@ -274,11 +260,11 @@ async function benchCopy(server: RunningServer): Promise<void> {
 async function placeOrder(c: pg.Client, w: number, n: number): Promise<void> {
   const lines = 1 + (n % 4);
   await c.query('BEGIN');
-  const meta = JSON.stringify({ channel: n % 3 ? 'web' : 'app', items: lines, tags: ['w' + w, 'n' + (n % 17)], address: { city: 'city ' + (n % 101), zip: String(10_000 + (n % 89_999)) } });
+  const meta = orderMeta(w, n, lines);
   const o = await c.query<{ id: string }>(`INSERT INTO orders (customer, total, status, note, meta) VALUES ($1, $2, 'new', $3, $4) RETURNING id`, [w * 10_000 + (n % 10_000), (n % 500) + 0.99, noteOf(n), meta]);
   const id = o.rows[0]?.id;
   for (let l = 1; l <= lines; l++) {
-    const sku = 1 + ((n * 31 + l * 7 + w * 101) % 2000);
+    const sku = skuOf(w, n, l);
     await c.query(`INSERT INTO order_lines VALUES ($1, $2, $3, $4, $5)`, [id, l, sku, l, 9.99 + l]);
     await c.query(`UPDATE stock SET qty = qty - $2, updated = now() WHERE sku = $1`, [sku, l]);
     await c.query(`INSERT INTO inventory_events (sku, delta, order_id) VALUES ($1, $2, $3)`, [sku, -l, id]);
@@ -638,6 +624,7 @@ async function main(): Promise<void> {
       const sizes = (process.env.BENCH_SCALING_SIZES ?? '100000,1000000,5000000').split(',').map(Number);
       rows.push(...(await benchScaling({ server, cli, resultsDir, sizes })));
     }
+    if (selected('apply-groups')) rows.push(...(await benchApplyGroups({ server, reps })));
     if (selected('verify')) rows.push(...(await benchVerify({ server, cli, rows: BULK_ROWS, reps, baselineCli: process.env.BENCH_BASELINE_CLI })));
     let switchSamples: unknown[] | undefined;
     if (selected('switch')) {
