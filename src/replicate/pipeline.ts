@@ -203,8 +203,8 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
       const next = waiting ?? sub.next();
       waiting = undefined;
       // A group held between source transactions (TransactionGrouper.deadline) commits when its deadline comes,
-      // whether or not anything else arrives.
-      const held = shadowTxOpen && !inSourceTx && grouper.open ? grouper.deadline - Date.now() : undefined;
+      // whether or not anything else arrives. With events waiting, the next one is taken without a timer.
+      const held = shadowTxOpen && !inSourceTx && grouper.open && sub.backlog === 0 ? grouper.deadline - Date.now() : undefined;
       const event = held === undefined ? await next : await beforeDeadline(next, held);
       if (event === DEADLINE) {
         waiting = next;
