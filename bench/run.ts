@@ -317,10 +317,6 @@ async function oltpOnce(pair: Pair, load: 'small' | 'orders', start: () => Promi
 }
 
 /**
- * Lag under two loads, Tandem and a native subscription alternating: small transactions (an order of two lines), and
- * the order-placing load (multi-statement, multi-table, TOAST-sized notes) a busy shop produces.
- */
-/**
  * The lag rows' databases commit as a shop's do by default (synchronous_commit = on; the cluster's fsync stays off,
  * the disk is not what is measured): each commit's WAL is written at once and a walsender sends it at once. With the
  * cluster's `off`, a walsender waits for the WAL writer (every 200 ms), which both contenders' lag then measures.
@@ -330,6 +326,10 @@ const LAG_SYNCHRONOUS_COMMIT = process.env.BENCH_LAG_SYNCHRONOUS_COMMIT ?? 'on';
 /** BENCH_LAG_CONTENDERS=tandem: experiments on Tandem alone (the rows then have no anchor figures). */
 const LAG_CONTENDERS = (process.env.BENCH_LAG_CONTENDERS ?? 'tandem,native').split(',') as Array<'tandem' | 'native'>;
 
+/**
+ * Lag under two loads, Tandem and a native subscription alternating: small transactions (an order of two lines), and
+ * the order-placing load (multi-statement, multi-table, TOAST-sized notes) a busy shop produces.
+ */
 async function benchOltp(server: RunningServer, load: 'small' | 'orders'): Promise<void> {
   const results: Record<'tandem' | 'native', { p50: number[]; p99: number[]; max: number[]; tps: number[]; cpu: number[]; own: number[] }> = {
     tandem: { p50: [], p99: [], max: [], tps: [], cpu: [], own: [] },
