@@ -32,6 +32,11 @@ export class TransactionGrouper {
     return Math.min(this.lastCommit + this.limits.commitDelayMs, this.started + this.limits.batchTimeMs);
   }
 
+  /** How long an open group between source transactions is still held for lack of a backlog (0 or less: not held). */
+  holdMs(): number {
+    return this.open ? this.deadline - this.now() : 0;
+  }
+
   beginTransaction(): void {
     if (this.transactions === 0) this.started = this.now();
     this.transactions++;

@@ -204,7 +204,7 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
       waiting = undefined;
       // A group held between source transactions (TransactionGrouper.deadline) commits when its deadline comes,
       // whether or not anything else arrives. With events waiting, the next one is taken without a timer.
-      const held = shadowTxOpen && !inSourceTx && grouper.open && sub.backlog === 0 ? grouper.deadline - Date.now() : undefined;
+      const held = shadowTxOpen && !inSourceTx && grouper.open && sub.backlog === 0 ? grouper.holdMs() : undefined;
       const event = held === undefined ? await next : await beforeDeadline(next, held);
       if (event === DEADLINE) {
         waiting = next;
@@ -268,7 +268,7 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
         case 'idle':
           // The source has sent everything for now (a walsender says so after nearly every transaction of a busy
           // stream): commit, unless the group is held to share its commit (its deadline is timed above).
-          if (shadowTxOpen && !inSourceTx && !(grouper.open && Date.now() < grouper.deadline)) await commitGroup();
+          if (shadowTxOpen && !inSourceTx && grouper.holdMs() <= 0) await commitGroup();
           if (!shadowTxOpen && compare(event.position, idlePosition ?? position) > 0 && Date.now() - lastIdleAck >= idleInterval) {
             // Recorded before it is acknowledged, so a slot found later beyond this point is known to be a new slot.
             idlePosition = event.position;

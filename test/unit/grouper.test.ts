@@ -37,10 +37,12 @@ describe('TransactionGrouper', () => {
     g.beginTransaction();
     expect(g.shouldCommit({ backlog: 0, stopping: false })).toBe(false);
     expect(g.deadline).toBe(1_005);
+    expect(g.holdMs()).toBe(4);
     now = 1_003;
     g.beginTransaction();
     expect(g.shouldCommit({ backlog: 0, stopping: false })).toBe(false);
     now = 1_005;
+    expect(g.holdMs()).toBe(0);
     expect(g.shouldCommit({ backlog: 0, stopping: false })).toBe(true);
     // Stopping and the row bound commit whatever the delay says.
     expect(g.shouldCommit({ backlog: 3, stopping: true })).toBe(true);
