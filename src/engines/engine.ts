@@ -321,6 +321,22 @@ export interface ChunkSummary {
   bytes?: number;
 }
 
+/** A table read in the order it is stored (VerifyReader.physical). */
+export interface PhysicalScan {
+  /** The table's size in blocks now, and about how many rows it holds (NaN when the engine has no estimate). */
+  extent(table: VerifyTable): Promise<{ blocks: number; rows: number }>;
+  /**
+   * The fast summary (VerifyReader.fastSummary, a sum of row hashes) of the rows stored in blocks [from, to); to
+   * the end, blocks added since included, when `to` is undefined.
+   */
+  sums(table: VerifyTable, blocks: { from: number; to?: number }): Promise<ChunkSummary>;
+  /**
+   * A count that moves when rows of the table are written (it may lag the writes by a few seconds), or undefined
+   * when the engine keeps none: a pass stops reading in physical order once the table is seen changing.
+   */
+  writes(table: VerifyTable): Promise<string | undefined>;
+}
+
 export interface RowHash {
   key: CanonicalKey;
   hash: string;
@@ -382,6 +398,12 @@ export interface VerifyReader {
   rowFastHashes(table: VerifyTable, keys: CanonicalKey[]): Promise<Map<string, string> | undefined>;
   /** The key of the `n`th row after `after` (1 = the next row) in verification order; undefined when fewer remain. */
   keyAfter(table: VerifyTable, after: CanonicalKey | undefined, n: number): Promise<CanonicalKey | undefined>;
+  /**
+   * Reads the table in the order it is stored, without an index, for an unthrottled pass (verify/sequential.ts).
+   * Undefined when this reader cannot, or when its fast summary is not a sum of row hashes (only a sum adds up
+   * over rows read in another order than the peer's).
+   */
+  readonly physical: PhysicalScan | undefined;
   /** Key and hash of every row in the range, in verification order (for small ranges: it returns every row). */
   rowHashes(table: VerifyTable, range: KeyRange): Promise<RowHash[]>;
   /** Canonical JSON of the JSON columns (plus the key) of every row in the range, in verification order. */

@@ -1,6 +1,7 @@
 import type { CanonicalKey, CanonicalRow, ChunkSummary, KeyRange, VerifyReader, VerifyTable } from '../engines/engine.js';
 import { keyId } from './keys.js';
 import type { RowRateLimiter } from './rate-limit.js';
+import { sequentialPass } from './sequential.js';
 
 export type DriftKind = 'missing' | 'extra' | 'different';
 
@@ -17,6 +18,8 @@ export interface ScanOptions {
   limiter: RowRateLimiter;
   signal?: AbortSignal;
   targetChunkMs?: number;
+  /** False: never the sequential pass (sequential.ts), always the walk by key. */
+  sequential?: boolean;
 }
 
 export interface ScanResult {
@@ -32,15 +35,35 @@ const LEAF_ROWS = 256;
 const MIN_CHUNK = 100;
 const MAX_CHUNK = 200_000;
 
+/** How long a chunk query should take: chunks grow and shrink towards it. */
+const TARGET_CHUNK_MS = 500;
+
+/**
+ * Compares a table on both sides and returns the keys of the rows that differed when read. An unthrottled pass
+ * between readers that can first sums each side in the order it is stored (sequential.ts); a table whose sums do
+ * not agree, and every table of any other pass, is walked by key.
+ */
+export async function scanTable(active: VerifyReader, shadow: VerifyReader, table: VerifyTable, opts: ScanOptions): Promise<ScanResult> {
+  const fastPath = new FastPath(active, shadow);
+  const sequential =
+    opts.limiter.unlimited && opts.sequential !== false && fastPath.enabled && active.jsonInHash
+      ? await sequentialPass(active.physical, shadow.physical, table, { chunkRows: opts.chunkRows, targetChunkMs: opts.targetChunkMs ?? TARGET_CHUNK_MS, limiter: opts.limiter, signal: opts.signal })
+      : undefined;
+  if (sequential?.outcome === 'agreed') return { rowsCompared: sequential.rows, chunks: sequential.chunks, suspects: [], complete: true };
+  if (sequential?.outcome === 'interrupted') return { rowsCompared: 0, chunks: sequential.chunks, suspects: [], complete: false };
+  // After sums that differ the walk reads the table again, and the limiter (which counts progress) counts it again.
+  const walked = await walkTable(active, shadow, table, fastPath, opts);
+  return { ...walked, chunks: (sequential?.chunks ?? 0) + walked.chunks };
+}
+
 /**
  * Walks a table in key-ordered chunks, comparing each chunk's count and hash computed in both databases. A chunk that
  * differs is bisected (the sums are additive, so the second half's summary is the whole minus the first: one query
  * per side per level) down to ranges of LEAF_ROWS, whose row hashes name the differing keys.
  */
-export async function scanTable(active: VerifyReader, shadow: VerifyReader, table: VerifyTable, opts: ScanOptions): Promise<ScanResult> {
-  const target = opts.targetChunkMs ?? 500;
+async function walkTable(active: VerifyReader, shadow: VerifyReader, table: VerifyTable, fastPath: FastPath, opts: ScanOptions): Promise<ScanResult> {
+  const target = opts.targetChunkMs ?? TARGET_CHUNK_MS;
   const jsonAcross = active.jsonInHash ? [] : await active.jsonColumns(table);
-  const fastPath = new FastPath(active, shadow);
   const suspects = new Map<string, CanonicalKey>();
   const addSuspects = (keys: CanonicalKey[]) => keys.forEach((k) => suspects.set(keyId(k), k));
   // Adapts within bounds set by the configured size: a small configured size stays small (tests use 2-row chunks).
@@ -120,6 +143,11 @@ class FastPath {
   ) {
     this.on = active.fastHash !== undefined && active.fastHash === shadow.fastHash;
     this.bytesLimit = Math.min(active.fastBytesLimit ?? Infinity, shadow.fastBytesLimit ?? Infinity);
+  }
+
+  /** Fast summaries are compared first: both readers compute the same one, and it has not kept missing. */
+  get enabled(): boolean {
+    return this.on;
   }
 
   async summarize(table: VerifyTable, range: KeyRange): Promise<[ChunkSummary, ChunkSummary]> {

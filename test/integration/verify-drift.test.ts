@@ -75,6 +75,10 @@ describe('drift detection and repair', () => {
     expect(clean.code).toBe(0);
     expect(clean.report.driftCount).toBe(0);
     expect(clean.report.tables.find((t) => t.table === 'accounts')?.rowsCompared).toBe(2000);
+    // Unthrottled, each side is first summed in the order it is stored (verify/sequential.ts): the same answer.
+    const cleanUnthrottled = await runVerify(config, ['--rows-per-second', '0']);
+    expect(cleanUnthrottled.code, cleanUnthrottled.stderr).toBe(0);
+    expect(cleanUnthrottled.report.tables.map((t) => [t.table, t.rowsCompared])).toEqual(clean.report.tables.map((t) => [t.table, t.rowsCompared]));
 
     // Drift written behind Tandem's back, on the shadow only.
     await shadow.admin.query(`UPDATE accounts SET email = 'changed@x' WHERE id = 17`);
@@ -93,6 +97,10 @@ describe('drift detection and repair', () => {
     expect(byTable.order_lines).toEqual(expectedDrift.order_lines);
     expect(byTable[WEIRD]).toEqual([{ key: { [WEIRD_COL]: 'k7' }, kind: 'different', columns: ['v'] }]);
     expect(drifted.report.driftCount).toBe(8);
+    // Unthrottled: the sums differ, so each table is walked by key, and the same drift is named.
+    const driftedUnthrottled = await runVerify(config, ['--rows-per-second', '0']);
+    expect(driftedUnthrottled.code).toBe(1);
+    expect(Object.fromEntries(driftedUnthrottled.report.tables.map((t) => [t.table, sortDrift(t.drift)]))).toEqual(byTable);
 
     const status = await tandemStatus<{ verification: { driftCount: number; tables: Array<{ table: string; drift: Array<{ key: Record<string, string>; firstSeen: string }> }> } }>(config);
     expect(status.verification.driftCount).toBe(8);

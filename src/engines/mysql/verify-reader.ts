@@ -70,6 +70,12 @@ export class MysqlVerifyReader extends SqlVerifyReader {
     return this.opts.peer === 'postgres' ? CROSS_ENGINE_FAST_HASH : undefined;
   }
 
+  /**
+   * InnoDB stores a table in its primary key's order, so a pass along the key already reads it as stored; and the
+   * cross-engine fast summary is not a sum.
+   */
+  readonly physical = undefined;
+
   protected fastSql(): FastSql | undefined {
     if (!this.fastHash) return undefined;
     // GROUP_CONCAT's own ORDER BY sorts every chunk (a third more time in a pass); a derived table's ORDER BY is

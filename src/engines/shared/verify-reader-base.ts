@@ -6,7 +6,7 @@ import { TandemError } from '../../errors.js';
 import { canonicalJson } from '../../model/canonical.js';
 import type { Row } from '../../model/change.js';
 import type { ColumnSchema, EngineKind } from '../../model/schema.js';
-import type { CanonicalKey, CanonicalRow, ChunkSummary, KeyRange, RowHash, VerifyReader, VerifyReaderOptions, VerifyTable } from '../engine.js';
+import type { CanonicalKey, CanonicalRow, ChunkSummary, KeyRange, PhysicalScan, RowHash, VerifyReader, VerifyReaderOptions, VerifyTable } from '../engine.js';
 import { batches, DEFAULT_FORM, keyId, keyListCondition, rangeConditions, SqlParams, whereClause, type CanonicalColumnSql, type ColumnForm, type HashPart } from './verify-sql.js';
 
 /** A result row as text, column by column (SQL NULL as null). */
@@ -50,6 +50,7 @@ export abstract class SqlVerifyReader implements VerifyReader {
   abstract readonly engine: EngineKind;
   readonly jsonInHash: boolean;
   abstract readonly fastHash: string | undefined;
+  abstract readonly physical: PhysicalScan | undefined;
   private readonly schemas = new Map<string, Map<string, ColumnSchema>>();
 
   protected constructor(protected readonly opts: VerifyReaderOptions, engine: EngineKind) {
@@ -190,6 +191,20 @@ export abstract class SqlVerifyReader implements VerifyReader {
     const where = whereClause(rangeConditions(plan.key, range, params));
     const rows = await this.queryText(`SELECT ${fast.summaryColumns(fast.rowHash(this.fastValues(plan))).join(', ')} FROM ${plan.from} ${where}`, params.values);
     const [count, sum] = rows[0] ?? [];
+    return { rows: Number(count ?? 0), hash: sum ?? '0' };
+  }
+
+  /**
+   * The `row` fast summary of the rows `where` selects (PhysicalScan.sums), or undefined when the fast summary is
+   * not a sum.
+   */
+  protected async fastSumWhere(table: VerifyTable, where: (params: SqlParams) => string): Promise<ChunkSummary | undefined> {
+    const fast = this.fastSql();
+    if (fast?.kind !== 'row') return undefined;
+    const plan = await this.plan(table);
+    const params = this.params();
+    const sql = `SELECT ${fast.summaryColumns(fast.rowHash(this.fastValues(plan))).join(', ')} FROM ${plan.from} ${where(params)}`;
+    const [count, sum] = (await this.queryText(sql, params.values))[0] ?? [];
     return { rows: Number(count ?? 0), hash: sum ?? '0' };
   }
 
