@@ -5,8 +5,11 @@
 import cliProgress from 'cli-progress';
 
 export interface TerminalProgress {
-  /** Sets the total and the current value, with what the line says beside the bar (`detail`). */
-  update(value: number, total: number, detail?: string): void;
+  /**
+   * Sets the total and the current value, with what the line says beside the bar (`detail`: a function is only
+   * called when a bar is drawn, so nothing is formatted for piped output).
+   */
+  update(value: number, total: number, detail?: string | (() => string)): void;
   stop(): void;
 }
 
@@ -31,7 +34,8 @@ export function terminalProgress(label: string, unit: string, opts: { json?: boo
   );
   let started = false;
   return {
-    update(value, total, detail = '') {
+    update(value, total, describe = '') {
+      const detail = typeof describe === 'function' ? describe() : describe;
       if (!started) {
         bar.start(Math.max(total, 1), value, { detail });
         started = true;

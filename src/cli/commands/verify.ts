@@ -50,8 +50,11 @@ export function registerVerify(program: Command): void {
         settleMs,
         log: childLogger('verify', { migration: config.migration }),
         onProgress: (p) => {
-          const perSecond = Math.round(p.rowsCompared / Math.max(0.001, (Date.now() - started) / 1000));
-          progress.update(p.tablesDone, p.tablesTotal, `${p.rowsCompared.toLocaleString('en')} rows compared, ${perSecond.toLocaleString('en')} rows/s${p.table ? `, ${p.table}` : ', confirming'}`);
+          // Formatted only for a drawn bar: the first toLocaleString costs a CLI run ~20 ms of ICU set-up.
+          progress.update(p.tablesDone, p.tablesTotal, () => {
+            const perSecond = Math.round(p.rowsCompared / Math.max(0.001, (Date.now() - started) / 1000));
+            return `${p.rowsCompared.toLocaleString('en')} rows compared, ${perSecond.toLocaleString('en')} rows/s${p.table ? `, ${p.table}` : ', confirming'}`;
+          });
         },
       });
       const { report } = await run.finally(() => progress.stop());
