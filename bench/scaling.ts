@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { RunningServer } from '../test/harness/servers.js';
 import { client, type BenchRow } from './lib.js';
+import { pgScanOnce, VERIFY_ANCHOR } from './verify.js';
 
 const COMMAND = 'npm run bench -- --only scaling';
 
@@ -19,6 +20,8 @@ export interface ScalingPoint {
   rows: number;
   backfill: { seconds: number; rowsPerSecond: number; peakRssMiB: number };
   verify: { seconds: number; rowsPerSecond: number; peakRssMiB: number };
+  /** One scan of each side in SQL, both at once (the verify bench's anchor), after the verification. */
+  verifyAnchor: { seconds: number; rowsPerSecond: number };
 }
 
 /** Runs `node <cli> args` under GNU time: wall seconds and the peak resident set size in MiB. */
@@ -68,12 +71,18 @@ export async function benchScaling(opts: { server: RunningServer; cli: string; r
     const report = JSON.parse(verify.stdout) as { driftCount: number; tables: Array<{ rowsCompared: number }> };
     const compared = report.tables.reduce((n, t) => n + t.rowsCompared, 0);
     if (compared !== rows || report.driftCount !== 0) throw new Error(`tandem verify compared ${compared} of ${rows} rows, drift ${report.driftCount}`);
+    // The verify row's anchor at this size: one scan of each side at once, connections included.
+    const t0 = performance.now();
+    const [a, b] = await Promise.all([pgScanOnce(`${server.url}/${tag}_src`), pgScanOnce(`${server.url}/${tag}_dst`)]);
+    const anchorSeconds = (performance.now() - t0) / 1000;
+    if (a.n !== rows || b.n !== rows || a.h !== b.h) throw new Error(`anchor scan at ${rows} rows: ${a.n} and ${b.n} rows, hashes ${a.h} and ${b.h}`);
     points.push({
       rows,
       backfill: { seconds: backfill.seconds, rowsPerSecond: rows / backfill.seconds, peakRssMiB: backfill.peakRssMiB },
       verify: { seconds: verify.seconds, rowsPerSecond: rows / verify.seconds, peakRssMiB: verify.peakRssMiB },
+      verifyAnchor: { seconds: anchorSeconds, rowsPerSecond: rows / anchorSeconds },
     });
-    process.stderr.write(`scaling ${rows.toLocaleString('en')} rows: backfill ${backfill.seconds.toFixed(1)} s (${backfill.peakRssMiB.toFixed(0)} MiB), verify ${verify.seconds.toFixed(1)} s (${verify.peakRssMiB.toFixed(0)} MiB)\n`);
+    process.stderr.write(`scaling ${rows.toLocaleString('en')} rows: backfill ${backfill.seconds.toFixed(1)} s (${backfill.peakRssMiB.toFixed(0)} MiB), verify ${verify.seconds.toFixed(1)} s (${verify.peakRssMiB.toFixed(0)} MiB), its anchor ${anchorSeconds.toFixed(1)} s\n`);
     const drop = await client(`${server.url}/postgres`);
     await drop.query(`select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = $1 and not active`, [`${tag}_src`]);
     for (const db of [`${tag}_src`, `${tag}_dst`]) await drop.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
@@ -83,7 +92,15 @@ export async function benchScaling(opts: { server: RunningServer; cli: string; r
   writeFileSync(join(resultsDir, 'scaling.svg'), scalingSvg(points));
   return points.flatMap((p) => [
     { name: `scaling-backfill-${p.rows}`, metric: `backfill of ${p.rows.toLocaleString('en')} rows (peak RSS ${p.backfill.peakRssMiB.toFixed(0)} MiB)`, unit: 'rows/s', tandem: [p.backfill.rowsPerSecond], anchor: null, anchorName: '—', command: COMMAND },
-    { name: `scaling-verify-${p.rows}`, metric: `full verification of ${p.rows.toLocaleString('en')} rows (peak RSS ${p.verify.peakRssMiB.toFixed(0)} MiB)`, unit: 'rows/s', tandem: [p.verify.rowsPerSecond], anchor: null, anchorName: '—', command: COMMAND },
+    {
+      name: `scaling-verify-${p.rows}`,
+      metric: `full verification of ${p.rows.toLocaleString('en')} rows (peak RSS ${p.verify.peakRssMiB.toFixed(0)} MiB)`,
+      unit: 'rows/s',
+      tandem: [p.verify.rowsPerSecond],
+      anchor: [p.verifyAnchor.rowsPerSecond],
+      anchorName: VERIFY_ANCHOR,
+      command: COMMAND,
+    },
   ]);
 }
 
@@ -95,13 +112,15 @@ export function scalingSvg(points: ScalingPoint[]): string {
   const lefts = [70, 470];
   const xs = points.map((p) => Math.log10(p.rows));
   const [xMin, xMax] = [Math.min(...xs) - 0.15, Math.max(...xs) + 0.15];
-  const series = [
-    { name: 'backfill', color: '#1f77b4', rate: (p: ScalingPoint) => p.backfill.rowsPerSecond, rss: (p: ScalingPoint) => p.backfill.peakRssMiB },
-    { name: 'verify', color: '#d62728', rate: (p: ScalingPoint) => p.verify.rowsPerSecond, rss: (p: ScalingPoint) => p.verify.peakRssMiB },
+  // The anchor has no process of its own, so no RSS: it is drawn (dashed) in the rate panel only.
+  const series: Array<{ name: string; color: string; dash?: boolean; rate: (p: ScalingPoint) => number; rss?: (p: ScalingPoint) => number }> = [
+    { name: 'backfill', color: '#1f77b4', rate: (p) => p.backfill.rowsPerSecond, rss: (p) => p.backfill.peakRssMiB },
+    { name: 'verify', color: '#d62728', rate: (p) => p.verify.rowsPerSecond, rss: (p) => p.verify.peakRssMiB },
+    { name: 'verify anchor: one SQL scan of each side', color: '#d62728', dash: true, rate: (p) => p.verifyAnchor.rowsPerSecond },
   ];
   const panels = [
     { title: 'rows per second (higher is better)', value: (s: (typeof series)[number], p: ScalingPoint) => s.rate(p), fmt: (v: number) => `${Math.round(v / 1000)}k` },
-    { title: 'peak RSS, MiB (lower is better)', value: (s: (typeof series)[number], p: ScalingPoint) => s.rss(p), fmt: (v: number) => `${Math.round(v)}` },
+    { title: 'peak RSS, MiB (lower is better)', value: (s: (typeof series)[number], p: ScalingPoint) => s.rss?.(p), fmt: (v: number) => `${Math.round(v)}` },
   ];
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
@@ -110,7 +129,8 @@ export function scalingSvg(points: ScalingPoint[]): string {
   ];
   panels.forEach((pn, i) => {
     const left = lefts[i] as number;
-    const yMax = Math.max(...series.flatMap((s) => points.map((p) => pn.value(s, p)))) * 1.15 || 1;
+    const drawn = series.filter((s) => points.every((p) => pn.value(s, p) !== undefined));
+    const yMax = Math.max(...drawn.flatMap((s) => points.map((p) => pn.value(s, p) ?? 0))) * 1.15 || 1;
     const x = (v: number) => left + ((v - xMin) / (xMax - xMin)) * panel.w;
     const y = (v: number) => panel.top + panel.h - (v / yMax) * panel.h;
     parts.push(`<text x="${left + panel.w / 2}" y="${panel.top - 12}" text-anchor="middle">${pn.title}</text>`);
@@ -121,14 +141,17 @@ export function scalingSvg(points: ScalingPoint[]): string {
       parts.push(`<text x="${px}" y="${panel.top + panel.h + 16}" text-anchor="middle">${p.rows >= 1e6 ? `${p.rows / 1e6}M` : `${p.rows / 1e3}k`} rows</text>`);
     }
     for (const frac of [0, 0.5, 1]) parts.push(`<text x="${left - 6}" y="${y(yMax * frac) + 4}" text-anchor="end">${pn.fmt(yMax * frac)}</text>`);
-    for (const s of series) {
-      const pts = points.map((p) => `${x(Math.log10(p.rows)).toFixed(1)},${y(pn.value(s, p)).toFixed(1)}`);
-      parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${pts.join(' ')}"/>`);
-      for (const p of points) parts.push(`<circle cx="${x(Math.log10(p.rows)).toFixed(1)}" cy="${y(pn.value(s, p)).toFixed(1)}" r="3.5" fill="${s.color}"><title>${s.name}, ${p.rows} rows: ${pn.fmt(pn.value(s, p))}</title></circle>`);
+    for (const s of drawn) {
+      const at = (p: ScalingPoint) => y(pn.value(s, p) ?? 0).toFixed(1);
+      const pts = points.map((p) => `${x(Math.log10(p.rows)).toFixed(1)},${at(p)}`);
+      parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2"${s.dash ? ' stroke-dasharray="6 4"' : ''} points="${pts.join(' ')}"/>`);
+      for (const p of points) parts.push(`<circle cx="${x(Math.log10(p.rows)).toFixed(1)}" cy="${at(p)}" r="3.5" fill="${s.color}"><title>${s.name}, ${p.rows} rows: ${pn.fmt(pn.value(s, p) ?? 0)}</title></circle>`);
     }
   });
   series.forEach((s, i) => {
-    parts.push(`<rect x="${300 + i * 130}" y="${H - 22}" width="14" height="4" fill="${s.color}"/><text x="${320 + i * 130}" y="${H - 16}">${s.name}</text>`);
+    parts.push(
+      `<line x1="${160 + i * 150}" y1="${H - 20}" x2="${176 + i * 150}" y2="${H - 20}" stroke="${s.color}" stroke-width="3"${s.dash ? ' stroke-dasharray="4 3"' : ''}/><text x="${182 + i * 150}" y="${H - 16}">${s.name}</text>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('\n');

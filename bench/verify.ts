@@ -34,7 +34,7 @@ export interface VerifyBenchOptions {
 
 const COMMAND = 'npm run bench -- --only verify';
 const RATE_LIMIT = 200_000;
-const ANCHOR = 'one scan of each side in SQL, both at once (count + hash of every row)';
+export const VERIFY_ANCHOR = 'one scan of each side in SQL, both at once (count + hash of every row)';
 
 const pgItems = `CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, price numeric(12,2), created timestamptz NOT NULL)`;
 const mariaItems = `CREATE TABLE items (id bigint PRIMARY KEY, name longtext NOT NULL, price decimal(12,2), created datetime(6) NOT NULL)`;
@@ -95,7 +95,8 @@ async function pgExec(url: string, sql: string[]): Promise<void> {
   }
 }
 
-async function pgScanOnce(url: string): Promise<{ n: number; h: string }> {
+/** The anchor's scan of one PostgreSQL side: count and a hash of every row of `items`, on a connection of its own. */
+export async function pgScanOnce(url: string): Promise<{ n: number; h: string }> {
   const c = await pgClient(url);
   try {
     const r = (await c.query<{ n: string; h: string }>(pgScan)).rows[0];
@@ -285,9 +286,9 @@ function pairRows(name: string, label: string, rows: number, tandem: Sample[], a
   const cpuTandem = tandem.flatMap((x) => (x.tandemCpu === undefined ? [] : [x.tandemCpu]));
   const rss = tandem.flatMap((x) => (x.tandemRss === undefined ? [] : [x.tandemRss / 1024 / 1024]));
   return [
-    { name, metric: `${label}, full verification of a ${n}-row table (tandem verify --rows-per-second 0, wall time including process start)`, unit: 'rows/s', tandem: rate(tandem), anchor: rate(anchor), anchorName: ANCHOR, command: COMMAND },
-    { name: `${name}-db-cpu`, metric: `${label}, CPU time of the database server(s) during the pass`, unit: 'CPU-s', tandem: cpu(tandem), anchor: cpu(anchor), anchorName: ANCHOR, command: COMMAND, note: `utime + stime of the server process tree from /proc${split}` },
-    { name: `${name}-db-load`, metric: `${label}, database load during the pass (CPU time / wall time)`, unit: 'cores', tandem: cores(tandem), anchor: cores(anchor), anchorName: ANCHOR, command: COMMAND },
+    { name, metric: `${label}, full verification of a ${n}-row table (tandem verify --rows-per-second 0, wall time including process start)`, unit: 'rows/s', tandem: rate(tandem), anchor: rate(anchor), anchorName: VERIFY_ANCHOR, command: COMMAND },
+    { name: `${name}-db-cpu`, metric: `${label}, CPU time of the database server(s) during the pass`, unit: 'CPU-s', tandem: cpu(tandem), anchor: cpu(anchor), anchorName: VERIFY_ANCHOR, command: COMMAND, note: `utime + stime of the server process tree from /proc${split}` },
+    { name: `${name}-db-load`, metric: `${label}, database load during the pass (CPU time / wall time)`, unit: 'cores', tandem: cores(tandem), anchor: cores(anchor), anchorName: VERIFY_ANCHOR, command: COMMAND },
     { name: `${name}-tandem-cpu`, metric: `${label}, CPU time of the tandem verify process`, unit: 'CPU-s', tandem: cpuTandem, anchor: null, anchorName: '—', command: COMMAND },
     { name: `${name}-memory`, metric: `${label}, peak RSS of the tandem verify process`, unit: 'MiB', tandem: rss, anchor: null, anchorName: '—', command: COMMAND },
   ];
