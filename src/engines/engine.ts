@@ -301,7 +301,7 @@ export interface VerifyTable {
   sameType?: string[];
   /**
    * Columns that are timestamps on both sides of a pair of different engines: a cross-engine fast summary takes
-   * them as microseconds since 2000-01-01 UTC (16 lower-case hex digits of the 64-bit count), which both engines
+   * them as microseconds since 2000-01-01 UTC (the 64-bit count in decimal), which both engines
    * compute without formatting a date; equal counts are equal instants, so equal canonical text.
    */
   timestampMicros?: string[];

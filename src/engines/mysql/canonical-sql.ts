@@ -171,15 +171,15 @@ function mysqlLongValue(c: string, type: LogicalType | undefined, canonical: (x:
 const SECONDS_BEFORE_2000 = 63113904000;
 
 /**
- * A timestamp in a cross-engine fast summary (VerifyTable.timestampMicros): microseconds since 2000-01-01 as the
- * 16 lower-case hex digits of the 64-bit count (HEX of a negative BIGINT is its two's complement), which is what
- * PostgreSQL's timestamp_send gives; cheaper than DATE_FORMAT. Only from 0001-01-01 on, where the two calendars
- * agree (MariaDB's year 0 is not PostgreSQL's 1 BC); before that, and for a zero date or a date with a zero month
- * or day (TO_SECONDS is NULL for those), it is the canonical text, which has `-` and so equals no hex count.
+ * A timestamp in a cross-engine fast summary (VerifyTable.timestampMicros): the decimal count of microseconds since
+ * 2000-01-01, the count PostgreSQL's timestamp_send gives; far cheaper than DATE_FORMAT. Only from 0001-01-01 on,
+ * where the two calendars agree (MariaDB's year 0 is not PostgreSQL's 1 BC); before that, and for a zero date or a
+ * date with a zero month or day (TO_SECONDS is NULL for those), it is the canonical text, which has `:` and so
+ * equals no count.
  */
 function mysqlMicros(c: string, canonical: string): string {
   const micros = `TO_SECONDS(${c}) * 1000000 + MICROSECOND(${c}) - ${SECONDS_BEFORE_2000}000000`;
-  return `COALESCE(IF(${c} >= '0001-01-01', LOWER(LPAD(HEX(${micros}), 16, '0')), NULL), ${canonical})`;
+  return `COALESCE(IF(${c} >= TIMESTAMP'0001-01-01 00:00:00', ${micros}, NULL), ${canonical})`;
 }
 
 /**

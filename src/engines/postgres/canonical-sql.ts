@@ -197,14 +197,15 @@ function pgLongValue(c: string, text: string, type: LogicalType | undefined, ctx
 
 /**
  * The text a cross-engine fast summary takes (CanonicalColumnSql.fast): a decimal of the peer's scale as its own
- * text (VerifyTable.sameScale: the typmod fixes its fractional digits); a timestamp as microseconds since
- * 2000-01-01 in 16 hex digits, the binary send format's own count (VerifyTable.timestampMicros; about a third of
- * to_char's cost). Infinities and BC values get counts no MySQL/MariaDB value has (mysqlMicros). Anything else its
- * canonical text.
+ * text (VerifyTable.sameScale: the typmod fixes its fractional digits); a timestamp as the decimal count of
+ * microseconds since 2000-01-01, the binary send format's own count (VerifyTable.timestampMicros; far cheaper than
+ * to_char). In decimal rather than the send format's hex because MariaDB, the slower side of such a pass, prints a
+ * decimal for about half what its hex, padding and case cost (bench/README.md, 2026-12-02). Infinities and BC values
+ * get counts no MySQL/MariaDB value has (mysqlMicros). Anything else its canonical text.
  */
 function pgFast(c: string, type: LogicalType | undefined, form: ColumnForm, text: string): string {
   if (type?.kind === 'decimal' && form.sameScale && type.scale !== null) return `${c}::text`;
-  if (type?.kind === 'timestamp' && form.micros) return `encode(${type.withTimeZone ? 'timestamptz_send' : 'timestamp_send'}(${c}), 'hex')`;
+  if (type?.kind === 'timestamp' && form.micros) return `(('x' || encode(${type.withTimeZone ? 'timestamptz_send' : 'timestamp_send'}(${c}), 'hex'))::bit(64)::bigint)::text`;
   return text;
 }
 
