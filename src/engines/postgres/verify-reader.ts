@@ -89,7 +89,8 @@ export class PgVerifyReader extends SqlVerifyReader {
    * block ranges by ctid, which PostgreSQL 14 and later read as a TID range scan (no index, no sort).
    */
   get physical(): PhysicalScan | undefined {
-    if (this.opts.peer !== 'postgres' || !this.fastHash || this.serverVersion < 140000) return undefined;
+    const fast = this.fastSql();
+    if (fast?.kind !== 'row' || this.serverVersion < 140000) return undefined;
     return {
       extent: async (table) => {
         const plan = await this.plan(table);
@@ -101,11 +102,9 @@ export class PgVerifyReader extends SqlVerifyReader {
         // reltuples is -1 for a table never vacuumed or analyzed.
         return { blocks: Number(row?.[0] ?? 0), rows: rows >= 0 ? rows : NaN };
       },
-      sums: async (table, blocks) => {
+      sums: (table, blocks) => {
         const tid = (block: number) => `(${block},0)`;
-        const sum = await this.fastSumWhere(table, (params) => `WHERE ctid >= ${params.add(tid(blocks.from))}::tid${blocks.to === undefined ? '' : ` AND ctid < ${params.add(tid(blocks.to))}::tid`}`);
-        if (!sum) throw new Error('the PostgreSQL verify reader has no summed fast summary for this peer');
-        return sum;
+        return this.fastSumWhere(table, fast, (params) => `WHERE ctid >= ${params.add(tid(blocks.from))}::tid${blocks.to === undefined ? '' : ` AND ctid < ${params.add(tid(blocks.to))}::tid`}`);
       },
       // Counted by the writing sessions, which publish them when idle, at most once a second (and when they end).
       writes: async (table) => {

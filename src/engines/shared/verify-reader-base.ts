@@ -178,32 +178,22 @@ export abstract class SqlVerifyReader implements VerifyReader {
   async fastSummary(table: VerifyTable, range: KeyRange): Promise<ChunkSummary> {
     const fast = this.fastSql();
     if (!fast) throw new Error(`the ${this.engine} verify reader has no fast summary for a ${this.opts.peer} peer`);
+    if (fast.kind === 'row') return this.fastSumWhere(table, fast, (params, plan) => whereClause(rangeConditions(plan.key, range, params)));
     const plan = await this.plan(table);
     const params = this.params();
-    if (fast.kind === 'concat') {
-      // A digest column's long values go in as their digest, as in the row hash: a row's text stays bounded.
-      const order = plan.key.map((_, i) => `o${i}`);
-      const indexOrder = plan.key.every((k) => k.order === this.quote(k.name));
-      const sql = fast.summary(this.rowText(this.hashParts(plan)), this.texts(plan, range, params, true), order, indexOrder);
-      const [count, hash, bytes] = (await this.queryText(sql, params.values))[0] ?? [];
-      return { rows: Number(count ?? 0), hash: hash ?? '', ...(bytes === null || bytes === undefined ? {} : { bytes: Number(bytes) }) };
-    }
-    const where = whereClause(rangeConditions(plan.key, range, params));
-    const rows = await this.queryText(`SELECT ${fast.summaryColumns(fast.rowHash(this.fastValues(plan))).join(', ')} FROM ${plan.from} ${where}`, params.values);
-    const [count, sum] = rows[0] ?? [];
-    return { rows: Number(count ?? 0), hash: sum ?? '0' };
+    // A digest column's long values go in as their digest, as in the row hash: a row's text stays bounded.
+    const order = plan.key.map((_, i) => `o${i}`);
+    const indexOrder = plan.key.every((k) => k.order === this.quote(k.name));
+    const sql = fast.summary(this.rowText(this.hashParts(plan)), this.texts(plan, range, params, true), order, indexOrder);
+    const [count, hash, bytes] = (await this.queryText(sql, params.values))[0] ?? [];
+    return { rows: Number(count ?? 0), hash: hash ?? '', ...(bytes === null || bytes === undefined ? {} : { bytes: Number(bytes) }) };
   }
 
-  /**
-   * The `row` fast summary of the rows `where` selects (PhysicalScan.sums), or undefined when the fast summary is
-   * not a sum.
-   */
-  protected async fastSumWhere(table: VerifyTable, where: (params: SqlParams) => string): Promise<ChunkSummary | undefined> {
-    const fast = this.fastSql();
-    if (fast?.kind !== 'row') return undefined;
+  /** The `row` fast summary (a sum of row hashes) of the rows `where` selects: fastSummary's, and PhysicalScan.sums'. */
+  protected async fastSumWhere(table: VerifyTable, fast: Extract<FastSql, { kind: 'row' }>, where: (params: SqlParams, plan: TablePlan) => string): Promise<ChunkSummary> {
     const plan = await this.plan(table);
     const params = this.params();
-    const sql = `SELECT ${fast.summaryColumns(fast.rowHash(this.fastValues(plan))).join(', ')} FROM ${plan.from} ${where(params)}`;
+    const sql = `SELECT ${fast.summaryColumns(fast.rowHash(this.fastValues(plan))).join(', ')} FROM ${plan.from} ${where(params, plan)}`;
     const [count, sum] = (await this.queryText(sql, params.values))[0] ?? [];
     return { rows: Number(count ?? 0), hash: sum ?? '0' };
   }
