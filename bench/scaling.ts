@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { RunningServer } from '../test/harness/servers.js';
 import { client, type BenchRow } from './lib.js';
-import { pgScanOnce, VERIFY_ANCHOR } from './verify.js';
+import { pgPairAnchor, VERIFY_ANCHOR } from './verify.js';
 
 const COMMAND = 'npm run bench -- --only scaling';
 
@@ -73,9 +73,8 @@ export async function benchScaling(opts: { server: RunningServer; cli: string; r
     if (compared !== rows || report.driftCount !== 0) throw new Error(`tandem verify compared ${compared} of ${rows} rows, drift ${report.driftCount}`);
     // The verify row's anchor at this size: one scan of each side at once, connections included.
     const t0 = performance.now();
-    const [a, b] = await Promise.all([pgScanOnce(`${server.url}/${tag}_src`), pgScanOnce(`${server.url}/${tag}_dst`)]);
+    await pgPairAnchor(`${server.url}/${tag}_src`, `${server.url}/${tag}_dst`, rows);
     const anchorSeconds = (performance.now() - t0) / 1000;
-    if (a.n !== rows || b.n !== rows || a.h !== b.h) throw new Error(`anchor scan at ${rows} rows: ${a.n} and ${b.n} rows, hashes ${a.h} and ${b.h}`);
     points.push({
       rows,
       backfill: { seconds: backfill.seconds, rowsPerSecond: rows / backfill.seconds, peakRssMiB: backfill.peakRssMiB },

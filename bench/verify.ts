@@ -95,8 +95,14 @@ async function pgExec(url: string, sql: string[]): Promise<void> {
   }
 }
 
+/** The PostgreSQL → PostgreSQL anchor: one scan of each side at once, which must find `rows` equal rows. */
+export async function pgPairAnchor(src: string, dst: string, rows: number): Promise<void> {
+  const [a, b] = await Promise.all([pgScanOnce(src), pgScanOnce(dst)]);
+  if (a.n !== rows || b.n !== rows || a.h !== b.h) throw new Error(`anchor scan: source ${a.n} rows (hash ${a.h}), shadow ${b.n} rows (hash ${b.h}); expected ${rows} equal rows`);
+}
+
 /** The anchor's scan of one PostgreSQL side: count and a hash of every row of `items`, on a connection of its own. */
-export async function pgScanOnce(url: string): Promise<{ n: number; h: string }> {
+async function pgScanOnce(url: string): Promise<{ n: number; h: string }> {
   const c = await pgClient(url);
   try {
     const r = (await c.query<{ n: string; h: string }>(pgScan)).rows[0];
@@ -159,10 +165,7 @@ async function pgPair(server: RunningServer, cli: string, rows: number): Promise
     label: 'PostgreSQL → PostgreSQL',
     config,
     servers: [{ pid: postmasterPid(server), postgres: true }],
-    anchor: async () => {
-      const [a, b] = await Promise.all([pgScanOnce(src), pgScanOnce(dst)]);
-      if (a.n !== rows || b.n !== rows || a.h !== b.h) throw new Error(`anchor scan: source ${a.n} rows (hash ${a.h}), shadow ${b.n} rows (hash ${b.h}); expected ${rows} equal rows`);
-    },
+    anchor: () => pgPairAnchor(src, dst, rows),
     drop: async () => {
       await pgExec(`${server.url}/postgres`, [
         `select pg_drop_replication_slot(slot_name) from pg_replication_slots where database in ('verify_src', 'verify_dst') and not active`,
