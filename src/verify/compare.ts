@@ -45,8 +45,9 @@ const TARGET_CHUNK_MS = 500;
  */
 export async function scanTable(active: VerifyReader, shadow: VerifyReader, table: VerifyTable, opts: ScanOptions): Promise<ScanResult> {
   const fastPath = new FastPath(active, shadow);
+  // Only readers whose fast summary is a sum offer `physical`; the sums compare where both compute the same one.
   const sequential =
-    opts.limiter.unlimited && opts.sequential !== false && fastPath.enabled && active.jsonInHash
+    opts.limiter.unlimited && opts.sequential !== false && fastPath.enabled
       ? await sequentialPass(active.physical, shadow.physical, table, { chunkRows: opts.chunkRows, targetChunkMs: opts.targetChunkMs ?? TARGET_CHUNK_MS, limiter: opts.limiter, signal: opts.signal })
       : undefined;
   if (sequential?.outcome === 'agreed') return { rowsCompared: sequential.rows, chunks: sequential.chunks, suspects: [], complete: true };
