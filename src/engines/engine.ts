@@ -186,6 +186,12 @@ export interface ShadowWriter {
   apply(changes: Change[]): Promise<void>;
   /** Writes the checkpoint (and backfill progress, if given) and commits the open transaction. */
   commit(checkpoint: Omit<Checkpoint, 'updatedAt'>, backfill?: BackfillProgress[]): Promise<void>;
+  /**
+   * apply() then commit(), with the last statements, the lease guard, the checkpoint and COMMIT in one round trip
+   * (a stream of small transactions pays one round trip per shadow commit, not two). Errors are apply()'s and
+   * commit()'s: a rejected change is named by its tables, a lost lease as a lost lease.
+   */
+  applyAndCommit(changes: Change[], checkpoint: Omit<Checkpoint, 'updatedAt'>): Promise<void>;
   rollback(): Promise<void>;
   /**
    * Repair, inside the open transaction: locks the shadow's rows with these keys (those that exist), so the service

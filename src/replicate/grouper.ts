@@ -53,6 +53,16 @@ export class TransactionGrouper {
     return opts.backlog === 0 && now >= this.deadline;
   }
 
+  /**
+   * The source said it has sent everything (a walsender's keepalive): should the open group commit? Not while held,
+   * and not when more events already wait behind the keepalive. A busy walsender sends one each time it catches up,
+   * so by the time it is read the next transactions are often queued: the group commits with them instead (a
+   * stale keepalive committed 1–2-transaction groups under load, each a shadow commit of its own).
+   */
+  commitsOnIdle(backlog: number): boolean {
+    return this.open && backlog === 0 && this.holdMs() <= 0;
+  }
+
   committed(): void {
     // An idle acknowledgement (a commit without source transactions) says nothing about how busy the stream is.
     if (this.transactions > 0) this.lastCommit = this.now();

@@ -86,15 +86,19 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
   /** Drain markers of the transactions applied but not yet committed on the shadow. */
   let markers: string[] = [];
 
+  const handedOver = (changes: Change[]) => {
+    stats.appliedChanges += changes.length;
+    opts.onApplied?.(changes);
+  };
   const flush = async () => {
     if (pending.length === 0) return;
     await shadow.apply(pending);
-    stats.appliedChanges += pending.length;
-    opts.onApplied?.(pending);
+    handedOver(pending);
     pending = [];
   };
-  const checkpointWrite = (through: { position: string; commitTime: Date | null; transportOffset: string | null }, txs: number) =>
-    shadow.commit({ sourcePosition: through.position, transportOffset: through.transportOffset, commitTime: through.commitTime, appliedTransactions: txs, stage: 'streaming', idlePosition });
+  const checkpointOf = (through: { position: string; commitTime: Date | null; transportOffset: string | null }, txs: number) =>
+    ({ sourcePosition: through.position, transportOffset: through.transportOffset, commitTime: through.commitTime, appliedTransactions: txs, stage: 'streaming', idlePosition }) as const;
+  const checkpointWrite = (through: { position: string; commitTime: Date | null; transportOffset: string | null }, txs: number) => shadow.commit(checkpointOf(through, txs));
   const committed = () => {
     if (grouper.open) stats.shadowCommits++;
     shadowTxOpen = false;
@@ -116,8 +120,13 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
   };
   const [sourceTxsAtStart, shadowCommitsAtStart] = [applied, stats.shadowCommits];
   const commitGroup = async () => {
-    await flush();
-    await checkpointWrite({ position, commitTime, transportOffset }, applied);
+    // The group's last statements travel with its checkpoint and COMMIT: one round trip.
+    if (pending.length) {
+      const changes = pending;
+      await shadow.applyAndCommit(changes, checkpointOf({ position, commitTime, transportOffset }, applied));
+      pending = [];
+      handedOver(changes);
+    } else await checkpointWrite({ position, commitTime, transportOffset }, applied);
     committed();
   };
 
@@ -189,8 +198,7 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
     await shadow.begin();
     shadowTxOpen = true;
     await shadow.apply(current.changes);
-    stats.appliedChanges += pending.length;
-    opts.onApplied?.(pending);
+    handedOver(pending);
     pending = [];
     kept.keepOnlyCurrent();
     grouper.beginTransaction();
@@ -267,8 +275,9 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
           break;
         case 'idle':
           // The source has sent everything for now (a walsender says so after nearly every transaction of a busy
-          // stream): commit, unless the group is held to share its commit (its deadline is timed above).
-          if (shadowTxOpen && !inSourceTx && grouper.holdMs() <= 0) await commitGroup();
+          // stream): commit, unless the group is held to share its commit (its deadline is timed above) or more
+          // has arrived since.
+          if (shadowTxOpen && !inSourceTx && grouper.commitsOnIdle(sub.backlog)) await commitGroup();
           if (!shadowTxOpen && compare(event.position, idlePosition ?? position) > 0 && Date.now() - lastIdleAck >= idleInterval) {
             // Recorded before it is acknowledged, so a slot found later beyond this point is known to be a new slot.
             idlePosition = event.position;

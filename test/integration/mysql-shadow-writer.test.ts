@@ -3,6 +3,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { createMysqlDatabase, type MysqlTestDatabase } from '../harness/db.js';
 import { suiteResources } from '../harness/tandem-process.js';
 import { MysqlShadowWriter } from '../../src/engines/mysql/shadow.js';
+import { mysqlEngine } from '../../src/engines/mysql/index.js';
 import type { Change } from '../../src/model/change.js';
 
 /**
@@ -60,5 +61,51 @@ describe('MysqlShadowWriter order across tables', () => {
     await commit(2);
     const [seen] = await db.admin.query<RowDataPacket[]>(`SELECT of_id, orders_then FROM seen ORDER BY of_id`);
     expect(seen.map((r) => [Number(r.of_id), Number(r.orders_then)])).toEqual([1, 2, 3, 4, 5].map((i) => [i, i]));
+  });
+});
+
+/**
+ * A group's last statements, the lease guard, the checkpoint and COMMIT travel in one round trip (applyAndCommit).
+ * Its errors must still say what failed: a change the shadow rejects is named by its table and nothing of the group
+ * commits; a lost lease is a lost lease, not an apply error.
+ */
+describe('MysqlShadowWriter applyAndCommit', () => {
+  const mysqlUrl = inject('mysqlUrl');
+  const { dbs, cleanups } = suiteResources();
+  let db: MysqlTestDatabase;
+  const cp = (n: number) => ({ sourcePosition: `binlog.000001:${n}`, transportOffset: null, commitTime: null, appliedTransactions: n, stage: 'streaming' as const, idlePosition: null });
+  const row = (id: number, v: string): Change => ({ op: 'insert', table: 'g', after: { id: String(id), v } });
+  const count = async () => Number(((await db.admin.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM g`))[0][0] as { n: unknown }).n);
+  beforeAll(async () => {
+    db = await createMysqlDatabase(mysqlUrl, 'group');
+    dbs.push(db);
+    await db.admin.query(`CREATE TABLE g (id bigint PRIMARY KEY, v varchar(10), CONSTRAINT v_not_bad CHECK (v <> 'bad'))`);
+  });
+
+  it('commits the changes with the checkpoint; a rejected change names its table and commits nothing; a lost lease says so', async () => {
+    const writer = await mysqlEngine.openShadowWriter({ url: db.url, migration: 'g', direction: 'forward', maxRows: 5000, epoch: 1 });
+    cleanups.push(() => writer.close());
+    await writer.prepare(['g']);
+    await db.admin.query(`INSERT INTO tandem_lease (migration, epoch, guard_epoch) VALUES ('g', 1, 1)`);
+
+    await writer.begin();
+    await writer.applyAndCommit([row(1, 'a'), row(2, 'b')], cp(1));
+    expect(await count()).toBe(2);
+    expect((await writer.readCheckpoint())?.sourcePosition).toBe('binlog.000001:1');
+
+    await writer.begin();
+    const rejected = await writer.applyAndCommit([row(3, 'c'), row(4, 'bad')], cp(2)).catch((e: unknown) => e);
+    expect(rejected).toMatchObject({ code: 'TANDEM_APPLY_FAILED' });
+    expect(String((rejected as Error).message)).toMatch(/applying changes to g on the shadow failed: .*v_not_bad/);
+    await writer.rollback();
+    expect(await count()).toBe(2);
+    expect((await writer.readCheckpoint())?.sourcePosition).toBe('binlog.000001:1');
+
+    await db.admin.query(`UPDATE tandem_lease SET epoch = 2, guard_epoch = 2 WHERE migration = 'g'`);
+    await writer.begin();
+    await expect(writer.applyAndCommit([row(5, 'e')], cp(3))).rejects.toMatchObject({ code: 'TANDEM_LEASE_LOST' });
+    await writer.rollback();
+    expect(await count()).toBe(2);
+    expect((await writer.readCheckpoint())?.sourcePosition).toBe('binlog.000001:1');
   });
 });

@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { createPgDatabase, type PgTestDatabase } from '../harness/db.js';
 import { suiteResources } from '../harness/tandem-process.js';
 import { PgShadowWriter } from '../../src/engines/postgres/shadow.js';
+import { postgresEngine } from '../../src/engines/postgres/index.js';
 import type { Change } from '../../src/model/change.js';
 
 /** The PostgreSQL apply path on its own, against a real server: bulk (COPY) runs and their idempotent fallback. */
@@ -119,5 +120,51 @@ describe('PgShadowWriter order across tables', () => {
     ]);
     await commit(3);
     expect((await db.admin.query(`select count(*)::text as n from seen where line_of = 9`)).rows).toEqual([{ n: '3' }]);
+  });
+});
+
+/**
+ * A group's last statements, the lease guard, the checkpoint and COMMIT travel in one round trip (applyAndCommit).
+ * Its errors must still say what failed: a change the shadow rejects is named by its table and nothing of the group
+ * commits; a lost lease is a lost lease, not an apply error.
+ */
+describe('PgShadowWriter applyAndCommit', () => {
+  const pgUrl = inject('pgUrl');
+  const { dbs, cleanups } = suiteResources();
+  let db: PgTestDatabase;
+  const cp = (n: number) => ({ sourcePosition: `0/${n}`, transportOffset: null, commitTime: null, appliedTransactions: n, stage: 'streaming' as const, idlePosition: null });
+  const row = (id: number, v: string): Change => ({ op: 'insert', table: 'g', after: { id: String(id), v } });
+  beforeAll(async () => {
+    db = await createPgDatabase(pgUrl, 'group');
+    dbs.push(db);
+    await db.admin.query(`CREATE TABLE g (id bigint PRIMARY KEY, v text CONSTRAINT v_not_bad CHECK (v <> 'bad'))`);
+  });
+
+  it('commits the changes with the checkpoint; a rejected change names its table and commits nothing; a lost lease says so', async () => {
+    const writer = await postgresEngine.openShadowWriter({ url: db.url, migration: 'g', direction: 'forward', maxRows: 5000, epoch: 1 });
+    cleanups.push(() => writer.close());
+    await writer.prepare(['g']);
+    await db.admin.query(`INSERT INTO tandem.lease (migration, epoch, guard_epoch) VALUES ('g', 1, 1)`);
+
+    await writer.begin();
+    await writer.applyAndCommit([row(1, 'a'), row(2, 'b')], cp(1));
+    expect((await db.admin.query(`select id::text, v from g order by id`)).rows).toEqual([{ id: '1', v: 'a' }, { id: '2', v: 'b' }]);
+    expect((await writer.readCheckpoint())?.sourcePosition).toBe('0/1');
+
+    await writer.begin();
+    const rejected = await writer.applyAndCommit([row(3, 'c'), row(4, 'bad')], cp(2)).catch((e: unknown) => e);
+    expect(rejected).toMatchObject({ code: 'TANDEM_APPLY_FAILED' });
+    expect(String((rejected as Error).message)).toMatch(/applying changes to g on the shadow failed: .*v_not_bad/);
+    await writer.rollback();
+    expect((await db.admin.query(`select count(*)::int n from g`)).rows[0]).toEqual({ n: 2 });
+    expect((await writer.readCheckpoint())?.sourcePosition).toBe('0/1');
+
+    // Another holder took the lease (epoch 2): this writer's group is refused whole.
+    await db.admin.query(`UPDATE tandem.lease SET epoch = 2, guard_epoch = 2 WHERE migration = 'g'`);
+    await writer.begin();
+    await expect(writer.applyAndCommit([row(5, 'e')], cp(3))).rejects.toMatchObject({ code: 'TANDEM_LEASE_LOST' });
+    await writer.rollback();
+    expect((await db.admin.query(`select count(*)::int n from g`)).rows[0]).toEqual({ n: 2 });
+    expect((await writer.readCheckpoint())?.sourcePosition).toBe('0/1');
   });
 });

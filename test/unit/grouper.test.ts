@@ -59,6 +59,22 @@ describe('TransactionGrouper', () => {
     g.committed();
   });
 
+  it('commits on a keepalive only when nothing waits behind it and the group is not held', () => {
+    let now = 1_000;
+    const g = new TransactionGrouper({ batchRows: 100, batchTimeMs: 200, commitDelayMs: 5 }, () => now);
+    expect(g.commitsOnIdle(0)).toBe(false); // no group open
+    g.beginTransaction();
+    expect(g.commitsOnIdle(0)).toBe(true); // a quiet stream: nothing held, nothing waiting
+    expect(g.commitsOnIdle(3)).toBe(false); // a stale keepalive: transactions queued behind it join the group
+    g.committed();
+    now = 1_001;
+    g.beginTransaction();
+    expect(g.commitsOnIdle(0)).toBe(false); // held to share the commit
+    now = 1_005;
+    expect(g.commitsOnIdle(0)).toBe(true);
+    expect(g.commitsOnIdle(1)).toBe(false);
+  });
+
   it('never holds a group past the batch time, and an idle acknowledgement does not count as a busy stream', () => {
     let now = 0;
     const g = new TransactionGrouper({ batchRows: 100, batchTimeMs: 200, commitDelayMs: 60_000 }, () => now);

@@ -18,6 +18,12 @@ export function isTransientMysqlError(err: unknown): boolean {
 /** The CHECK constraint on tandem_lease that refuses writes under an epoch older than the lease's (see state.ts). */
 export const LEASE_GUARD_CONSTRAINT = 'tandem_lease_lost';
 
+/** The lease guard refused the write: a newer holder took the lease. */
+export function isLeaseGuardError(err: unknown): boolean {
+  const errno = errnoOf(err);
+  return (errno === 4025 || errno === 3819) && errorMessage(err).includes(LEASE_GUARD_CONSTRAINT);
+}
+
 export function mapMysqlError(err: unknown, context: string): TandemError {
   if (err instanceof TandemError) return err;
   const code = codeOf(err);
@@ -35,7 +41,7 @@ export function mapMysqlError(err: unknown, context: string): TandemError {
   if (errno === 1044 || errno === 1142 || errno === 1143 || errno === 1227 || errno === 1370) {
     return new TandemError('TANDEM_PRIVILEGE_MISSING', `${context}: ${msg}`, { fix: 'grant the privilege named above to Tandem\'s user (README "Least privilege"; tandem check lists what is missing)', cause: err });
   }
-  if ((errno === 4025 || errno === 3819) && msg.includes(LEASE_GUARD_CONSTRAINT)) {
+  if (isLeaseGuardError(err)) {
     return new TandemError('TANDEM_LEASE_LOST', `${context}: another Tandem instance took over this migration's lease, so this one may no longer write`, {
       fix: 'nothing to repair: the instance holding the lease carries on; tandem status names it',
       cause: err,

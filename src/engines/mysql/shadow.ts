@@ -14,7 +14,7 @@ import { connectMysql } from './connect.js';
 import { describeMysqlTables } from './introspect.js';
 import { quoteMysqlIdent as q } from './quote.js';
 import { encodeForMysql } from './encode.js';
-import { isTransientMysqlError } from './errors.js';
+import { isLeaseGuardError, isTransientMysqlError } from './errors.js';
 import { changesForShadow, shadowTableRules, type ShadowTableRules } from '../shared/value-fit.js';
 import { mysqlNativeTypes } from './native-types.js';
 
@@ -181,6 +181,18 @@ export class MysqlShadowWriter implements ShadowWriter {
 
   /** Values are client-escaped; this connection alone allows multiple statements per round trip. */
   async apply(incoming: Change[]): Promise<void> {
+    await (await this.batchOf(incoming)).flush();
+  }
+
+  async applyAndCommit(incoming: Change[], cp: Omit<Checkpoint, 'updatedAt'>): Promise<void> {
+    const batch = await this.batchOf(incoming);
+    // The guard comes last, as in commit(): it locks the lease row until COMMIT, and renewals wait for that lock.
+    const { guard, checkpoint } = this.checkpointStatements(cp);
+    await batch.finishWith([...guard, checkpoint, 'COMMIT'], isLeaseGuardError);
+  }
+
+  /** The changes as statements, sent as each round trip fills; what is left is for the caller to send. */
+  private async batchOf(incoming: Change[]): Promise<StatementBatch> {
     const triggered = (t: string) => this.triggered.has(t) || !this.tables.has(t);
     const changes = regroupByTable(changesForShadow(incoming, (t) => this.rules.get(t)), triggered);
     const batch = new StatementBatch((sql) => this.run(sql), MAX_STATEMENT_BYTES, isTransientMysqlError);
@@ -188,7 +200,7 @@ export class MysqlShadowWriter implements ShadowWriter {
       const tables = op.kind === 'truncate' ? op.tables : [op.table];
       for (const sql of this.statements(op)) await batch.add(sql, tables);
     }
-    await batch.flush();
+    return batch;
   }
 
   private literal(table: string, column: string, value: Value | undefined): string {
@@ -241,20 +253,25 @@ export class MysqlShadowWriter implements ShadowWriter {
     }
   }
 
-  async commit(cp: Omit<Checkpoint, 'updatedAt'>, backfill?: BackfillProgress[]): Promise<void> {
+  /** The lease guard (when this writer holds an epoch) and the checkpoint's upsert. */
+  private checkpointStatements(cp: Omit<Checkpoint, 'updatedAt'>): { guard: string[]; checkpoint: string } {
     const ts = (d: Date | null) => (d ? d.toISOString().replace('T', ' ').replace('Z', '') : null);
-    // The lease guard, the checkpoint, backfill progress and COMMIT travel in one round trip.
-    const statements: string[] = [];
-    if (this.opts.epoch !== undefined) statements.push(mysqlLeaseGuardSql(this.migration, this.opts.epoch, escape));
-    statements.push(
-      mysqlDriver().format(
+    return {
+      guard: this.opts.epoch === undefined ? [] : [mysqlLeaseGuardSql(this.migration, this.opts.epoch, escape)],
+      checkpoint: mysqlDriver().format(
         `INSERT INTO tandem_checkpoint (migration, direction, position, transport_offset, commit_time, applied_transactions, stage, idle_position, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))
          ON DUPLICATE KEY UPDATE position = VALUES(position), transport_offset = VALUES(transport_offset), commit_time = VALUES(commit_time),
            applied_transactions = VALUES(applied_transactions), stage = VALUES(stage), idle_position = VALUES(idle_position), updated_at = VALUES(updated_at)`,
         [this.migration, this.direction, cp.sourcePosition, cp.transportOffset, ts(cp.commitTime), cp.appliedTransactions, cp.stage, cp.idlePosition],
       ),
-    );
+    };
+  }
+
+  async commit(cp: Omit<Checkpoint, 'updatedAt'>, backfill?: BackfillProgress[]): Promise<void> {
+    // The lease guard, the checkpoint, backfill progress and COMMIT travel in one round trip.
+    const { guard, checkpoint } = this.checkpointStatements(cp);
+    const statements = [...guard, checkpoint];
     for (const b of backfill ?? []) {
       statements.push(
         mysqlDriver().format(

@@ -21,6 +21,11 @@ export function isTransientPgError(err: unknown): boolean {
 /** The CHECK constraint on tandem.lease that refuses writes under an epoch older than the lease's (see state.ts). */
 export const LEASE_GUARD_CONSTRAINT = 'tandem_lease_lost';
 
+/** The lease guard refused the write: a newer holder took the lease. */
+export function isLeaseGuardError(err: unknown): boolean {
+  return code(err) === '23514' && errorMessage(err).includes(LEASE_GUARD_CONSTRAINT);
+}
+
 export function mapPgError(err: unknown, context: string): TandemError {
   if (err instanceof TandemError) return err;
   const c = code(err);
@@ -46,7 +51,7 @@ export function mapPgError(err: unknown, context: string): TandemError {
       cause: err,
     });
   }
-  if (c === '23514' && msg.includes(LEASE_GUARD_CONSTRAINT)) {
+  if (isLeaseGuardError(err)) {
     return new TandemError('TANDEM_LEASE_LOST', `${context}: another Tandem instance took over this migration's lease, so this one may no longer write`, {
       fix: 'nothing to repair: the instance holding the lease carries on; tandem status names it',
       cause: err,

@@ -16,7 +16,7 @@ import { changesForShadow, shadowTableRules, type ShadowTableRules } from '../sh
 import { postgresNativeTypes } from './native-types.js';
 import { connectPostgres } from './connect.js';
 import { describePgTables, type PgTableInfo } from './introspect.js';
-import { isTransientPgError } from './errors.js';
+import { isLeaseGuardError, isTransientPgError } from './errors.js';
 import { decodeKey, encodeKey } from '../../model/key-json.js';
 
 const q = (name: string) => pg.escapeIdentifier(name);
@@ -224,6 +224,18 @@ export class PgShadowWriter implements ShadowWriter {
 
   /** Values travel as escaped literals, so many statements share a round trip (see StatementBatch). */
   async apply(incoming: Change[]): Promise<void> {
+    await (await this.batchOf(incoming)).flush();
+  }
+
+  async applyAndCommit(incoming: Change[], cp: Omit<Checkpoint, 'updatedAt'>): Promise<void> {
+    const batch = await this.batchOf(incoming);
+    // The guard comes last, as in commit(): it locks the lease row until COMMIT, and renewals wait for that lock.
+    const { guard, checkpoint } = this.checkpointStatements(cp);
+    await batch.finishWith([...guard, checkpoint, 'COMMIT'], isLeaseGuardError);
+  }
+
+  /** The changes as statements, sent as each round trip fills; what is left is for the caller to send. */
+  private async batchOf(incoming: Change[]): Promise<StatementBatch> {
     const triggered = (t: string) => (this.tables.get(t)?.applyTriggers.length ?? 1) > 0;
     const changes = regroupByTable(changesForShadow(incoming, (t) => this.rules.get(t)), triggered);
     const batch = new StatementBatch((sql) => this.run(sql), MAX_BATCH_CHARS, isTransientPgError);
@@ -236,7 +248,7 @@ export class PgShadowWriter implements ShadowWriter {
       const sql = this.statement(op);
       if (sql) await batch.add(sql, op.kind === 'truncate' ? op.tables : [op.table]);
     }
-    await batch.flush();
+    return batch;
   }
 
   /** COPY straight into the table: the initial copy's rows are new, so no staging table and no conflict handling. */
@@ -330,14 +342,22 @@ export class PgShadowWriter implements ShadowWriter {
     }
   }
 
-  async commit(cp: Omit<Checkpoint, 'updatedAt'>, backfill?: BackfillProgress[]): Promise<void> {
+  /** The lease guard (when this writer holds an epoch) and the checkpoint's upsert. */
+  private checkpointStatements(cp: Omit<Checkpoint, 'updatedAt'>): { guard: string[]; checkpoint: string } {
     const values = [this.migration, this.direction, cp.sourcePosition, cp.transportOffset, cp.commitTime?.toISOString() ?? null, String(cp.appliedTransactions), cp.stage, cp.idlePosition].map(literal);
-    // The lease guard, the checkpoint and COMMIT go in one round trip when there is no backfill progress to record.
-    const guard = this.opts.epoch === undefined ? '' : `${pgLeaseGuardSql(this.migration, this.opts.epoch, literal)};\n`;
-    const checkpointSql = `${guard}INSERT INTO tandem.checkpoint (migration, direction, position, transport_offset, commit_time, applied_transactions, stage, idle_position, updated_at)
+    return {
+      guard: this.opts.epoch === undefined ? [] : [pgLeaseGuardSql(this.migration, this.opts.epoch, literal)],
+      checkpoint: `INSERT INTO tandem.checkpoint (migration, direction, position, transport_offset, commit_time, applied_transactions, stage, idle_position, updated_at)
        VALUES (${values.join(', ')}, now())
        ON CONFLICT (migration, direction) DO UPDATE SET position = EXCLUDED.position, transport_offset = EXCLUDED.transport_offset, commit_time = EXCLUDED.commit_time,
-         applied_transactions = EXCLUDED.applied_transactions, stage = EXCLUDED.stage, idle_position = EXCLUDED.idle_position, updated_at = now()`;
+         applied_transactions = EXCLUDED.applied_transactions, stage = EXCLUDED.stage, idle_position = EXCLUDED.idle_position, updated_at = now()`,
+    };
+  }
+
+  async commit(cp: Omit<Checkpoint, 'updatedAt'>, backfill?: BackfillProgress[]): Promise<void> {
+    const { guard, checkpoint } = this.checkpointStatements(cp);
+    // The lease guard, the checkpoint and COMMIT go in one round trip when there is no backfill progress to record.
+    const checkpointSql = [...guard, checkpoint].join(';\n');
     if (!backfill?.length) {
       await this.run(`${checkpointSql};\nCOMMIT`);
       return;

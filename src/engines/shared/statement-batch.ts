@@ -33,7 +33,20 @@ export class StatementBatch {
 
   async flush(): Promise<void> {
     if (this.statements.length === 0) return;
-    const sql = this.statements.join(';\n');
+    await this.send([], () => false);
+  }
+
+  /**
+   * Sends what is left followed by `after` (the lease guard, the checkpoint and COMMIT) in one round trip. An error
+   * of those statements themselves (`ownError`) is thrown as the server gave it, for the engine's error mapping to
+   * name (a lost lease); any other is the changes' error, named by their tables.
+   */
+  async finishWith(after: string[], ownError: (err: unknown) => boolean): Promise<void> {
+    await this.send(after, ownError);
+  }
+
+  private async send(after: string[], ownError: (err: unknown) => boolean): Promise<void> {
+    const sql = [...this.statements, ...after].join(';\n');
     const tables = this.tables;
     this.statements = [];
     this.chars = 0;
@@ -41,6 +54,7 @@ export class StatementBatch {
     try {
       await this.execute(sql);
     } catch (err) {
+      if (tables.size === 0 || ownError(err)) throw err;
       throw applyFailed(tables, err, this.isTransient(err));
     }
   }
