@@ -99,6 +99,14 @@ export async function until(what: string, probe: () => Promise<boolean>, timeout
 
 export interface MarkerLoad {
   seconds: number;
+  /**
+   * The load runs this long first, its markers kept apart (`coldLags`): a process that has just started runs its
+   * code cold (V8 compiles the hot paths in its first seconds, the servers fill their caches), which is once per
+   * start, not the lag at the source's sustained rate.
+   */
+  warmupSeconds?: number;
+  /** Called when the warm-up ends and the measured part begins (CPU counters start there). */
+  onMeasuring?: () => void;
   workers: number;
   /** One source transaction of the load, by worker and sequence number. */
   transaction: (worker: number, n: number) => Promise<void>;
@@ -112,19 +120,24 @@ export interface MarkerLoad {
  * Runs the load at the rate the source sustains while a marker row is written every 100 ms; a 10 ms poll of the
  * shadow times each marker's arrival, so lag is measured on one machine clock. Returns lags in seconds.
  */
-export async function measureMarkerLag(load: MarkerLoad): Promise<{ lags: number[]; tps: number; txns: number }> {
+export async function measureMarkerLag(load: MarkerLoad): Promise<{ lags: number[]; coldLags: number[]; tps: number; txns: number }> {
   const sent = new Map<number, number>();
   const lags: number[] = [];
+  const coldLags: number[] = [];
   let stop = false;
   let txns = 0;
   let markerId = 0;
+  /** The first marker of the measured part. */
+  let firstMeasured = Number.POSITIVE_INFINITY;
   const workers = Array.from({ length: load.workers }, async (_, w) => {
     for (let n = 1; !stop; n++) {
       await load.transaction(w, n);
-      txns++;
+      if (markerId >= firstMeasured) txns++;
     }
   });
-  const began = performance.now();
+  const started = performance.now();
+  const warmup = (load.warmupSeconds ?? 0) * 1000;
+  let began = started;
   const poll = (async () => {
     let seen = 0;
     while (!stop || seen < markerId) {
@@ -132,15 +145,24 @@ export async function measureMarkerLag(load: MarkerLoad): Promise<{ lags: number
       const now = performance.now();
       for (let id = seen + 1; id <= m; id++) {
         const t = sent.get(id);
-        if (t !== undefined) lags.push((now - t) / 1000);
-        // BENCH_LAG_TRACE=1: every tenth marker's lag as it arrives, to tell a steady lag from a growing one.
-        if (t !== undefined && process.env.BENCH_LAG_TRACE && id % 10 === 0) process.stderr.write(`marker ${id}: ${(now - t).toFixed(0)} ms\n`);
+        if (t !== undefined) (id >= firstMeasured ? lags : coldLags).push((now - t) / 1000);
+        // BENCH_LAG_TRACE=1: every tenth marker's lag as it arrives, to tell a steady lag from a growing one; =all:
+        // every marker, with its send time since the start, to line the tail up with what else happened then.
+        const every = process.env.BENCH_LAG_TRACE === 'all';
+        if (t !== undefined && process.env.BENCH_LAG_TRACE && (every || id % 10 === 0)) {
+          process.stderr.write(`marker ${id}: ${(now - t).toFixed(0)} ms${every ? ` (sent at ${((t - started) / 1000).toFixed(3)} s)` : ''}\n`);
+        }
       }
       seen = Math.max(seen, m);
       await new Promise((r) => setTimeout(r, 10));
     }
   })();
-  while (performance.now() - began < load.seconds * 1000) {
+  while (performance.now() - started < warmup + load.seconds * 1000) {
+    if (firstMeasured === Number.POSITIVE_INFINITY && performance.now() - started >= warmup) {
+      firstMeasured = markerId + 1;
+      began = performance.now();
+      load.onMeasuring?.();
+    }
     markerId++;
     await load.writeMarker(markerId);
     sent.set(markerId, performance.now());
@@ -150,7 +172,7 @@ export async function measureMarkerLag(load: MarkerLoad): Promise<{ lags: number
   await Promise.all(workers);
   const tps = txns / ((performance.now() - began) / 1000);
   await poll;
-  return { lags, tps, txns };
+  return { lags, coldLags, tps, txns };
 }
 
 /** A connected client; a session the server ends (DROP DATABASE … WITH (FORCE), a fence) is reported, not a crash. */

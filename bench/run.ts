@@ -32,6 +32,8 @@ const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefi
 const reps = args.includes('--reps') ? Number(args[args.indexOf('--reps') + 1]) : 3;
 const BULK_ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const OLTP_SECONDS = Number(process.env.BENCH_OLTP_SECONDS ?? 15);
+/** Load before the lag rows' measured part: a just-started replicator's first seconds are reported on their own (the cold rows). */
+const OLTP_WARMUP_SECONDS = Number(process.env.BENCH_OLTP_WARMUP_SECONDS ?? 3);
 const SWITCHES = Number(process.env.BENCH_SWITCHES ?? 20);
 
 const rows: BenchRow[] = [];
@@ -86,10 +88,10 @@ class Pair {
  * `tandem run --config <config>` in its own process. BENCH_CPU_PROF=<dir>: a V8 CPU profile of each run (open in
  * Chrome DevTools or speedscope). BENCH_TANDEM_LOG=<file>: its output appended there instead of discarded.
  */
-function spawnTandemRun(config: string): ChildProcess {
+function spawnTandemRun(config: string, build = cli): ChildProcess {
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
   const log = process.env.BENCH_TANDEM_LOG ? openSync(process.env.BENCH_TANDEM_LOG, 'a') : 'ignore';
-  const child = spawn(process.execPath, [...prof, cli, 'run', '--config', config], { stdio: ['ignore', log, log === 'ignore' ? 'pipe' : log], env: { ...process.env, TANDEM_LOG_LEVEL: process.env.BENCH_TANDEM_LOG_LEVEL ?? 'warn' } });
+  const child = spawn(process.execPath, [...prof, build, 'run', '--config', config], { stdio: ['ignore', log, log === 'ignore' ? 'pipe' : log], env: { ...process.env, TANDEM_LOG_LEVEL: process.env.BENCH_TANDEM_LOG_LEVEL ?? 'warn' } });
   child.stderr?.resume();
   return child;
 }
@@ -101,11 +103,11 @@ function benchTandemConfig(): Record<string, unknown> {
   return raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
 }
 
-async function startTandemRun(pair: Pair, migration: string, extra: Record<string, unknown> = {}): Promise<{ child: ChildProcess; config: string; stop(): Promise<void> }> {
+async function startTandemRun(pair: Pair, migration: string, extra: Record<string, unknown> = {}, build = cli): Promise<{ child: ChildProcess; config: string; stop(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-'));
   const config = join(dir, 'tandem.yaml');
   writeFileSync(config, stringify({ ...benchTandemConfig(), ...extra, migration, old: { url: `${pair.server.url}/${pair.src}` }, new: { url: `${pair.server.url}/${pair.dst}` }, state: { dir }, api: { listen: '127.0.0.1:0' } }));
-  const child = spawnTandemRun(config);
+  const child = spawnTandemRun(config, build);
   await until('tandem to start streaming', async () => {
     const r = await pair.dstClient.query(`select stage from tandem.checkpoint`).catch(() => ({ rows: [] as Array<{ stage: string }> }));
     return r.rows[0]?.stage === 'streaming';
@@ -287,15 +289,17 @@ interface LagCpu {
   ownMsPerTx: number;
 }
 
-async function oltpOnce(pair: Pair, load: 'small' | 'orders', start: () => Promise<{ stop(): Promise<void>; child?: ChildProcess }>): Promise<{ lags: number[]; tps: number; cpu: LagCpu }> {
+async function oltpOnce(pair: Pair, load: 'small' | 'orders', start: () => Promise<{ stop(): Promise<void>; child?: ChildProcess }>): Promise<{ lags: number[]; coldLags: number[]; tps: number; cpu: LagCpu }> {
   const replicator = await start();
   const serverCpu = () => treeCpuSeconds(postmasterPid(pair.server));
   const ownCpu = () => (replicator.child?.pid ? cpuSeconds(replicator.child.pid) : 0);
   const clients = await Promise.all(Array.from({ length: 4 }, () => client(`${pair.server.url}/${pair.src}`)));
   const marker = await client(`${pair.server.url}/${pair.src}`);
-  const [s0, p0] = [serverCpu(), ownCpu()];
-  const { lags, tps, txns } = await measureMarkerLag({
+  let [s0, p0] = [0, 0];
+  const { lags, coldLags, tps, txns } = await measureMarkerLag({
     seconds: OLTP_SECONDS,
+    warmupSeconds: OLTP_WARMUP_SECONDS,
+    onMeasuring: () => ([s0, p0] = [serverCpu(), ownCpu()]),
     workers: clients.length,
     transaction: load === 'orders' ? (w, n) => placeOrder(clients[w] as pg.Client, w, n) : async (w, n) => {
       const c = clients[w] as pg.Client;
@@ -313,7 +317,7 @@ async function oltpOnce(pair: Pair, load: 'small' | 'orders', start: () => Promi
   const cpu = { serversMsPerTx: ((serverCpu() - s0) * 1000) / txns, ownMsPerTx: ((ownCpu() - p0) * 1000) / txns };
   await Promise.all([...clients, marker].map((c) => c.end()));
   await replicator.stop();
-  return { lags, tps, cpu };
+  return { lags, coldLags, tps, cpu };
 }
 
 /**
@@ -323,17 +327,22 @@ async function oltpOnce(pair: Pair, load: 'small' | 'orders', start: () => Promi
  */
 const LAG_SYNCHRONOUS_COMMIT = process.env.BENCH_LAG_SYNCHRONOUS_COMMIT ?? 'on';
 
-/** BENCH_LAG_CONTENDERS=tandem: experiments on Tandem alone (the rows then have no anchor figures). */
-const LAG_CONTENDERS = (process.env.BENCH_LAG_CONTENDERS ?? 'tandem,native').split(',') as Array<'tandem' | 'native'>;
+/**
+ * BENCH_LAG_CONTENDERS=tandem: experiments on Tandem alone (the rows then have no anchor figures). With
+ * BENCH_BASELINE_CLI set, the baseline build runs as a third contender (`baseline`), alternating with the others.
+ */
+const LAG_CONTENDERS = (process.env.BENCH_LAG_CONTENDERS ?? (process.env.BENCH_BASELINE_CLI ? 'tandem,baseline,native' : 'tandem,native')).split(',') as LagContender[];
+type LagContender = 'tandem' | 'baseline' | 'native';
 
 /**
  * Lag under two loads, Tandem and a native subscription alternating: small transactions (an order of two lines), and
  * the order-placing load (multi-statement, multi-table, TOAST-sized notes) a busy shop produces.
  */
 async function benchOltp(server: RunningServer, load: 'small' | 'orders'): Promise<void> {
-  const results: Record<'tandem' | 'native', { p50: number[]; p99: number[]; max: number[]; tps: number[]; cpu: number[]; own: number[] }> = {
-    tandem: { p50: [], p99: [], max: [], tps: [], cpu: [], own: [] },
-    native: { p50: [], p99: [], max: [], tps: [], cpu: [], own: [] },
+  const results: Record<LagContender, { p50: number[]; p99: number[]; max: number[]; cold: number[]; tps: number[]; cpu: number[]; own: number[] }> = {
+    tandem: { p50: [], p99: [], max: [], cold: [], tps: [], cpu: [], own: [] },
+    baseline: { p50: [], p99: [], max: [], cold: [], tps: [], cpu: [], own: [] },
+    native: { p50: [], p99: [], max: [], cold: [], tps: [], cpu: [], own: [] },
   };
   const tag = load === 'orders' ? 'orders' : 'oltp';
   const [ddl, tables] = load === 'orders' ? [ordersDdl, ORDER_TABLES] : [oltpDdl, ['orders', 'order_lines', 'markers']];
@@ -347,23 +356,39 @@ async function benchOltp(server: RunningServer, load: 'small' | 'orders'): Promi
         await pair.srcClient.query(seed);
         if (who === 'native') await pair.dstClient.query(seed);
       }
-      const r = await oltpOnce(pair, load, async () => (who === 'tandem' ? startTandemRun(pair, `bench_${tag}_${i}`) : startNative(pair, `bench_${tag}_native_${i}`, tables)));
+      const r = await oltpOnce(pair, load, async () => {
+        if (who === 'native') return startNative(pair, `bench_${tag}_native_${i}`, tables);
+        return startTandemRun(pair, `bench_${tag}_${i}`, {}, who === 'baseline' ? (process.env.BENCH_BASELINE_CLI as string) : cli);
+      });
       results[who].p50.push(percentile(r.lags, 50) * 1000);
       results[who].p99.push(percentile(r.lags, 99) * 1000);
       results[who].max.push(Math.max(...r.lags) * 1000);
+      if (r.coldLags.length) results[who].cold.push(Math.max(...r.coldLags) * 1000);
       results[who].tps.push(r.tps);
       results[who].cpu.push(r.cpu.serversMsPerTx + r.cpu.ownMsPerTx);
       results[who].own.push(r.cpu.ownMsPerTx);
       await pair.drop();
       process.stderr.write(
-        `${tag} rep ${i + 1}/${reps} ${who}: p50 ${results[who].p50.at(-1)?.toFixed(0)} ms, p99 ${results[who].p99.at(-1)?.toFixed(0)} ms, ${r.tps.toFixed(0)} tx/s, ${results[who].cpu.at(-1)?.toFixed(2)} CPU-ms/tx (own ${r.cpu.ownMsPerTx.toFixed(2)})\n`,
+        `${tag} rep ${i + 1}/${reps} ${who}: p50 ${results[who].p50.at(-1)?.toFixed(0)} ms, p99 ${results[who].p99.at(-1)?.toFixed(0)} ms, cold max ${results[who].cold.at(-1)?.toFixed(0) ?? '—'} ms, ${r.tps.toFixed(0)} tx/s, ${results[who].cpu.at(-1)?.toFixed(2)} CPU-ms/tx (own ${r.cpu.ownMsPerTx.toFixed(2)})\n`,
       );
     }
   }
   const what = load === 'orders' ? 'order-placing load' : 'small transactions';
   const command = `npm run bench -- --only ${tag}`;
   for (const [metric, key] of [['replication lag p50', 'p50'], ['replication lag p99', 'p99'], ['replication lag max', 'max']] as const) {
-    rows.push({ name: `${tag}-lag-${key}`, metric: `${metric}, ${what}`, unit: 'ms', tandem: results.tandem[key], anchor: results.native[key], anchorName: 'PostgreSQL logical replication (subscription)', command });
+    rows.push({ name: `${tag}-lag-${key}`, metric: `${metric}, ${what}`, unit: 'ms', tandem: results.tandem[key], anchor: results.native[key], anchorName: 'PostgreSQL logical replication (subscription)', command, note: `after ${OLTP_WARMUP_SECONDS} s of the load` });
+  }
+  if (OLTP_WARMUP_SECONDS > 0) {
+    rows.push({
+      name: `${tag}-lag-cold-max`,
+      metric: `replication lag max in the first ${OLTP_WARMUP_SECONDS} s of the load, replicator just started (${what})`,
+      unit: 'ms',
+      tandem: results.tandem.cold,
+      anchor: results.native.cold,
+      anchorName: 'PostgreSQL logical replication (subscription)',
+      command,
+      note: 'once per start: the replicator\'s code and the servers\' caches are cold',
+    });
   }
   rows.push({ name: `${tag}-load`, metric: `source load sustained during the lag runs (4 clients, ${what})`, unit: 'tx/s', tandem: results.tandem.tps, anchor: results.native.tps, anchorName: 'same load, native run', command });
   rows.push({
@@ -376,6 +401,13 @@ async function benchOltp(server: RunningServer, load: 'small' | 'orders'): Promi
     command,
     note: `tandem run's own share: ${median(results.tandem.own).toFixed(2)} CPU-ms/tx (median); the load's own backends are in both; utime + stime from /proc`,
   });
+  if (results.baseline.p99.length) {
+    const anchorName = `tandem run of the baseline build (${process.env.BENCH_BASELINE_CLI})`;
+    for (const key of ['p50', 'p99', 'cold', 'tps', 'cpu'] as const) {
+      const unit = key === 'tps' ? 'tx/s' : key === 'cpu' ? 'CPU-ms/tx' : 'ms';
+      rows.push({ name: `${tag}-${key}-vs-baseline`, metric: `${key} of the lag runs (${what}), this build against BENCH_BASELINE_CLI (alternating)`, unit, tandem: results.tandem[key], anchor: results.baseline[key], anchorName, command: `BENCH_BASELINE_CLI=… ${command}` });
+    }
+  }
 }
 
 /** The Kafka transport for `tandem run`, with a connector prefix of its own per run (its topic starts empty). */
@@ -544,6 +576,7 @@ async function benchMariadb(pgServer: RunningServer): Promise<void> {
         const marker = await mysql.createConnection(myOpts(`myoltp${i}_src`));
         const { lags, tps } = await measureMarkerLag({
           seconds: OLTP_SECONDS,
+          warmupSeconds: OLTP_WARMUP_SECONDS,
           workers: clients.length,
           transaction: async (w, n) => {
             const c = clients[w] as mysql.Connection;
