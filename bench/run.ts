@@ -112,6 +112,11 @@ async function startTandemRun(pair: Pair, migration: string, extra: Record<strin
     const r = await pair.dstClient.query(`select stage from tandem.checkpoint`).catch(() => ({ rows: [] as Array<{ stage: string }> }));
     return r.rows[0]?.stage === 'streaming';
   }, 60_000, 50);
+  // As for the native subscription (its worker running): the replication connection is open and reading.
+  await until('tandem\'s replication connection to read', async () => {
+    const r = await pair.srcClient.query(`select 1 from pg_replication_slots where database = current_database() and active`);
+    return r.rowCount === 1;
+  }, 60_000, 20);
   return {
     child,
     config,
