@@ -102,17 +102,20 @@ export class ContinuousVerifier {
       }
       const keyRow = Object.fromEntries(spec.key.map((k) => [k, typeof row[k] === 'symbol' ? null : (row[k] ?? null)])) as Record<string, string | Buffer | null>;
       const key = canonicalKeyOfRow(keyRow, spec, verifier.keyTypesOf(change.table));
+      // Runs for every applied change of a busy stream: each key's text is built once.
+      const id = keyId(key);
       let set = this.touched.get(change.table);
       if (!set) this.touched.set(change.table, (set = new Map()));
-      if (!set.has(keyId(key))) {
-        set.set(keyId(key), key);
+      if (!set.has(id)) {
+        set.set(id, key);
         this.touchedCount++;
       }
       // A key that moved: the old key must be gone from the shadow too.
       if (change.op === 'update' && change.before) {
         const oldKey = canonicalKeyOfRow(change.before, spec, verifier.keyTypesOf(change.table));
-        if (keyId(oldKey) !== keyId(key) && !set.has(keyId(oldKey))) {
-          set.set(keyId(oldKey), oldKey);
+        const oldId = keyId(oldKey);
+        if (oldId !== id && !set.has(oldId)) {
+          set.set(oldId, oldKey);
           this.touchedCount++;
         }
       }

@@ -119,14 +119,23 @@ async function fastRound(
   return { resolved: keys.filter((k) => before.get(keyId(k)) === after.get(keyId(k))) };
 }
 
+/**
+ * The pauses between checkpoint reads while waiting: short first, since a stream in step applies within tens of
+ * milliseconds, then at most every 250 ms. A flat 250 ms made every re-check round of a busy stream wait a quarter
+ * second per step (4–5 s a round on the order load, against 15 ms of lag), so applied rows queued past the
+ * re-check queue's bound and were left to the next full pass.
+ */
+export const CHECKPOINT_POLL_MS = [5, 10, 20, 40, 80, 160, 250] as const;
+
 /** true once the checkpoint is at or past `position`; otherwise (timeout) the checkpoint where waiting stopped. */
 export async function waitForApplied(oracle: PositionOracle, position: string, timeoutMs: number, signal?: AbortSignal): Promise<true | string | null> {
   const deadline = Date.now() + timeoutMs;
   let applied: string | undefined;
-  for (;;) {
+  for (let attempt = 0; ; attempt++) {
     applied = await oracle.appliedPosition();
     if (applied !== undefined && oracle.compare(applied, position) >= 0) return true;
     if (Date.now() >= deadline || signal?.aborted) return applied ?? null;
-    await sleep(Math.min(250, Math.max(0, deadline - Date.now())), signal);
+    const pause = CHECKPOINT_POLL_MS[Math.min(attempt, CHECKPOINT_POLL_MS.length - 1)] as number;
+    await sleep(Math.min(pause, Math.max(0, deadline - Date.now())), signal);
   }
 }

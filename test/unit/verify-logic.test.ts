@@ -149,6 +149,27 @@ describe('waiting for the checkpoint (H23)', () => {
     expect(await waitForApplied(oracle(['5', '9', '12']), '10', 5_000)).toBe(true);
     expect(await waitForApplied(oracle(['5']), '10', 300)).toBe('5');
   });
+
+  it('reads the checkpoint again soon at first, then backs off to every 250 ms', async () => {
+    vi.useFakeTimers();
+    try {
+      const readAt: number[] = [];
+      const start = Date.now();
+      const slow: PositionOracle = {
+        activePosition: async () => '0',
+        appliedPosition: async () => (readAt.push(Date.now() - start), '5'),
+        compare: (a, b) => Number(a) - Number(b),
+      };
+      const waiting = waitForApplied(slow, '10', 1_000);
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(await waiting).toBe('5');
+      // A shadow in step is seen within milliseconds; a lagging one is not read more than 4 times a second.
+      expect(readAt.slice(0, 8)).toEqual([0, 5, 15, 35, 75, 155, 315, 565]);
+      expect(readAt.at(-1)).toBe(1_000);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });
 
 describe('the verification rate limit', () => {
