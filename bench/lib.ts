@@ -150,7 +150,7 @@ export async function measureMarkerLag(load: MarkerLoad): Promise<{ lags: number
         // every marker, with its send time since the start, to line the tail up with what else happened then.
         const every = process.env.BENCH_LAG_TRACE === 'all';
         if (t !== undefined && process.env.BENCH_LAG_TRACE && (every || id % 10 === 0)) {
-          process.stderr.write(`marker ${id}: ${(now - t).toFixed(0)} ms${every ? ` (sent at ${((t - started) / 1000).toFixed(3)} s)` : ''}\n`);
+          process.stderr.write(`marker ${id}: ${(now - t).toFixed(0)} ms${every ? ` (sent at ${((t - started) / 1000).toFixed(3)} s, epoch ms ${Math.round(performance.timeOrigin + t)})` : ''}\n`);
         }
       }
       seen = Math.max(seen, m);
