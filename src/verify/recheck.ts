@@ -125,7 +125,7 @@ async function fastRound(
  * second per step (4–5 s a round on the order load, against 15 ms of lag), so applied rows queued past the
  * re-check queue's bound and were left to the next full pass.
  */
-export const CHECKPOINT_POLL_MS = [5, 10, 20, 40, 80, 160, 250] as const;
+const CHECKPOINT_POLL_MS = [5, 10, 20, 40, 80, 160, 250] as const;
 
 /** true once the checkpoint is at or past `position`; otherwise (timeout) the checkpoint where waiting stopped. */
 export async function waitForApplied(oracle: PositionOracle, position: string, timeoutMs: number, signal?: AbortSignal): Promise<true | string | null> {
