@@ -54,13 +54,13 @@ export class TransactionGrouper {
   }
 
   /**
-   * The source said it has sent everything (a walsender's keepalive): should the open group commit? Not while held,
-   * and not when more events already wait behind the keepalive. A busy walsender sends one each time it catches up,
-   * so by the time it is read the next transactions are often queued: the group commits with them instead (a
-   * stale keepalive committed 1–2-transaction groups under load, each a shadow commit of its own).
+   * The source said it has sent everything (a walsender's keepalive): should the open shadow transaction commit? Not
+   * while its group is held, and not when more events already wait behind the keepalive. A busy walsender sends one
+   * each time it catches up, so by the time it is read the next transactions may be queued: the group commits with
+   * them instead of as a shadow commit of its own.
    */
   commitsOnIdle(backlog: number): boolean {
-    return this.open && backlog === 0 && this.holdMs() <= 0;
+    return backlog === 0 && this.holdMs() <= 0;
   }
 
   committed(): void {

@@ -62,7 +62,6 @@ describe('TransactionGrouper', () => {
   it('commits on a keepalive only when nothing waits behind it and the group is not held', () => {
     let now = 1_000;
     const g = new TransactionGrouper({ batchRows: 100, batchTimeMs: 200, commitDelayMs: 5 }, () => now);
-    expect(g.commitsOnIdle(0)).toBe(false); // no group open
     g.beginTransaction();
     expect(g.commitsOnIdle(0)).toBe(true); // a quiet stream: nothing held, nothing waiting
     expect(g.commitsOnIdle(3)).toBe(false); // a stale keepalive: transactions queued behind it join the group
