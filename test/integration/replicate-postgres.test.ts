@@ -191,6 +191,54 @@ describe('replication from PostgreSQL', () => {
     }, 120_000);
   });
 
+  describe('a transaction the shadow refuses, inside a held group', () => {
+    let source: PgTestDatabase;
+    let shadow: PgTestDatabase;
+    beforeAll(async () => {
+      [source, shadow] = await Promise.all([createPgDatabase(pgUrl, 'src'), createPgDatabase(pgUrl, 'dst')]);
+      dbs.push(source, shadow);
+      await source.admin.query(`ALTER DATABASE ${source.name} SET synchronous_commit = on`);
+      await source.admin.query(`CREATE TABLE payments (id int PRIMARY KEY, note text NOT NULL)`);
+      // The shadow alone refuses one value: the source accepts it, so only apply can fail on it.
+      await shadow.admin.query(`CREATE TABLE payments (id int PRIMARY KEY, note text NOT NULL CONSTRAINT payments_note_ok CHECK (note <> 'refused'))`);
+    });
+
+    it('commits the transactions before it, stops at it naming table, key and constraint, and applies nothing after it', async () => {
+      // Groups are held (their statements sent to the shadow while they wait) for up to batchTime: the burst below
+      // shares one group, and the refused row fails in it, not in a transaction of its own.
+      const config = writeConfig({ migration: 'refused_pg', old: { url: source.url }, new: { url: shadow.url }, apply: { commitDelay: '60s', batchTime: '2s' } });
+      const tandem = start(['run', '--config', config]);
+      const writer = new pg.Client({ connectionString: source.url });
+      await writer.connect();
+      try {
+        await waitForShadowing(config, 60_000);
+        await writer.query(`INSERT INTO payments VALUES (1, 'first')`);
+        await waitUntil('the first payment to arrive', async () => (await pgRows(shadow.admin, `select id from payments`)).length === 1, 10_000, 20);
+        // One transaction each, back to back: 2–5 are fine, 6 is refused by the shadow, 7 comes after it.
+        for (let id = 2; id <= 7; id++) await writer.query(`INSERT INTO payments VALUES ($1, $2)`, [id, id === 6 ? 'refused' : `payment ${id}`]);
+        const exit = await Promise.race([tandem.exited, new Promise((r) => setTimeout(() => r('still running'), 60_000))]);
+        expect(exit, tandem.output().slice(-3000)).toBe(4);
+        const output = tandem.output();
+        expect(output).toContain('TANDEM_APPLY_FAILED');
+        expect(output).toContain('payments_note_ok');
+        expect(output).toMatch(/"?id"?\W+6\b/);
+        // Everything before the refused transaction is on the shadow, committed; nothing of it or after it.
+        expect(await pgRows(shadow.admin, `select id::text, note from payments order by id`)).toEqual([
+          ['1', 'first'],
+          ...[2, 3, 4, 5].map((id) => [String(id), `payment ${id}`]),
+        ]);
+        // Restarted, it stops at the same transaction again: nothing was skipped.
+        const again = start(['run', '--config', config]);
+        const exitAgain = await Promise.race([again.exited, new Promise((r) => setTimeout(() => r('still running'), 60_000))]);
+        expect(exitAgain, again.output().slice(-3000)).toBe(4);
+        expect(again.output()).toContain('payments_note_ok');
+        expect(await pgRows(shadow.admin, `select count(*)::text from payments`)).toEqual([['5']]);
+      } finally {
+        await writer.end();
+      }
+    }, 180_000);
+  });
+
   describe('to MariaDB', () => {
     let source: PgTestDatabase;
     let shadow: MysqlTestDatabase;
