@@ -212,15 +212,7 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
       waiting = undefined;
       // A group held between source transactions (TransactionGrouper.deadline) commits when its deadline comes,
       // whether or not anything else arrives. With events waiting, the next one is taken without a timer.
-      const holding = () => (shadowTxOpen && !inSourceTx && grouper.open && sub.backlog === 0 ? grouper.holdMs() : undefined);
-      let held = holding();
-      if (held !== undefined && held > 0 && pending.length) {
-        // The held group's statements go to the shadow now, in its open transaction: the shadow executes them while
-        // the group waits, and the commit at the deadline carries only the checkpoint (p50 lag 14 → 11 ms under the
-        // order load, for a round trip per wait; bench/README.md).
-        await flush();
-        held = holding();
-      }
+      const held = shadowTxOpen && !inSourceTx && grouper.open && sub.backlog === 0 ? grouper.holdMs() : undefined;
       const event = held === undefined ? await next : await beforeDeadline(next, held);
       if (event === DEADLINE) {
         waiting = next;
@@ -271,8 +263,7 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
             skipping = false;
             break;
           }
-          // Changes of transactions arriving back to back travel together; a group that waits for more sends its
-          // changes while it waits (the top of the loop).
+          // Changes of grouped transactions travel together: one round trip per group, not per transaction.
           if (pending.length >= opts.batchRows) await flush();
           position = event.position;
           commitTime = event.commitTime;
