@@ -227,6 +227,8 @@ describe('replication from PostgreSQL', () => {
         expect(output).toContain('TANDEM_APPLY_FAILED');
         expect(output).toContain('payments_note_ok');
         expect(output).toContain('{"id":"6017"}');
+        // It failed in a group of several transactions, which was taken apart to commit the good ones.
+        expect(output).toContain('applying the group one transaction at a time');
         // Everything before the refused transaction is on the shadow, committed; nothing of it or after it.
         expect(await pgRows(shadow.admin, `select id::text, note from payments order by id`)).toEqual([
           ['1', 'first'],
