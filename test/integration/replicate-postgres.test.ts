@@ -145,15 +145,23 @@ describe('replication from PostgreSQL', () => {
     }, 300_000);
   });
 
+  /**
+   * A source and a shadow, the source committing as a shop's server does by default (each commit's WAL written at
+   * once): the walsender then sends every transaction on its own, followed by a keepalive that says nothing more is
+   * waiting.
+   */
+  const shopPair = async (): Promise<[PgTestDatabase, PgTestDatabase]> => {
+    const pair = await Promise.all([createPgDatabase(pgUrl, 'src'), createPgDatabase(pgUrl, 'dst')]);
+    dbs.push(...pair);
+    await pair[0].admin.query(`ALTER DATABASE ${pair[0].name} SET synchronous_commit = on`);
+    return pair;
+  };
+
   describe('a busy stream of small transactions', () => {
     let source: PgTestDatabase;
     let shadow: PgTestDatabase;
     beforeAll(async () => {
-      [source, shadow] = await Promise.all([createPgDatabase(pgUrl, 'src'), createPgDatabase(pgUrl, 'dst')]);
-      dbs.push(source, shadow);
-      // Each commit's WAL written at once, as a shop's server does by default: the walsender then sends every
-      // transaction on its own, followed by a keepalive that says nothing more is waiting.
-      await source.admin.query(`ALTER DATABASE ${source.name} SET synchronous_commit = on`);
+      [source, shadow] = await shopPair();
       for (const db of [source, shadow]) await db.admin.query(`CREATE TABLE events (id bigint PRIMARY KEY, writer int NOT NULL, note text)`);
     });
 
@@ -195,9 +203,7 @@ describe('replication from PostgreSQL', () => {
     let source: PgTestDatabase;
     let shadow: PgTestDatabase;
     beforeAll(async () => {
-      [source, shadow] = await Promise.all([createPgDatabase(pgUrl, 'src'), createPgDatabase(pgUrl, 'dst')]);
-      dbs.push(source, shadow);
-      await source.admin.query(`ALTER DATABASE ${source.name} SET synchronous_commit = on`);
+      [source, shadow] = await shopPair();
       await source.admin.query(`CREATE TABLE payments (id int PRIMARY KEY, note text NOT NULL)`);
       // The shadow alone refuses one value: the source accepts it, so only apply can fail on it.
       await shadow.admin.query(`CREATE TABLE payments (id int PRIMARY KEY, note text NOT NULL CONSTRAINT payments_note_ok CHECK (note <> 'refused'))`);
