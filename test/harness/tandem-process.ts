@@ -13,6 +13,16 @@ export interface TandemProcess {
   kill(signal: NodeJS.Signals): void;
 }
 
+/** The process's exit code, or 'still running' when it has not ended within `ms` (a test then fails on the code). */
+export async function exitWithin(p: TandemProcess, ms: number): Promise<number | string> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p.exited, new Promise<string>((r) => (timer = setTimeout(() => r('still running'), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   nodeArgs?: string[];

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { createMysqlDatabase, createPgDatabase, type MysqlTestDatabase, type PgTestDatabase } from '../harness/db.js';
 import { writeConfig } from '../harness/config.js';
-import { suiteResources, tandemStatus, waitUntil, waitForShadowing, type TandemProcess } from '../harness/tandem-process.js';
+import { exitWithin, suiteResources, tandemStatus, waitUntil, waitForShadowing, type TandemProcess } from '../harness/tandem-process.js';
 import { mysqlRows, pgRows, sameRows, tablesRows, waitForSameRows } from '../harness/compare.js';
 
 /**
@@ -227,8 +227,7 @@ describe('replication from PostgreSQL', () => {
           const ids = Array.from({ length: 40 }, (_, j) => tx * 1000 + j);
           await writer.query(`INSERT INTO payments SELECT id, CASE WHEN id = 6017 THEN 'refused' ELSE 'payment ' || id || ' ' || repeat('.', 1000) END FROM unnest($1::int[]) id`, [ids]);
         }
-        const exit = await Promise.race([tandem.exited, new Promise((r) => setTimeout(() => r('still running'), 60_000))]);
-        expect(exit, tandem.output().slice(-3000)).toBe(4);
+        expect(await exitWithin(tandem, 60_000), tandem.output().slice(-3000)).toBe(4);
         const output = tandem.output();
         expect(output).toContain('TANDEM_APPLY_FAILED');
         expect(output).toContain('payments_note_ok');
@@ -242,8 +241,7 @@ describe('replication from PostgreSQL', () => {
         ]);
         // Restarted, it stops at the same transaction again: nothing was skipped.
         const again = start(['run', '--config', config]);
-        const exitAgain = await Promise.race([again.exited, new Promise((r) => setTimeout(() => r('still running'), 60_000))]);
-        expect(exitAgain, again.output().slice(-3000)).toBe(4);
+        expect(await exitWithin(again, 60_000), again.output().slice(-3000)).toBe(4);
         expect(again.output()).toContain('payments_note_ok');
         expect(await pgRows(shadow.admin, `select count(*)::text from payments`)).toEqual([['161']]);
       } finally {

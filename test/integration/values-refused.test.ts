@@ -7,13 +7,12 @@ import { describe, expect, inject, it } from 'vitest';
 import { createMysqlDatabase, createPgDatabase, runTandem, uniqueName } from '../harness/db.js';
 import { writeConfig } from '../harness/config.js';
 import { mysqlRows, pgRows } from '../harness/compare.js';
-import { startTandem, suiteResources, waitForShadowing, waitUntil } from '../harness/tandem-process.js';
+import { exitWithin, startTandem, suiteResources, waitForShadowing, waitUntil } from '../harness/tandem-process.js';
 
 describe('values the shadow cannot hold as they are', () => {
   const pgUrl = inject('pgUrl');
   const mysqlUrl = inject('mysqlUrl');
   const { dbs, procs } = suiteResources();
-  const exitOf = async (p: ReturnType<typeof startTandem>) => Promise.race([p.exited, new Promise((r) => setTimeout(() => r('still running'), 60_000))]);
 
   it('PostgreSQL numeric → MariaDB decimal(65,30): 39 fractional digits are refused, in backfill and in stream, never rounded', async () => {
     const [src, dst] = [await createPgDatabase(pgUrl, 'dec_src'), await createMysqlDatabase(mysqlUrl, 'dec_dst')];
@@ -25,7 +24,7 @@ describe('values the shadow cannot hold as they are', () => {
     await src.admin.query(`INSERT INTO amounts VALUES (1, 1.5), (2, ${long})`);
     const p = startTandem(['run', '--config', writeConfig({ migration: uniqueName('dec'), old: { url: src.url }, new: { url: dst.url } })]);
     procs.push(p);
-    expect(await exitOf(p), p.output().slice(-2000)).toBe(4);
+    expect(await exitWithin(p, 60_000), p.output().slice(-2000)).toBe(4);
     expect(p.output()).toContain('TANDEM_VALUE_UNSUPPORTED');
     expect(p.output()).toContain('amounts.n');
     expect(p.output()).toContain('39 fractional digit(s) and the column keeps 30');
@@ -41,7 +40,7 @@ describe('values the shadow cannot hold as they are', () => {
     await waitForShadowing(config);
     await src.admin.query(`INSERT INTO later VALUES (1, 2.25)`);
     await src.admin.query(`INSERT INTO later VALUES (2, ${long})`);
-    expect(await exitOf(q), q.output().slice(-2000)).toBe(4);
+    expect(await exitWithin(q, 60_000), q.output().slice(-2000)).toBe(4);
     expect(q.output()).toContain('later.n');
     expect(await mysqlRows(dst.admin, `SELECT id, n FROM later ORDER BY id`)).toEqual([['1', '2.250000000000000000000000000000']]);
   });
@@ -54,7 +53,7 @@ describe('values the shadow cannot hold as they are', () => {
     await src.admin.query(`INSERT INTO events VALUES (1, '2024-01-01 10:00:00.123'), (2, '2024-01-01 10:00:00.123456')`);
     const p = startTandem(['run', '--config', writeConfig({ migration: uniqueName('ts'), old: { url: src.url }, new: { url: dst.url } })]);
     procs.push(p);
-    expect(await exitOf(p), p.output().slice(-2000)).toBe(4);
+    expect(await exitWithin(p, 60_000), p.output().slice(-2000)).toBe(4);
     expect(p.output()).toContain('events.at');
     expect(p.output()).toContain('6 fractional-second digit(s) and the column keeps 3');
     expect(await pgRows(dst.admin, `SELECT count(*)::text FROM events`)).toEqual([['0']]);
@@ -71,7 +70,7 @@ describe('values the shadow cannot hold as they are', () => {
     procs.push(p);
     await waitForShadowing(config);
     await src.admin.query(`INSERT INTO flags VALUES (3, 2)`);
-    expect(await exitOf(p), p.output().slice(-2000)).toBe(4);
+    expect(await exitWithin(p, 60_000), p.output().slice(-2000)).toBe(4);
     expect(p.output()).toContain('flags.on_sale');
     expect(p.output()).toContain('a boolean column holds only true and false');
     expect(await pgRows(dst.admin, `SELECT id::text, on_sale::text FROM flags ORDER BY id`)).toEqual([
