@@ -6,7 +6,8 @@
 import type { Logger } from 'pino';
 import type { TandemConfig } from '../config/schema.js';
 import type { Direction } from '../model/direction.js';
-import { replicatedTables, runReplication } from '../replicate/runner.js';
+import { runReplication } from '../replicate/runner.js';
+import { replicatedTables } from '../replicate/tables.js';
 import { emptyStats, type ReplicationStats } from '../replicate/stats.js';
 import { Lease, newHolder, osUser } from './lease.js';
 import { StateStore } from './state-store.js';

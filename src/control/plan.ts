@@ -14,7 +14,7 @@ import { engineForUrl } from '../engines/registry.js';
 import type { ControlState, Phase, SwitchKind } from '../model/control.js';
 import { sidesOf, type SideName } from '../model/direction.js';
 import type { AuditEntry, Gate } from '../model/switch.js';
-import { replicatedTables } from '../replicate/runner.js';
+import { replicatedTables } from '../replicate/tables.js';
 import { evaluateGates, type LiveFacts } from './gates.js';
 import { lastDrillOf, readMaterial, reviewState, type LastDrill, type PlanMaterial, type ReviewState } from './plan-review.js';
 import { runPreflight } from './preflight.js';

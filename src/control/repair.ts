@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { TandemConfig } from '../config/schema.js';
 import { TandemError, errorMessage } from '../errors.js';
 import { sidesOf, type Direction, type SideName } from '../model/direction.js';
-import { replicatedTables } from '../replicate/runner.js';
+import { replicatedTables } from '../replicate/tables.js';
 import { keyObject, parseKeyArgument } from '../verify/keys.js';
 import { applyRepair, planRepair, type RepairOutcome, type RepairStep } from '../verify/repair.js';
 import { mergeFindings } from '../verify/store.js';

@@ -64,6 +64,15 @@ export class StateStore {
   }
 
   /**
+   * Starts connecting to both sides now, for a caller that will write (every write is copied to the mirror): the
+   * mirror's connection is then set up while other work runs, not behind the first write. A failure here is only
+   * the next use's retry.
+   */
+  connectBoth(): void {
+    for (const side of [PRIMARY, MIRROR]) void this.backend(side).catch(() => undefined);
+  }
+
+  /**
    * Runs `work` on one side's connection, one operation at a time: an operation may be a transaction of several
    * statements (compare-and-set, a locked read-modify-write), which must not interleave with another on the same
    * connection. Concurrent writers in different processes serialize in the database instead.

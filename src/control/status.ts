@@ -17,7 +17,7 @@ import type { PendingTable } from '../replicate/tables.js';
 import { lagSecondsOf } from '../replicate/lag.js';
 import { driftCountOf, type TableVerification } from '../verify/store.js';
 import { lastReview, readMaterial, reviewState } from './plan-review.js';
-import { replicatedTables } from '../replicate/runner.js';
+import { replicatedTables } from '../replicate/tables.js';
 import { describeHolder, holderAliveHere, holderIsGone, renewInterval } from './lease.js';
 import type { StateStore } from './state-store.js';
 

@@ -24,7 +24,7 @@ import { otherDirection, type Direction, type SideName } from '../model/directio
 import { markerId } from '../model/names.js';
 import type { AuditEntry, Certificate, EmergencyReport, Gate, SwitchResult } from '../model/switch.js';
 import { lagSecondsOf } from '../replicate/lag.js';
-import { replicatedTables } from '../replicate/runner.js';
+import { replicatedTables } from '../replicate/tables.js';
 import type { ReplicationStats } from '../replicate/stats.js';
 import { tableCertificates } from './certificate.js';
 import type { Coordinator } from './coordinator.js';

@@ -9,7 +9,7 @@ import type { TandemConfig } from '../config/schema.js';
 import { TandemError, errorMessage } from '../errors.js';
 import { engineForUrl } from '../engines/registry.js';
 import type { SideName } from '../model/direction.js';
-import { replicatedTables } from '../replicate/runner.js';
+import { replicatedTables } from '../replicate/tables.js';
 import { Lease, newHolder } from './lease.js';
 import { StateStore } from './state-store.js';
 import { transportSwitch } from './transport-switch.js';

@@ -10,7 +10,7 @@ import type { TandemConfig } from '../config/schema.js';
 import { TandemError, errorMessage } from '../errors.js';
 import { leaseIsLive } from '../model/control.js';
 import type { Direction } from '../model/direction.js';
-import { replicatedTables, runReplication } from '../replicate/runner.js';
+import { replicatedTables } from '../replicate/tables.js';
 import { emptyStats } from '../replicate/stats.js';
 import type { ScanResult } from '../verify/compare.js';
 import { RowRateLimiter } from '../verify/rate-limit.js';
@@ -55,6 +55,11 @@ export interface VerifyRun {
   report: VerificationReport;
   /** Whether verify streamed the shadow up itself (no service was running). */
   caughtUp: boolean;
+  /**
+   * Every connection closing: each was told to end, so a command about to exit need not wait for the servers to
+   * end their sessions (30–50 ms after a large scan).
+   */
+  closed: Promise<void>;
 }
 
 /** The direction the store holds (forward before the first `tandem run`). */
@@ -91,6 +96,8 @@ async function withCatchUp<T>(config: TandemConfig, store: StateStore, direction
     await lease.recordOn('new');
     const tables = await replicatedTables(config, direction);
     const quiet = log.child({ component: 'catch-up' });
+    // Loaded only here: a verification with nothing to confirm (the usual one) never streams.
+    const { runReplication } = await import('../replicate/runner.js');
     streaming = runReplication(config, { direction, epoch: lease.epoch, signal: controller.signal, stats: emptyStats(), log: quiet, tables, streamOnly: true }).catch((err: unknown) => {
       // Verification goes on without it: suspects then stay unconfirmed, which the report says.
       log.warn({ err: errorMessage(err) }, 'cannot bring the shadow up to date; rows that differ will be reported as unconfirmed');
@@ -105,43 +112,55 @@ async function withCatchUp<T>(config: TandemConfig, store: StateStore, direction
 
 export async function verifyNow(config: TandemConfig, opts: VerifyOptions): Promise<VerifyRun> {
   const store = new StateStore(config, opts.log);
+  let verifier: Verifier | undefined;
   try {
-    const direction = await storedDirection(store);
-    const tables = chooseTables(await replicatedTables(config, direction), opts.tables, config.migration);
+    // Every pass is recorded on both sides: their connections are set up while the direction is read.
+    store.connectBoth();
+    const reading = storedDirection(store);
     const startedAt = new Date().toISOString();
-    const verifier = await Verifier.open(config, direction, tables);
-    let results: TableResult[] = [];
-    let caughtUp = false;
-    try {
-      // Scan every table first, then confirm all suspects at once: their waits for the checkpoint overlap.
-      const scanned = tables.filter((t) => verifier.specs.has(t));
-      let current: string | null = null;
-      const report = () => opts.onProgress?.({ tablesDone: scans.length, tablesTotal: scanned.length, table: current, rowsCompared: limiter.rows });
-      const limiter = new CountingLimiter(opts.rowsPerSecond, report);
-      const scans: Array<{ table: string; startedAt: string; scan: ScanResult }> = [];
-      for (const table of tables) {
-        if (!verifier.specs.has(table)) continue;
-        current = table;
-        report();
-        const tableStart = new Date().toISOString();
-        scans.push({ table, startedAt: tableStart, scan: await verifier.scan(table, { limiter, chunkRows: config.verify.chunkRows, settleMs: opts.settleMs }) });
-      }
-      current = null;
-      report();
-      const confirm = () => Promise.all(scans.map(async ({ table, scan }) => verifier.confirm(table, scan, { settleMs: opts.settleMs })));
-      const needsCatchUp = scans.some((s) => s.scan.suspects.length > 0);
-      if (needsCatchUp) {
-        const r = await withCatchUp(config, store, direction, opts.log, confirm);
-        results = r.result;
-        caughtUp = r.caughtUp;
-      } else results = await confirm();
-      const records = store.verificationStore(direction);
-      for (const [i, result] of results.entries()) await recordPass(records, verifier, result, scans[i]?.startedAt ?? startedAt);
-    } finally {
-      await verifier.close();
-    }
-    return { direction, report: buildReport(verifier, results, verifier.problems, startedAt), caughtUp };
-  } finally {
-    await store.close();
+    verifier = await Verifier.open(config, reading, (all) => chooseTables(all, opts.tables, config.migration));
+    const direction = await reading;
+    const { results, caughtUp } = await comparePass(config, store, verifier, direction, opts, startedAt);
+    // Recording needs only the store: the verification sessions close meanwhile.
+    const sessionsClosed = verifier.close();
+    const records = store.verificationStore(direction);
+    for (const { result, startedAt: at } of results) await recordPass(records, verifier, result, at);
+    return { direction, report: buildReport(verifier, results.map((r) => r.result), verifier.problems, startedAt), caughtUp, closed: Promise.all([sessionsClosed, store.close()]).then(() => undefined) };
+  } catch (err) {
+    await Promise.all([verifier?.close(), store.close()]);
+    throw err;
   }
+}
+
+/** Scans every table, then confirms all suspects at once (their waits for the checkpoint overlap). */
+async function comparePass(
+  config: TandemConfig,
+  store: StateStore,
+  verifier: Verifier,
+  direction: Direction,
+  opts: VerifyOptions,
+  startedAt: string,
+): Promise<{ results: Array<{ result: TableResult; startedAt: string }>; caughtUp: boolean }> {
+  const scanned = verifier.tables.filter((t) => verifier.specs.has(t));
+  let current: string | null = null;
+  const report = () => opts.onProgress?.({ tablesDone: scans.length, tablesTotal: scanned.length, table: current, rowsCompared: limiter.rows });
+  const limiter = new CountingLimiter(opts.rowsPerSecond, report);
+  const scans: Array<{ table: string; startedAt: string; scan: ScanResult }> = [];
+  for (const table of scanned) {
+    current = table;
+    report();
+    const tableStart = new Date().toISOString();
+    scans.push({ table, startedAt: tableStart, scan: await verifier.scan(table, { limiter, chunkRows: config.verify.chunkRows, settleMs: opts.settleMs }) });
+  }
+  current = null;
+  report();
+  const confirm = () => Promise.all(scans.map(async ({ table, scan }) => verifier.confirm(table, scan, { settleMs: opts.settleMs })));
+  let results: TableResult[];
+  let caughtUp = false;
+  if (scans.some((s) => s.scan.suspects.length > 0)) {
+    const r = await withCatchUp(config, store, direction, opts.log, confirm);
+    results = r.result;
+    caughtUp = r.caughtUp;
+  } else results = await confirm();
+  return { results: results.map((result, i) => ({ result, startedAt: scans[i]?.startedAt ?? startedAt })), caughtUp };
 }

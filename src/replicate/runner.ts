@@ -47,18 +47,6 @@ export interface RunnerOptions {
   onFreshCopy?: () => Promise<void>;
 }
 
-/** The tables a migration replicates: configured, or every table of the active side, minus exclusions. */
-export async function replicatedTables(config: TandemConfig, direction: Direction): Promise<string[]> {
-  const { active } = sidesOf(direction);
-  if (config.tables) return config.tables.filter((t) => !config.exclude.includes(t));
-  const db = await engineForUrl(config[active].url).openDatabase(active, config[active].url);
-  try {
-    return (await db.listTables()).filter((t) => !config.exclude.includes(t));
-  } finally {
-    await db.close();
-  }
-}
-
 /**
  * Refuses tables without a primary key (or replica-identity index) on the active side before anything is created
  * there: a change to such a table cannot name the row it changes, and publishing it would make the application's

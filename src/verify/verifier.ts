@@ -1,5 +1,5 @@
 import type { TandemConfig } from '../config/schema.js';
-import { appliedThrough, type CanonicalKey, type EngineModule, type NativeType, type ShadowWriter, type VerifyReader, type VerifyTable } from '../engines/engine.js';
+import { appliedThrough, type CanonicalKey, type Database, type EngineModule, type NativeType, type ShadowWriter, type VerifyReader, type VerifyTable } from '../engines/engine.js';
 import { engine as engineModule, engineForUrl } from '../engines/registry.js';
 import { sidesOf, type Direction, type SideName } from '../model/direction.js';
 import type { EngineKind, TableSchema } from '../model/schema.js';
@@ -8,6 +8,7 @@ import { scanTable, type Finding, type ScanResult } from './compare.js';
 import { recheck, type PositionOracle, type RecheckResult, type Unconfirmed } from './recheck.js';
 import type { RowRateLimiter } from './rate-limit.js';
 import { KEY_BATCH, LONG_VALUE_LENGTH } from '../engines/shared/verify-sql.js';
+import { replicatedTablesOn } from '../replicate/tables.js';
 
 /** A table that cannot be compared row by row, and why. */
 export interface TableProblem {
@@ -28,6 +29,9 @@ export interface TableResult {
   columnsNotCompared: string[];
 }
 
+/** The tables to compare, or how to choose them from the migration's replicated tables. */
+export type TableChoice = string[] | ((replicated: string[]) => string[]);
+
 export interface PassOptions {
   limiter: RowRateLimiter;
   chunkRows: number;
@@ -46,14 +50,32 @@ export class Verifier {
     readonly shadow: VerifyReader,
     private readonly activeEngine: EngineModule,
     private readonly checkpoints: ShadowWriter,
+    /** The tables asked for (as chosen), whether or not they can be compared: `specs` holds those that can. */
+    readonly tables: string[],
     readonly specs: Map<string, VerifyTable>,
     private readonly keyTypes: Map<string, Map<string, LogicalType | undefined>>,
     readonly problems: TableProblem[],
     readonly columnsNotCompared: Map<string, string[]>,
+    private readonly schemaDbsClosed: Promise<void>,
   ) {}
 
-  static async open(config: TandemConfig, direction: Direction, tables: string[]): Promise<Verifier> {
-    const { active, shadow } = sidesOf(direction);
+  /**
+   * `direction` may still be being read (from the state store): the connections that read the schemas belong to a
+   * side, not a role, and are set up meanwhile. `choice`: the tables to compare, or how to choose them from the
+   * migration's replicated tables (listed on the connection that reads the active side's schema).
+   */
+  static async open(config: TandemConfig, direction: Direction | Promise<Direction>, choice: TableChoice): Promise<Verifier> {
+    // Every connection is set up at once, the sessions while both schemas are read: a command such as `tandem
+    // verify` waits for all of them before its first chunk.
+    const schemaDbs = openSchemaDbs(config);
+    let known: Direction;
+    try {
+      known = await direction;
+    } catch (err) {
+      await schemaDbs.close();
+      throw err;
+    }
+    const { active, shadow } = sidesOf(known);
     const activeUrl = config[active].url;
     const shadowUrl = config[shadow].url;
     const activeModule = engineForUrl(activeUrl);
@@ -62,25 +84,29 @@ export class Verifier {
     const shadowEngine = shadowModule.kind;
     // A MySQL zero date arrives on a PostgreSQL shadow as values.zeroDates says; a MySQL shadow keeps it (H13).
     const zeroDates = activeEngine === 'mysql' && shadowEngine === 'postgres' ? config.values.zeroDates : 'keep';
-    // The sessions are opened while both schemas are read: each is a connection set up, and a command such as
-    // `tandem verify` waits for all of them before its first chunk.
     const sessions = Promise.allSettled([
       activeModule.openVerifyReader(activeUrl, { peer: shadowEngine, zeroDates }),
       shadowModule.openVerifyReader(shadowUrl, { peer: activeEngine, zeroDates: 'keep' }),
       // Only its checkpoint is read: no epoch, and it never commits.
-      shadowModule.openShadowWriter({ url: shadowUrl, migration: config.migration, direction, maxRows: 1 }),
+      shadowModule.openShadowWriter({ url: shadowUrl, migration: config.migration, direction: known, maxRows: 1 }),
     ] as const);
     const closeSessions = async () => {
       await Promise.all((await sessions).map((r) => (r.status === 'fulfilled' ? r.value.close().catch(() => undefined) : undefined)));
     };
+    let tables: string[];
     let activeSchemas: Map<string, TableSchema>;
     let shadowSchemas: Map<string, TableSchema>;
     try {
-      [activeSchemas, shadowSchemas] = await Promise.all([describe(activeModule, active, activeUrl, tables), describe(shadowModule, shadow, shadowUrl, tables)]);
+      const activeDb = await schemaDbs.side(active);
+      const shadowDb = await schemaDbs.side(shadow);
+      tables = Array.isArray(choice) ? choice : choice(await replicatedTablesOn(config, activeDb));
+      [activeSchemas, shadowSchemas] = await Promise.all([activeDb.describeTables(tables), shadowDb.describeTables(tables)]);
     } catch (err) {
-      await closeSessions();
+      await Promise.all([closeSessions(), schemaDbs.close()]);
       throw err;
     }
+    // Done with once read: they close while the pass starts, and close() waits for them.
+    const schemaDbsClosed = schemaDbs.close();
     const specs = new Map<string, VerifyTable>();
     const keyTypes = new Map<string, Map<string, LogicalType | undefined>>();
     const problems: TableProblem[] = [];
@@ -108,9 +134,9 @@ export class Verifier {
     }
     const [activeReader, shadowReader, checkpoints] = await sessions;
     if (activeReader.status === 'fulfilled' && shadowReader.status === 'fulfilled' && checkpoints.status === 'fulfilled') {
-      return new Verifier(activeReader.value, shadowReader.value, activeModule, checkpoints.value, specs, keyTypes, problems, columnsNotCompared);
+      return new Verifier(activeReader.value, shadowReader.value, activeModule, checkpoints.value, tables, specs, keyTypes, problems, columnsNotCompared, schemaDbsClosed);
     }
-    await closeSessions();
+    await Promise.all([closeSessions(), schemaDbsClosed]);
     // The first failure in the order they were asked for: the active side's before the shadow's.
     throw [activeReader, shadowReader, checkpoints].find((r) => r.status === 'rejected')?.reason;
   }
@@ -179,8 +205,12 @@ export class Verifier {
     return result;
   }
 
-  async close(): Promise<void> {
-    await Promise.all([this.active.close(), this.shadow.close(), this.checkpoints.close()].map((p) => p.catch(() => undefined)));
+  private closing: Promise<void> | undefined;
+
+  /** Closes every session; once (a later call waits for the same close). */
+  close(): Promise<void> {
+    this.closing ??= Promise.all([this.active.close(), this.shadow.close(), this.checkpoints.close(), this.schemaDbsClosed].map((p) => p.catch(() => undefined))).then(() => undefined);
+    return this.closing;
   }
 }
 
@@ -243,13 +273,18 @@ function sameDeclaredType(a: TableSchema, b: TableSchema, column: string): boole
   return x !== undefined && x === spelling(b);
 }
 
-async function describe(engine: EngineModule, side: SideName, url: string, tables: string[]): Promise<Map<string, TableSchema>> {
-  const db = await engine.openDatabase(side, url);
-  try {
-    return await db.describeTables(tables);
-  } finally {
-    await db.close();
-  }
+/** A connection to each side for reading schemas, opened at once; `side` gives one, or its failure. */
+function openSchemaDbs(config: TandemConfig): { side(name: SideName): Promise<Database>; close(): Promise<void> } {
+  const open = (side: SideName) => engineForUrl(config[side].url).openDatabase(side, config[side].url);
+  const dbs = { old: open('old'), new: open('new') };
+  // A failure is reported by side(), when that side is asked for; until then it is not unhandled.
+  for (const db of Object.values(dbs)) db.catch(() => undefined);
+  return {
+    side: (name) => dbs[name],
+    close: async () => {
+      await Promise.all(Object.values(dbs).map((db) => db.then((d) => d.close()).catch(() => undefined)));
+    },
+  };
 }
 
 function nativeTypeOf(engine: EngineKind, schema: TableSchema, column: string): NativeType | undefined {

@@ -80,6 +80,15 @@ describe('drift detection and repair', () => {
     expect(cleanUnthrottled.code, cleanUnthrottled.stderr).toBe(0);
     expect(cleanUnthrottled.report.tables.map((t) => [t.table, t.rowsCompared])).toEqual(clean.report.tables.map((t) => [t.table, t.rowsCompared]));
 
+    // --table chooses among the replicated tables (listed on the connection that reads the active side's schema).
+    const one = await runVerify(config, ['--table', 'order_lines']);
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.report.tables.map((t) => [t.table, t.rowsCompared])).toEqual([['order_lines', 3000]]);
+    const unknown = await runTandem(['verify', '--table', 'orders', '--config', config]);
+    expect(unknown.code, unknown.stderr).toBe(2);
+    expect(unknown.stderr).toContain(`--table orders: not replicated by migration ${migration}`);
+    expect(unknown.stderr).toContain(`fix: choose among: ${WEIRD}, accounts, order_lines`);
+
     // Drift written behind Tandem's back, on the shadow only.
     await shadow.admin.query(`UPDATE accounts SET email = 'changed@x' WHERE id = 17`);
     await shadow.admin.query(`UPDATE accounts SET balance = balance + 0.01, note = 'other' WHERE id = 77`);

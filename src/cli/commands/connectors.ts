@@ -5,7 +5,7 @@ import { redact } from '../../config/redact.js';
 import { childLogger } from '../../log.js';
 import { sidesOf, type Direction } from '../../model/direction.js';
 import { engineForUrl } from '../../engines/registry.js';
-import { replicatedTables } from '../../replicate/runner.js';
+import { replicatedTables } from '../../replicate/tables.js';
 import { StateStore } from '../../control/state-store.js';
 import { redactedConfig, renderConnector } from '../../transport/kafka/connectors.js';
 import { applyConnector, connectorReport, deleteConnector, waitRunning } from '../../transport/kafka/manage.js';

@@ -15,7 +15,7 @@ import {
   renderTableScript,
   translateTable,
 } from '../../schema/translate.js';
-import { replicatedTables } from '../../replicate/runner.js';
+import { replicatedTables } from '../../replicate/tables.js';
 import { confirm, printJson, printOut } from '../output.js';
 import { loadCliConfig } from '../context.js';
 import { Option } from 'commander';

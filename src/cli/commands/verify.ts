@@ -57,6 +57,7 @@ export function registerVerify(program: Command): void {
           });
         },
       });
+      // run.closed is not awaited: every session was told to end, and the process exits after the report.
       const { report } = await run.finally(() => progress.stop());
       if (opts.json) printJson(report);
       else printOut(renderReport(report));
