@@ -64,12 +64,12 @@ export class StateStore {
   }
 
   /**
-   * Starts connecting to both sides now, for a caller that will write (every write is copied to the mirror): the
-   * mirror's connection is then set up while other work runs, not behind the first write. A failure here is only
-   * the next use's retry.
+   * Makes both sides ready for writes now (connected, the state tables there), for a caller that will write: every
+   * write is copied to the mirror, and the first write to a side would otherwise connect and check its tables then.
+   * Queued behind what was asked before. A failure here is only the next write's retry.
    */
-  connectBoth(): void {
-    for (const side of [PRIMARY, MIRROR]) void this.backend(side).catch(() => undefined);
+  prepareWrites(): void {
+    for (const side of [PRIMARY, MIRROR]) void this.write(side, async () => undefined).catch(() => undefined);
   }
 
   /**

@@ -114,9 +114,9 @@ export async function verifyNow(config: TandemConfig, opts: VerifyOptions): Prom
   const store = new StateStore(config, opts.log);
   let verifier: Verifier | undefined;
   try {
-    // Every pass is recorded on both sides: their connections are set up while the direction is read.
-    store.connectBoth();
     const reading = storedDirection(store);
+    // Every pass is recorded on both sides: they are made ready for it meanwhile (after the read, on old).
+    store.prepareWrites();
     const startedAt = new Date().toISOString();
     verifier = await Verifier.open(config, reading, (all) => chooseTables(all, opts.tables, config.migration));
     const direction = await reading;
