@@ -68,7 +68,7 @@ function tandemBackfill(cli: string, config: string): string {
   return log ? `TANDEM_LOG_LEVEL=info node ${prof}${cli} backfill --yes --config ${config} >> ${log} 2>&1` : `TANDEM_LOG_LEVEL=warn node ${prof}${cli} backfill --yes --config ${config}`;
 }
 
-/** BENCH_BASELINE_CLI=<path to another build's dist/src/cli/main.js>: that build is timed too, alternating, as a row of its own. */
+/** BENCH_BASELINE_CLI=<path to another build's dist/cli/tandem.js>: that build is timed too, alternating, as a row of its own. */
 const baselineCli = process.env.BENCH_BASELINE_CLI;
 
 async function count(url: string): Promise<number> {

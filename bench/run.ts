@@ -24,7 +24,7 @@ import { benchKafkaClients } from './kafka-clients.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..');
-const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+const cli = join(repoRoot, 'dist', 'cli', 'tandem.js');
 const resultsDir = join(repoRoot, 'bench', 'results');
 
 const args = process.argv.slice(2);

@@ -26,7 +26,7 @@ export interface VerifyBenchOptions {
   rows: number;
   reps: number;
   /**
-   * BENCH_BASELINE_CLI: another build's dist/src/cli/main.js, timed in every repetition beside this one (old build
+   * BENCH_BASELINE_CLI: another build's dist/cli/tandem.js (dist/src/cli/main.js before it was bundled), timed in every repetition beside this one (old build
    * against new, alternating, on the same pair and the same load).
    */
   baselineCli?: string;

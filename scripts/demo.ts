@@ -23,7 +23,7 @@ import { tempDir } from '../test/harness/temp.js';
 import { shopMysql, shopPostgres } from '../test/harness/fixtures.js';
 import { SHOP_DDL, SHOP_TABLES, lostWrites, shopRows, sideSummary, startRouter, startShopLoad, writtenSideChanges, type SideName } from '../bench/shop-load.js';
 
-const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
+const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'tandem.js');
 const began = Date.now();
 /** A section heading, with the seconds since the demo started (a switch should be seen within the first minute). */
 const say = (text: string) => process.stdout.write(`\n\x1b[1m== ${text}\x1b[0m  [${Math.round((Date.now() - began) / 1000)} s]\n`);

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 
-/** Tandem's version from package.json (found from src/ when run as TypeScript, from dist/src/ when built). */
+/** Tandem's version from package.json (found from src/ when run as TypeScript, from dist/src/ or dist/cli/ when built). */
 export const VERSION: string = (() => {
   for (const rel of ['../package.json', '../../package.json']) {
     const url = new URL(rel, import.meta.url);

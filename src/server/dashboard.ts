@@ -16,9 +16,12 @@ const TYPES: Record<string, string> = {
 
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
 
-/** The folder beside this module (run from src with tsx) or in src/ beside dist/ (the compiled service). */
+/**
+ * The folder beside this module (run from src with tsx) or in src/ beside dist/: from dist/src/server/ (tsc's
+ * output) or from dist/cli/ (the bundled command, scripts/bundle-cli.ts).
+ */
 function dashboardDir(): string | undefined {
-  const candidates = ['./dashboard/', '../../../src/server/dashboard/'].map((rel) => fileURLToPath(new URL(rel, import.meta.url)));
+  const candidates = ['./dashboard/', '../../../src/server/dashboard/', '../../src/server/dashboard/'].map((rel) => fileURLToPath(new URL(rel, import.meta.url)));
   return candidates.find((dir) => existsSync(`${dir}index.html`));
 }
 

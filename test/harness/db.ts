@@ -90,8 +90,8 @@ export async function createMysqlDatabase(serverUrl: string, prefix = 'tandem'):
 }
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-/** The built CLI, as a user runs it (`npm test` builds first). */
-export const cliPath = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+/** The built CLI, as a user runs it: the bundle package.json's bin names (`npm test` builds first). */
+export const cliPath = join(repoRoot, 'dist', 'cli', 'tandem.js');
 
 export interface CliResult {
   code: number | null;

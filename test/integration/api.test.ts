@@ -2,6 +2,7 @@
  * The control API of `tandem run` as a client meets it: bearer tokens with roles, JSON errors with a code and a
  * fix, the status report identical to `tandem status --json`, and no token or password in any response or log.
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runTandem } from '../harness/db.js';
 import { readLeaseRow } from '../harness/control.js';
@@ -102,7 +103,9 @@ describe('control API', () => {
     const ready = await call('GET', '/readyz');
     expect(ready.status).toBe(200);
     expect(ready.json()).toMatchObject({ ready: true });
-    expect((await call('GET', '/metrics')).text).toContain('tandem_build_info');
+    // The version comes from package.json, found from wherever the running build is (the bundled CLI's dist/cli/).
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect((await call('GET', '/metrics')).text).toMatch(new RegExp(`tandem_build_info\\{[^}]*version="${version.replace(/\./g, '\\.')}"`));
   });
 
   it('never writes a token or the password to its log', async () => {
