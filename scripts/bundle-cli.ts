@@ -24,7 +24,7 @@ const BUNDLED = new Set(['commander', 'zod', 'yaml', 'lossless-json', 'p-retry',
 const external = Object.keys(pkg.dependencies).filter((d) => !BUNDLED.has(d));
 
 await build({
-  entryPoints: { tandem: join(root, 'dist', 'src', 'cli', 'main.js') },
+  entryPoints: { tandem: join(root, 'dist', 'src', 'cli', 'bin.js') },
   outdir: join(root, 'dist', 'cli'),
   bundle: true,
   splitting: true,
