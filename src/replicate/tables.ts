@@ -12,8 +12,8 @@ import { engineForUrl } from '../engines/registry.js';
 
 /** The tables a migration replicates: configured, or every table of the active side, minus exclusions. */
 export async function replicatedTables(config: TandemConfig, direction: Direction): Promise<string[]> {
+  if (config.tables) return withoutExcluded(config, config.tables);
   const { active } = sidesOf(direction);
-  if (config.tables) return replicatedTablesOn(config, undefined);
   const db = await engineForUrl(config[active].url).openDatabase(active, config[active].url);
   try {
     return await replicatedTablesOn(config, db);
@@ -22,13 +22,12 @@ export async function replicatedTables(config: TandemConfig, direction: Directio
   }
 }
 
-/** replicatedTables, listed on a connection to the active side the caller holds (needed only when `tables` is unset). */
-export async function replicatedTablesOn(config: TandemConfig, activeDb: Database | undefined): Promise<string[]> {
-  const excluded = (t: string) => config.exclude.includes(t);
-  if (config.tables) return config.tables.filter((t) => !excluded(t));
-  if (!activeDb) throw new Error('replicatedTablesOn: the active side must be given when tables is unset');
-  return (await activeDb.listTables()).filter((t) => !excluded(t));
+/** replicatedTables, listed (when `tables` is unset) on a connection to the active side the caller holds. */
+export async function replicatedTablesOn(config: TandemConfig, activeDb: Database): Promise<string[]> {
+  return withoutExcluded(config, config.tables ?? (await activeDb.listTables()));
 }
+
+const withoutExcluded = (config: TandemConfig, tables: string[]) => tables.filter((t) => !config.exclude.includes(t));
 
 /** A table that should replicate but cannot yet, with why and what to do. */
 export interface PendingTable {
