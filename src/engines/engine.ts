@@ -373,6 +373,12 @@ export interface VerifyReader {
    * produce canonical JSON (sorted keys, normalised numbers) in SQL.
    */
   readonly jsonInHash: boolean;
+  /**
+   * Tables' schemas on this side as read a moment ago on another connection (the Verifier reads both sides' schemas
+   * to build the specs): the reader plans its queries from them instead of reading them again. A column the reader
+   * is later asked for and does not find here is read again (DDL during verification).
+   */
+  knowSchemas(schemas: Map<string, TableSchema>): void;
   /** Columns of `table` that are JSON on this side. */
   jsonColumns(table: VerifyTable): Promise<string[]>;
   summarize(table: VerifyTable, range: KeyRange): Promise<ChunkSummary>;

@@ -49,7 +49,8 @@ export class Verifier {
     readonly active: VerifyReader,
     readonly shadow: VerifyReader,
     private readonly activeEngine: EngineModule,
-    private readonly checkpoints: ShadowWriter,
+    /** The shadow's checkpoint session, opened when first needed: only a re-check of suspects reads it. */
+    private readonly openCheckpoints: () => Promise<ShadowWriter>,
     /** The tables asked for (as chosen), whether or not they can be compared: `specs` holds those that can. */
     readonly tables: string[],
     readonly specs: Map<string, VerifyTable>,
@@ -87,9 +88,9 @@ export class Verifier {
     const sessions = Promise.allSettled([
       activeModule.openVerifyReader(activeUrl, { peer: shadowEngine, zeroDates }),
       shadowModule.openVerifyReader(shadowUrl, { peer: activeEngine, zeroDates: 'keep' }),
-      // Only its checkpoint is read: no epoch, and it never commits.
-      shadowModule.openShadowWriter({ url: shadowUrl, migration: config.migration, direction: known, maxRows: 1 }),
     ] as const);
+    // Only its checkpoint is read: no epoch, and it never commits.
+    const openCheckpoints = () => shadowModule.openShadowWriter({ url: shadowUrl, migration: config.migration, direction: known, maxRows: 1 });
     const closeSessions = async () => {
       await Promise.all((await sessions).map((r) => (r.status === 'fulfilled' ? r.value.close().catch(() => undefined) : undefined)));
     };
@@ -132,23 +133,39 @@ export class Verifier {
         keyTypes.set(name, built.keyTypes);
       }
     }
-    const [activeReader, shadowReader, checkpoints] = await sessions;
-    if (activeReader.status === 'fulfilled' && shadowReader.status === 'fulfilled' && checkpoints.status === 'fulfilled') {
-      return new Verifier(activeReader.value, shadowReader.value, activeModule, checkpoints.value, tables, specs, keyTypes, problems, columnsNotCompared, schemaDbsClosed);
+    const [activeReader, shadowReader] = await sessions;
+    if (activeReader.status === 'fulfilled' && shadowReader.status === 'fulfilled') {
+      activeReader.value.knowSchemas(activeSchemas);
+      shadowReader.value.knowSchemas(shadowSchemas);
+      return new Verifier(activeReader.value, shadowReader.value, activeModule, openCheckpoints, tables, specs, keyTypes, problems, columnsNotCompared, schemaDbsClosed);
     }
     await Promise.all([closeSessions(), schemaDbsClosed]);
     // The first failure in the order they were asked for: the active side's before the shadow's.
-    throw [activeReader, shadowReader, checkpoints].find((r) => r.status === 'rejected')?.reason;
+    throw [activeReader, shadowReader].find((r) => r.status === 'rejected')?.reason;
   }
 
   /** One checkpoint read at a time: tables confirming at once share it (their waits overlap) on one connection. */
   private checkpointRead: Promise<string | undefined> | undefined;
+  private checkpoints: Promise<ShadowWriter> | undefined;
+
+  /** The checkpoint session, opened on first use; after a failure to open, the next use tries again. */
+  private checkpointSession(): Promise<ShadowWriter> {
+    if (this.closing) return Promise.reject(new Error('the verifier is closed'));
+    if (!this.checkpoints) {
+      const opening = this.openCheckpoints();
+      this.checkpoints = opening;
+      opening.catch(() => {
+        if (this.checkpoints === opening) this.checkpoints = undefined;
+      });
+    }
+    return this.checkpoints;
+  }
 
   readonly oracle: PositionOracle = {
     activePosition: () => this.active.currentPosition(),
     appliedPosition: () => {
-      this.checkpointRead ??= this.checkpoints
-        .readCheckpoint()
+      this.checkpointRead ??= this.checkpointSession()
+        .then((session) => session.readCheckpoint())
         .then((cp) => (cp ? appliedThrough(cp, this.activeEngine.comparePositions) : undefined))
         .catch(() => undefined)
         .finally(() => (this.checkpointRead = undefined));
@@ -209,7 +226,9 @@ export class Verifier {
 
   /** Closes every session; once (a later call waits for the same close). */
   close(): Promise<void> {
-    this.closing ??= Promise.all([this.active.close(), this.shadow.close(), this.checkpoints.close(), this.schemaDbsClosed].map((p) => p.catch(() => undefined))).then(() => undefined);
+    this.closing ??= Promise.all(
+      [this.active.close(), this.shadow.close(), this.checkpoints?.then((session) => session.close()) ?? Promise.resolve(), this.schemaDbsClosed].map((p) => p.catch(() => undefined)),
+    ).then(() => undefined);
     return this.closing;
   }
 }

@@ -5,7 +5,7 @@
 import { TandemError } from '../../errors.js';
 import { canonicalJson } from '../../model/canonical.js';
 import type { Row } from '../../model/change.js';
-import type { ColumnSchema, EngineKind } from '../../model/schema.js';
+import type { ColumnSchema, EngineKind, TableSchema } from '../../model/schema.js';
 import type { CanonicalKey, CanonicalRow, ChunkSummary, KeyRange, PhysicalScan, RowHash, VerifyReader, VerifyReaderOptions, VerifyTable } from '../engine.js';
 import { batches, DEFAULT_FORM, keyId, keyListCondition, rangeConditions, SqlParams, whereClause, type CanonicalColumnSql, type ColumnForm, type HashPart } from './verify-sql.js';
 
@@ -51,7 +51,7 @@ export abstract class SqlVerifyReader implements VerifyReader {
   readonly jsonInHash: boolean;
   abstract readonly fastHash: string | undefined;
   abstract readonly physical: PhysicalScan | undefined;
-  private readonly schemas = new Map<string, Map<string, ColumnSchema>>();
+  private readonly schemas = new Map<string, Promise<Map<string, ColumnSchema>>>();
 
   protected constructor(protected readonly opts: VerifyReaderOptions, engine: EngineKind) {
     this.jsonInHash = opts.peer === engine;
@@ -81,12 +81,19 @@ export abstract class SqlVerifyReader implements VerifyReader {
   abstract currentPosition(): Promise<string>;
   abstract close(): Promise<void>;
 
+  knowSchemas(schemas: Map<string, TableSchema>): void {
+    for (const [name, schema] of schemas) this.schemas.set(name, Promise.resolve(new Map(schema.columns.map((c) => [c.name, c]))));
+  }
+
   protected async plan(table: VerifyTable): Promise<TablePlan> {
-    let schema = this.schemas.get(table.name);
+    const known = this.schemas.get(table.name);
+    let schema = known ? await known.catch(() => undefined) : undefined;
     // Read again when a column is not known: the table may have changed since (DDL during verification).
     if (!schema || [...table.columns, ...table.key].some((c) => !schema?.has(c))) {
-      schema = await this.describe(table.name);
-      this.schemas.set(table.name, schema);
+      // Kept as a promise: a pass asks for several plans of a table at once, and they share one read.
+      const reading = this.describe(table.name);
+      this.schemas.set(table.name, reading);
+      schema = await reading;
     }
     const found = schema;
     const column = (name: string, form: ColumnForm): CanonicalColumnSql => {
@@ -205,7 +212,15 @@ export abstract class SqlVerifyReader implements VerifyReader {
    */
   private fastValues(plan: TablePlan): string[] {
     const same = new Set(plan.table.sameType ?? []);
-    return plan.columns.map((c) => (same.has(c.name) ? this.quote(c.name) : c.json ? c.text : c.compared));
+    return plan.columns.map((c) => (same.has(c.name) ? this.sameTypeValue(this.quote(c.name), plan.schema.get(c.name)) : c.json ? c.text : c.compared));
+  }
+
+  /**
+   * A column of the same declared type on both sides, as the `row` fast hash takes it: the column itself (its type's
+   * text), or any other form that tells every two values of the type apart and that both sides compute alike.
+   */
+  protected sameTypeValue(quoted: string, _col: ColumnSchema | undefined): string {
+    return quoted;
   }
 
   async rowFastHashes(table: VerifyTable, keys: CanonicalKey[]): Promise<Map<string, string> | undefined> {
