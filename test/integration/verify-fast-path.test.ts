@@ -151,6 +151,49 @@ describe('fast and fallback verification paths report exactly the planted drift'
     await expectRecheck(a, s, spec, ['1'], ['500', '700']);
   });
 
+  /**
+   * Dates and timestamps of the same declared type go into the fast hash in their binary form, not as text. Equal
+   * values (infinities included) agree; a millisecond, a day or a second
+   * of difference is drift, in a plain column, a domain over timestamptz and an array of timestamps (which keeps
+   * its text form).
+   */
+  it('PostgreSQL → PostgreSQL, dates and timestamps in binary form: equal values agree and every planted difference is drift', { timeout: 300_000 }, async () => {
+    const ddl = `CREATE DOMAIN due_at AS timestamptz CHECK (VALUE > '2000-01-01');
+      CREATE TABLE items (id bigint PRIMARY KEY, amount numeric, label text NOT NULL, note text, at timestamptz(0) NOT NULL, qty integer,
+        local timestamp(3), day date, stamps timestamptz[], due due_at)`;
+    const fill = [
+      `UPDATE items SET local = at::timestamp(3) + interval '0.123 second', day = at::date, stamps = ARRAY[at, at + interval '1 day'], due = at + interval '7 days'`,
+      `UPDATE items SET local = 'infinity', day = '-infinity' WHERE id = 500`,
+    ];
+    const { source, shadow, config } = await pgPair('fasttime', ddl, ddl, fill);
+    const clean = await runVerify(config);
+    expect(clean.code, clean.stderr).toBe(0);
+    expect(clean.report.driftCount).toBe(0);
+    expect(clean.report.tables[0]?.rowsCompared).toBe(ROWS);
+
+    const [a, s] = await readers(source.url, shadow.url);
+    const spec = await builtSpec(source.url, shadow.url, 'items');
+    expect(spec.sameType).toEqual(['id', 'amount', 'label', 'note', 'at', 'qty', 'local', 'day', 'stamps', 'due']);
+    expect(a.fastHash).toBe(s.fastHash);
+    expect(await s.fastSummary(spec, {})).toEqual(await a.fastSummary(spec, {}));
+
+    await shadow.admin.query(`UPDATE items SET local = local + interval '1 millisecond' WHERE id = 100`);
+    await shadow.admin.query(`UPDATE items SET day = day + 1 WHERE id = 200`);
+    await shadow.admin.query(`UPDATE items SET stamps[2] = stamps[2] + interval '1 second' WHERE id = 300`);
+    await shadow.admin.query(`UPDATE items SET due = due + interval '1 second' WHERE id = 400`);
+    await shadow.admin.query(`UPDATE items SET at = at + interval '1 second' WHERE id = 600`);
+    expect((await s.fastSummary(spec, {})).hash).not.toBe((await a.fastSummary(spec, {})).hash);
+    const drifted = await runVerify(config);
+    expect(drifted.code, drifted.stderr).toBe(1);
+    expect(sortDrift(drifted.report.tables[0]?.drift ?? [])).toEqual([
+      { key: { id: '100' }, kind: 'different', columns: ['local'] },
+      { key: { id: '200' }, kind: 'different', columns: ['day'] },
+      { key: { id: '300' }, kind: 'different', columns: ['stamps'] },
+      { key: { id: '400' }, kind: 'different', columns: ['due'] },
+      { key: { id: '600' }, kind: 'different', columns: ['at'] },
+    ]);
+  });
+
   it('PostgreSQL → PostgreSQL, types that differ (numeric scale, integer widths, varchar/text): canonical text column by column', { timeout: 300_000 }, async () => {
     const { source, shadow, config } = await pgPair(
       'fallback',

@@ -11,6 +11,13 @@ import { decodePgText, textTypes } from './values.js';
 import { currentLsn } from './lsn.js';
 import { oneQueryAtATime } from '../shared/one-query-at-a-time.js';
 
+/** The send function of each date and time type whose binary form is its stored value (precision left out). */
+const BINARY_TIMES = new Map([
+  ['timestamp with time zone', 'timestamptz_send'],
+  ['timestamp without time zone', 'timestamp_send'],
+  ['date', 'date_send'],
+]);
+
 /** VerifyReader for PostgreSQL: one autocommit session with Tandem's settings (UTC, shortest float text). */
 export class PgVerifyReader extends SqlVerifyReader {
   readonly engine = 'postgres' as const;
@@ -59,8 +66,20 @@ export class PgVerifyReader extends SqlVerifyReader {
    */
   get fastHash(): string | undefined {
     if (!this.ctx.utf8) return undefined;
-    if (this.opts.peer === 'postgres') return 'postgres:hashtextextended:utf8';
+    if (this.opts.peer === 'postgres') return 'postgres:hashtextextended:utf8:binary-times';
     return CROSS_ENGINE_FAST_HASH;
+  }
+
+  /**
+   * Dates and timestamps go into the fast hash as their binary form (the stored days or microseconds, as the
+   * wire's binary format sends them; bytea's hex in the row's text): formatting a timestamp as text (the time zone,
+   * the calendar) was the costliest part of a row's hash (a pass over 1M rows with one timestamptz column: about a
+   * fifth less database time). The binary form is the value itself, so two values are equal in it exactly when their
+   * texts are, whatever either session's settings.
+   */
+  protected override sameTypeValue(quoted: string, col: ColumnSchema | undefined): string {
+    const send = col && BINARY_TIMES.get(col.nativeType.replace(/\(\d+\)/, ''));
+    return send ? `${send}(${quoted})` : quoted;
   }
 
   /** string_agg's text is limited to 1 GB; a chunk is kept far below that. */
