@@ -61,39 +61,34 @@ export class Verifier {
   ) {}
 
   /**
-   * `direction` may still be being read (from the state store): the connections that read the schemas belong to a
-   * side, not a role, and are set up meanwhile. `choice`: the tables to compare, or how to choose them from the
+   * `direction` may still be being read (from the state store): the connections that read the schemas, and the
+   * readers, belong to a side, not a role, and are set up meanwhile. `choice`: the tables to compare, or how to choose them from the
    * migration's replicated tables (listed on the connection that reads the active side's schema).
    */
   static async open(config: TandemConfig, direction: Direction | Promise<Direction>, choice: TableChoice): Promise<Verifier> {
-    // Every connection is set up at once, the sessions while both schemas are read: a command such as `tandem
-    // verify` waits for all of them before its first chunk.
+    // Every connection is set up at once, each side's reader while both schemas are read: a command such as
+    // `tandem verify` waits for all of them before its first chunk.
     const schemaDbs = openSchemaDbs(config);
+    const readers = openSideReaders(config, Promise.resolve(direction));
+    const sessions = Promise.allSettled([readers.old, readers.new]);
+    const closeSessions = async () => {
+      await Promise.all((await sessions).map((r) => (r.status === 'fulfilled' ? r.value.close().catch(() => undefined) : undefined)));
+    };
     let known: Direction;
     try {
       known = await direction;
     } catch (err) {
-      await schemaDbs.close();
+      await Promise.all([closeSessions(), schemaDbs.close()]);
       throw err;
     }
     const { active, shadow } = sidesOf(known);
-    const activeUrl = config[active].url;
     const shadowUrl = config[shadow].url;
-    const activeModule = engineForUrl(activeUrl);
+    const activeModule = engineForUrl(config[active].url);
     const shadowModule = engineForUrl(shadowUrl);
     const activeEngine = activeModule.kind;
     const shadowEngine = shadowModule.kind;
-    // A MySQL zero date arrives on a PostgreSQL shadow as values.zeroDates says; a MySQL shadow keeps it (H13).
-    const zeroDates = activeEngine === 'mysql' && shadowEngine === 'postgres' ? config.values.zeroDates : 'keep';
-    const sessions = Promise.allSettled([
-      activeModule.openVerifyReader(activeUrl, { peer: shadowEngine, zeroDates }),
-      shadowModule.openVerifyReader(shadowUrl, { peer: activeEngine, zeroDates: 'keep' }),
-    ] as const);
     // Only its checkpoint is read: no epoch, and it never commits.
     const openCheckpoints = () => shadowModule.openShadowWriter({ url: shadowUrl, migration: config.migration, direction: known, maxRows: 1 });
-    const closeSessions = async () => {
-      await Promise.all((await sessions).map((r) => (r.status === 'fulfilled' ? r.value.close().catch(() => undefined) : undefined)));
-    };
     let tables: string[];
     let activeSchemas: Map<string, TableSchema>;
     let shadowSchemas: Map<string, TableSchema>;
@@ -133,7 +128,8 @@ export class Verifier {
         keyTypes.set(name, built.keyTypes);
       }
     }
-    const [activeReader, shadowReader] = await sessions;
+    const settled = await sessions;
+    const [activeReader, shadowReader] = active === 'old' ? settled : [settled[1], settled[0]];
     if (activeReader.status === 'fulfilled' && shadowReader.status === 'fulfilled') {
       activeReader.value.knowSchemas(activeSchemas);
       shadowReader.value.knowSchemas(shadowSchemas);
@@ -293,6 +289,22 @@ function sameDeclaredType(a: TableSchema, b: TableSchema, column: string): boole
 }
 
 /** A connection to each side for reading schemas, opened at once; `side` gives one, or its failure. */
+/**
+ * One verify reader per side, opened at once: its options depend on the other side's engine, and on the direction
+ * only for a MySQL/MariaDB side against PostgreSQL, whose zero dates compare as values.zeroDates says while it is the
+ * active side and as they are while it is the shadow (H13). That one waits for the direction.
+ */
+function openSideReaders(config: TandemConfig, direction: Promise<Direction>): Record<SideName, Promise<VerifyReader>> {
+  const open = (side: SideName): Promise<VerifyReader> => {
+    const other: SideName = side === 'old' ? 'new' : 'old';
+    const module = engineForUrl(config[side].url);
+    const peer = engineForUrl(config[other].url).kind;
+    if (module.kind !== 'mysql' || peer !== 'postgres') return module.openVerifyReader(config[side].url, { peer, zeroDates: 'keep' });
+    return direction.then((d) => module.openVerifyReader(config[side].url, { peer, zeroDates: sidesOf(d).active === side ? config.values.zeroDates : 'keep' }));
+  };
+  return { old: open('old'), new: open('new') };
+}
+
 function openSchemaDbs(config: TandemConfig): { side(name: SideName): Promise<Database>; close(): Promise<void> } {
   const open = (side: SideName) => engineForUrl(config[side].url).openDatabase(side, config[side].url);
   const dbs = { old: open('old'), new: open('new') };
