@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { TandemError } from '../errors.js';
 import { configSchema, type TandemConfig } from './schema.js';
 import { passwordOf, redact, redactUrl, registerSecret, userInfoProblem } from './redact.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseDuration } from './duration.js';
 
 /** A duration written as `500ms`, `5s`, `2m`, `1h`; held as milliseconds. */
