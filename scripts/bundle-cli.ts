@@ -11,7 +11,7 @@
  * Kafka), so each works exactly as under tsc's output. The tests and the bench run this bundle, as users do.
  */
 import { build } from 'esbuild';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -23,9 +23,13 @@ const BUNDLED = new Set(['commander', 'zod', 'yaml', 'lossless-json', 'p-retry',
 
 const external = Object.keys(pkg.dependencies).filter((d) => !BUNDLED.has(d));
 
+const outdir = join(root, 'dist', 'cli');
+// Chunk names carry a hash: without this, every build would leave the last one's chunks beside its own.
+rmSync(outdir, { recursive: true, force: true });
+
 await build({
   entryPoints: { tandem: join(root, 'dist', 'src', 'cli', 'bin.js') },
-  outdir: join(root, 'dist', 'cli'),
+  outdir,
   bundle: true,
   splitting: true,
   format: 'esm',
