@@ -2,7 +2,7 @@ import type mysql from 'mysql2/promise';
 import { TandemError } from '../../errors.js';
 import { mapMysqlError } from './errors.js';
 import { redactUrl } from '../../config/redact.js';
-import { mysqlDriver } from './driver.js';
+import { mysqlDriverSoon } from './driver.js';
 
 /**
  * Value handling is chosen for exactness: big numbers and DECIMAL as strings (no JavaScript number on the value
@@ -29,7 +29,7 @@ export function mysqlOptions(url: string): mysql.ConnectionOptions {
 export async function connectMysql(url: string, purpose: string, extra: Partial<mysql.ConnectionOptions> = {}): Promise<mysql.Connection> {
   // A dropped connection surfaces on the next query; without a listener the 'error' event would crash the process.
   // Attached before the handshake, so an error arriving right behind it (a server shutting down) is caught too.
-  const core = mysqlDriver().createConnection({ ...mysqlOptions(url), ...extra });
+  const core = (await mysqlDriverSoon()).createConnection({ ...mysqlOptions(url), ...extra });
   core.on('error', () => undefined);
   const conn = core.promise();
   try {

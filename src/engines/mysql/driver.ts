@@ -12,3 +12,13 @@ export function mysqlDriver(): typeof mysql2 {
   loaded ??= requireCjs('mysql2') as typeof mysql2;
   return loaded;
 }
+
+/**
+ * mysql2 for a connection about to be opened. Its first load blocks the process for about 100 ms, so it waits for
+ * the event loop's next turn: connections asked for in the same breath (a PostgreSQL side's, say) are then on their
+ * way, and that server starts their sessions while the driver loads.
+ */
+export async function mysqlDriverSoon(): Promise<typeof mysql2> {
+  if (!loaded) await new Promise((resolve) => setImmediate(resolve));
+  return mysqlDriver();
+}
