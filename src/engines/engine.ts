@@ -374,11 +374,16 @@ export interface VerifyReader {
    */
   readonly jsonInHash: boolean;
   /**
-   * Tables' schemas on this side as read a moment ago on another connection (the Verifier reads both sides' schemas
-   * to build the specs): the reader plans its queries from them instead of reading them again. A column the reader
-   * is later asked for and does not find here is read again (DDL during verification).
+   * This side's base tables (Database.listTables), read on the reader's own session: a verification needs no other
+   * connection to learn what to compare.
    */
-  knowSchemas(schemas: Map<string, TableSchema>): void;
+  listTables(): Promise<string[]>;
+  /**
+   * Schemas of the named tables that exist (Database.describeTables), read on the reader's session. The reader plans
+   * its queries from what it read here; a column it is later asked for and did not find is read again (DDL during
+   * verification).
+   */
+  describeTables(names: string[]): Promise<Map<string, TableSchema>>;
   /** Columns of `table` that are JSON on this side. */
   jsonColumns(table: VerifyTable): Promise<string[]>;
   summarize(table: VerifyTable, range: KeyRange): Promise<ChunkSummary>;

@@ -23,7 +23,7 @@ export async function replicatedTables(config: TandemConfig, direction: Directio
 }
 
 /** replicatedTables, listed (when `tables` is unset) on a connection to the active side the caller holds. */
-export async function replicatedTablesOn(config: TandemConfig, activeDb: Database): Promise<string[]> {
+export async function replicatedTablesOn(config: TandemConfig, activeDb: Pick<Database, 'listTables'>): Promise<string[]> {
   return withoutExcluded(config, config.tables ?? (await activeDb.listTables()));
 }
 

@@ -1,5 +1,5 @@
 import type { TandemConfig } from '../config/schema.js';
-import { appliedThrough, type CanonicalKey, type Database, type EngineModule, type NativeType, type ShadowWriter, type VerifyReader, type VerifyTable } from '../engines/engine.js';
+import { appliedThrough, type CanonicalKey, type EngineModule, type NativeType, type ShadowWriter, type VerifyReader, type VerifyTable } from '../engines/engine.js';
 import { engine as engineModule, engineForUrl } from '../engines/registry.js';
 import { sidesOf, type Direction, type SideName } from '../model/direction.js';
 import type { EngineKind, TableSchema } from '../model/schema.js';
@@ -57,18 +57,16 @@ export class Verifier {
     private readonly keyTypes: Map<string, Map<string, LogicalType | undefined>>,
     readonly problems: TableProblem[],
     readonly columnsNotCompared: Map<string, string[]>,
-    private readonly schemaDbsClosed: Promise<void>,
   ) {}
 
   /**
-   * `direction` may still be being read (from the state store): the connections that read the schemas, and the
-   * readers, belong to a side, not a role, and are set up meanwhile. `choice`: the tables to compare, or how to choose them from the
-   * migration's replicated tables (listed on the connection that reads the active side's schema).
+   * `direction` may still be being read (from the state store): the readers belong to a side, not a role, and are
+   * set up meanwhile. `choice`: the tables to compare, or how to choose them from the migration's replicated tables
+   * (listed by the active side's reader).
    */
   static async open(config: TandemConfig, direction: Direction | Promise<Direction>, choice: TableChoice): Promise<Verifier> {
-    // Every connection is set up at once, each side's reader while both schemas are read: a command such as
-    // `tandem verify` waits for all of them before its first chunk.
-    const schemaDbs = openSchemaDbs(config);
+    // Both sides' readers are set up at once, while the direction is read, and read their side's schema themselves:
+    // a command such as `tandem verify` waits for them before its first chunk, and needs no other connection.
     const readers = openSideReaders(config, Promise.resolve(direction));
     const sessions = Promise.allSettled([readers.old, readers.new]);
     const closeSessions = async () => {
@@ -78,7 +76,7 @@ export class Verifier {
     try {
       known = await direction;
     } catch (err) {
-      await Promise.all([closeSessions(), schemaDbs.close()]);
+      await closeSessions();
       throw err;
     }
     const { active, shadow } = sidesOf(known);
@@ -92,17 +90,18 @@ export class Verifier {
     let tables: string[];
     let activeSchemas: Map<string, TableSchema>;
     let shadowSchemas: Map<string, TableSchema>;
+    let activeReader: VerifyReader;
+    let shadowReader: VerifyReader;
     try {
-      const activeDb = await schemaDbs.side(active);
-      const shadowDb = await schemaDbs.side(shadow);
-      tables = Array.isArray(choice) ? choice : choice(await replicatedTablesOn(config, activeDb));
-      [activeSchemas, shadowSchemas] = await Promise.all([activeDb.describeTables(tables), shadowDb.describeTables(tables)]);
+      [activeReader, shadowReader] = await Promise.all([readers[active], readers[shadow]]);
+      tables = Array.isArray(choice) ? choice : choice(await replicatedTablesOn(config, activeReader));
+      [activeSchemas, shadowSchemas] = await Promise.all([activeReader.describeTables(tables), shadowReader.describeTables(tables)]);
     } catch (err) {
-      await Promise.all([closeSessions(), schemaDbs.close()]);
-      throw err;
+      await closeSessions();
+      // The first failure in the order they were asked for: the active side's before the shadow's.
+      const failed = await Promise.allSettled([readers[active], readers[shadow]]);
+      throw failed.find((r) => r.status === 'rejected')?.reason ?? err;
     }
-    // Done with once read: they close while the pass starts, and close() waits for them.
-    const schemaDbsClosed = schemaDbs.close();
     const specs = new Map<string, VerifyTable>();
     const keyTypes = new Map<string, Map<string, LogicalType | undefined>>();
     const problems: TableProblem[] = [];
@@ -128,16 +127,7 @@ export class Verifier {
         keyTypes.set(name, built.keyTypes);
       }
     }
-    const settled = await sessions;
-    const [activeReader, shadowReader] = active === 'old' ? settled : [settled[1], settled[0]];
-    if (activeReader.status === 'fulfilled' && shadowReader.status === 'fulfilled') {
-      activeReader.value.knowSchemas(activeSchemas);
-      shadowReader.value.knowSchemas(shadowSchemas);
-      return new Verifier(activeReader.value, shadowReader.value, activeModule, openCheckpoints, tables, specs, keyTypes, problems, columnsNotCompared, schemaDbsClosed);
-    }
-    await Promise.all([closeSessions(), schemaDbsClosed]);
-    // The first failure in the order they were asked for: the active side's before the shadow's.
-    throw [activeReader, shadowReader].find((r) => r.status === 'rejected')?.reason;
+    return new Verifier(activeReader, shadowReader, activeModule, openCheckpoints, tables, specs, keyTypes, problems, columnsNotCompared);
   }
 
   /** One checkpoint read at a time: tables confirming at once share it (their waits overlap) on one connection. */
@@ -223,7 +213,7 @@ export class Verifier {
   /** Closes every session; once (a later call waits for the same close). */
   close(): Promise<void> {
     this.closing ??= Promise.all(
-      [this.active.close(), this.shadow.close(), this.checkpoints?.then((session) => session.close()) ?? Promise.resolve(), this.schemaDbsClosed].map((p) => p.catch(() => undefined)),
+      [this.active.close(), this.shadow.close(), this.checkpoints?.then((session) => session.close()) ?? Promise.resolve()].map((p) => p.catch(() => undefined)),
     ).then(() => undefined);
     return this.closing;
   }
@@ -303,19 +293,6 @@ function openSideReaders(config: TandemConfig, direction: Promise<Direction>): R
     return direction.then((d) => module.openVerifyReader(config[side].url, { peer, zeroDates: sidesOf(d).active === side ? config.values.zeroDates : 'keep' }));
   };
   return { old: open('old'), new: open('new') };
-}
-
-function openSchemaDbs(config: TandemConfig): { side(name: SideName): Promise<Database>; close(): Promise<void> } {
-  const open = (side: SideName) => engineForUrl(config[side].url).openDatabase(side, config[side].url);
-  const dbs = { old: open('old'), new: open('new') };
-  // A failure is reported by side(), when that side is asked for; until then it is not unhandled.
-  for (const db of Object.values(dbs)) db.catch(() => undefined);
-  return {
-    side: (name) => dbs[name],
-    close: async () => {
-      await Promise.all(Object.values(dbs).map((db) => db.then((d) => d.close()).catch(() => undefined)));
-    },
-  };
 }
 
 function nativeTypeOf(engine: EngineKind, schema: TableSchema, column: string): NativeType | undefined {

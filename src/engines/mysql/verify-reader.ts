@@ -1,7 +1,7 @@
 import type mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
 import type { Row } from '../../model/change.js';
-import type { ColumnSchema } from '../../model/schema.js';
+import type { ColumnSchema, TableSchema } from '../../model/schema.js';
 import { mysqlNativeTypes } from './native-types.js';
 import type { VerifyReaderOptions } from '../engine.js';
 import type { CanonicalColumnSql, ColumnForm, HashPart } from '../shared/verify-sql.js';
@@ -9,7 +9,7 @@ import { CROSS_ENGINE_FAST_HASH, SqlVerifyReader, type FastSql, type TablePlan, 
 import { toNeutral, type ValuePolicy } from './binlog-values.js';
 import { mysqlCanonicalColumn, mysqlRowHash, mysqlRowText, mysqlSummaryColumns, type MysqlCanonicalContext } from './canonical-sql.js';
 import { connectMysql } from './connect.js';
-import { describeMysqlTables } from './introspect.js';
+import { describeMysqlTables, listMysqlTables } from './introspect.js';
 import { quoteMysqlIdent as q } from './quote.js';
 import { masterPosition } from './reader.js';
 import { oneQueryAtATime } from '../shared/one-query-at-a-time.js';
@@ -46,9 +46,12 @@ export class MysqlVerifyReader extends SqlVerifyReader {
     }
   }
 
-  protected async describe(table: string): Promise<Map<string, ColumnSchema>> {
-    const info = (await describeMysqlTables(this.conn, [table])).get(table);
-    return new Map((info?.columns ?? []).map((c) => [c.name, c]));
+  listTables(): Promise<string[]> {
+    return listMysqlTables(this.conn);
+  }
+
+  protected readSchemas(names: string[]): Promise<Map<string, TableSchema>> {
+    return describeMysqlTables(this.conn, names);
   }
 
   protected canonical(col: ColumnSchema, form: ColumnForm): CanonicalColumnSql {

@@ -1,12 +1,12 @@
 import pg from 'pg';
 import type { Row } from '../../model/change.js';
-import type { ColumnSchema } from '../../model/schema.js';
+import type { ColumnSchema, TableSchema } from '../../model/schema.js';
 import type { PhysicalScan, VerifyReaderOptions } from '../engine.js';
 import type { CanonicalColumnSql, ColumnForm, HashPart } from '../shared/verify-sql.js';
 import { CROSS_ENGINE_FAST_HASH, SqlVerifyReader, type FastSql, type TablePlan, type TextRow } from '../shared/verify-reader-base.js';
 import { pgCanonicalColumn, pgRowHash, pgRowText, pgSummaryColumns, type PgCanonicalContext } from './canonical-sql.js';
 import { connectPostgres } from './connect.js';
-import { describePgTables } from './introspect.js';
+import { describePgTables, listPgTables } from './introspect.js';
 import { decodePgText, textTypes } from './values.js';
 import { currentLsn } from './lsn.js';
 import { oneQueryAtATime } from '../shared/one-query-at-a-time.js';
@@ -43,9 +43,12 @@ export class PgVerifyReader extends SqlVerifyReader {
     }
   }
 
-  protected async describe(table: string): Promise<Map<string, ColumnSchema>> {
-    const info = (await describePgTables(this.client, [table])).get(table);
-    return new Map((info?.columns ?? []).map((c) => [c.name, c]));
+  listTables(): Promise<string[]> {
+    return listPgTables(this.client);
+  }
+
+  protected readSchemas(names: string[]): Promise<Map<string, TableSchema>> {
+    return describePgTables(this.client, names);
   }
 
   protected canonical(col: ColumnSchema, form: ColumnForm): CanonicalColumnSql {

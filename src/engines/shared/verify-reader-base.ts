@@ -46,6 +46,9 @@ function jsonValue(raw: string | null): string | null {
   }
 }
 
+/** A table's columns by name; empty when the table does not exist. */
+const columnsOf = (schema: TableSchema | undefined): Map<string, ColumnSchema> => new Map((schema?.columns ?? []).map((c) => [c.name, c]));
+
 export abstract class SqlVerifyReader implements VerifyReader {
   abstract readonly engine: EngineKind;
   readonly jsonInHash: boolean;
@@ -57,8 +60,9 @@ export abstract class SqlVerifyReader implements VerifyReader {
     this.jsonInHash = opts.peer === engine;
   }
 
-  /** Column schemas of a table on this side; an empty map when it does not exist. */
-  protected abstract describe(table: string): Promise<Map<string, ColumnSchema>>;
+  abstract listTables(): Promise<string[]>;
+  /** The schemas of the named tables that exist on this side, read on this reader's session. */
+  protected abstract readSchemas(names: string[]): Promise<Map<string, TableSchema>>;
   /** The column's SQL in the form the spec asks for (VerifyTable: singlePrecision, asInteger, digest). */
   protected abstract canonical(col: ColumnSchema, form: ColumnForm): CanonicalColumnSql;
   protected abstract quote(name: string): string;
@@ -81,20 +85,23 @@ export abstract class SqlVerifyReader implements VerifyReader {
   abstract currentPosition(): Promise<string>;
   abstract close(): Promise<void>;
 
-  knowSchemas(schemas: Map<string, TableSchema>): void {
-    for (const [name, schema] of schemas) this.schemas.set(name, Promise.resolve(new Map(schema.columns.map((c) => [c.name, c]))));
+  describeTables(names: string[]): Promise<Map<string, TableSchema>> {
+    const reading = this.readSchemas(names);
+    // Kept as promises: a pass asks for several plans of a table at once, and they share this one read.
+    for (const name of names) {
+      const columns = reading.then((found) => columnsOf(found.get(name)));
+      // A failed read is the caller's to see; here it only means the next plan reads again.
+      columns.catch(() => undefined);
+      this.schemas.set(name, columns);
+    }
+    return reading;
   }
 
   protected async plan(table: VerifyTable): Promise<TablePlan> {
     const known = this.schemas.get(table.name);
     let schema = known ? await known.catch(() => undefined) : undefined;
     // Read again when a column is not known: the table may have changed since (DDL during verification).
-    if (!schema || [...table.columns, ...table.key].some((c) => !schema?.has(c))) {
-      // Kept as a promise: a pass asks for several plans of a table at once, and they share one read.
-      const reading = this.describe(table.name);
-      this.schemas.set(table.name, reading);
-      schema = await reading;
-    }
+    if (!schema || [...table.columns, ...table.key].some((c) => !schema?.has(c))) schema = columnsOf((await this.describeTables([table.name])).get(table.name));
     const found = schema;
     const column = (name: string, form: ColumnForm): CanonicalColumnSql => {
       const col = found.get(name);
