@@ -333,9 +333,10 @@ export interface PhysicalScan {
   extent(table: VerifyTable): Promise<{ blocks: number; rows: number }>;
   /**
    * The fast summary (VerifyReader.fastSummary, a sum of row hashes) of the rows stored in blocks [from, to); to
-   * the end, blocks added since included, when `to` is undefined.
+   * the end, blocks added since included, when `to` is undefined. `writes`: what `writes` would say once the range
+   * is read, where the engine reads it in the same statement (a round trip less per range).
    */
-  sums(table: VerifyTable, blocks: { from: number; to?: number }): Promise<ChunkSummary>;
+  sums(table: VerifyTable, blocks: { from: number; to?: number }): Promise<ChunkSummary & { writes?: string }>;
   /**
    * A count that moves when rows of the table are written (it may lag the writes by a few seconds), or undefined
    * when the engine keeps none: a pass stops reading in physical order once the table is seen changing.

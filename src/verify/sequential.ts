@@ -69,7 +69,7 @@ async function sumSide(scan: PhysicalScan, table: VerifyTable, stop: { written: 
     rows += part.rows;
     hash += BigInt(part.hash);
     await onRows(part.rows);
-    if (writesAtStart !== undefined && (await scan.writes(table)) !== writesAtStart) {
+    if (writesAtStart !== undefined && (part.writes ?? (await scan.writes(table))) !== writesAtStart) {
       stop.written = true;
       return { outcome: 'written', chunks };
     }

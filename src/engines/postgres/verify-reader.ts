@@ -18,6 +18,9 @@ const BINARY_TIMES = new Map([
   ['date', 'date_send'],
 ]);
 
+/** A table's writes as its statistics count them; `table` is the placeholder of its quoted name. */
+const WRITES_SQL = (table: string) => `SELECT (n_tup_ins + n_tup_upd + n_tup_del)::text FROM pg_stat_user_tables WHERE relid = ${table}::regclass`;
+
 /** VerifyReader for PostgreSQL: one autocommit session with Tandem's settings (UTC, shortest float text). */
 export class PgVerifyReader extends SqlVerifyReader {
   readonly engine = 'postgres' as const;
@@ -124,14 +127,22 @@ export class PgVerifyReader extends SqlVerifyReader {
         // reltuples is -1 for a table never vacuumed or analyzed.
         return { blocks: Number(row?.[0] ?? 0), rows: rows >= 0 ? rows : NaN };
       },
-      sums: (table, blocks) => {
+      // The write count is read in the same statement, once the range is read (an uncorrelated subquery in the
+      // target list is evaluated when the aggregate's row is formed).
+      sums: async (table, blocks) => {
         const tid = (block: number) => `(${block},0)`;
-        return this.fastSumWhere(table, fast, (params) => `WHERE ctid >= ${params.add(tid(blocks.from))}::tid${blocks.to === undefined ? '' : ` AND ctid < ${params.add(tid(blocks.to))}::tid`}`);
+        const { also, ...sum } = await this.fastSumWhere(
+          table,
+          fast,
+          (params) => `WHERE ctid >= ${params.add(tid(blocks.from))}::tid${blocks.to === undefined ? '' : ` AND ctid < ${params.add(tid(blocks.to))}::tid`}`,
+          (params, plan) => `(${WRITES_SQL(params.add(plan.from))})`,
+        );
+        return also === undefined ? sum : { ...sum, writes: also };
       },
       // Counted by the writing sessions, which publish them when idle, at most once a second (and when they end).
       writes: async (table) => {
         const plan = await this.plan(table);
-        const [row] = await this.queryText(`SELECT (n_tup_ins + n_tup_upd + n_tup_del)::text FROM pg_stat_user_tables WHERE relid = $1::regclass`, [plan.from]);
+        const [row] = await this.queryText(WRITES_SQL('$1'), [plan.from]);
         return row?.[0] ?? undefined;
       },
     };

@@ -204,12 +204,20 @@ export abstract class SqlVerifyReader implements VerifyReader {
   }
 
   /** The `row` fast summary (a sum of row hashes) of the rows `where` selects: fastSummary's, and PhysicalScan.sums'. */
-  protected async fastSumWhere(table: VerifyTable, fast: Extract<FastSql, { kind: 'row' }>, where: (params: SqlParams, plan: TablePlan) => string): Promise<ChunkSummary> {
+  protected async fastSumWhere(
+    table: VerifyTable,
+    fast: Extract<FastSql, { kind: 'row' }>,
+    where: (params: SqlParams, plan: TablePlan) => string,
+    also?: (params: SqlParams, plan: TablePlan) => string,
+  ): Promise<ChunkSummary & { also?: string }> {
     const plan = await this.plan(table);
     const params = this.params();
-    const sql = `SELECT ${fast.summaryColumns(fast.rowHash(this.fastValues(plan))).join(', ')} FROM ${plan.from} ${where(params, plan)}`;
-    const [count, sum] = (await this.queryText(sql, params.values))[0] ?? [];
-    return { rows: Number(count ?? 0), hash: sum ?? '0' };
+    const columns = fast.summaryColumns(fast.rowHash(this.fastValues(plan)));
+    // Bound before the WHERE clause's parameters: the statement names them in this order.
+    const extra = also ? [also(params, plan)] : [];
+    const sql = `SELECT ${[...columns, ...extra].join(', ')} FROM ${plan.from} ${where(params, plan)}`;
+    const [count, sum, more] = (await this.queryText(sql, params.values))[0] ?? [];
+    return { rows: Number(count ?? 0), hash: sum ?? '0', ...(more === null || more === undefined ? {} : { also: more }) };
   }
 
   /**
