@@ -115,10 +115,11 @@ export async function verifyNow(config: TandemConfig, opts: VerifyOptions): Prom
   let verifier: Verifier | undefined;
   try {
     const reading = storedDirection(store);
-    // Every pass is recorded on both sides: they are made ready for it meanwhile (after the read, on old).
-    store.prepareWrites();
     const startedAt = new Date().toISOString();
     verifier = await Verifier.open(config, reading, (all) => chooseTables(all, opts.tables, config.migration));
+    // Every pass is recorded on both sides: they are made ready for it while the pass runs (not before it, where
+    // the mirror's new session would start beside the readers').
+    store.prepareWrites();
     const direction = await reading;
     const { results, caughtUp } = await comparePass(config, store, verifier, direction, opts, startedAt);
     // Recording needs only the store: the verification sessions close meanwhile.
