@@ -278,7 +278,6 @@ function sameDeclaredType(a: TableSchema, b: TableSchema, column: string): boole
   return x !== undefined && x === spelling(b);
 }
 
-/** A connection to each side for reading schemas, opened at once; `side` gives one, or its failure. */
 /**
  * One verify reader per side, opened at once: its options depend on the other side's engine, and on the direction
  * only for a MySQL/MariaDB side against PostgreSQL, whose zero dates compare as values.zeroDates says while it is the
