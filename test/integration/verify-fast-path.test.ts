@@ -117,6 +117,14 @@ describe('fast and fallback verification paths report exactly the planted drift'
     expect(new Set(canonicalKeys)).toEqual(new Set(planted.map((k) => k[0] as string).filter((id) => !resolvedByHash.includes(id))));
   }
 
+  /** `tandem verify` of the table as seeded: exit 0, no drift, every row compared. */
+  async function expectClean(config: string): Promise<void> {
+    const clean = await runVerify(config);
+    expect(clean.code, clean.stderr).toBe(0);
+    expect(clean.report.driftCount).toBe(0);
+    expect(clean.report.tables[0]?.rowsCompared).toBe(ROWS);
+  }
+
   async function expectDrift(config: string): Promise<void> {
     const drifted = await runVerify(config);
     expect(drifted.code, drifted.stderr).toBe(1);
@@ -128,10 +136,7 @@ describe('fast and fallback verification paths report exactly the planted drift'
   it('PostgreSQL → PostgreSQL, the same types: the fast hash agrees on equal data, and the drift is reported exactly', { timeout: 300_000 }, async () => {
     const ddl = `CREATE TABLE items (id bigint PRIMARY KEY, amount numeric, label text NOT NULL, note text, at timestamptz NOT NULL, qty integer, doc jsonb)`;
     const { source, shadow, config } = await pgPair('fast', ddl, ddl, [`UPDATE items SET doc = '{"a": 1}' WHERE id = 700`]);
-    const clean = await runVerify(config);
-    expect(clean.code, clean.stderr).toBe(0);
-    expect(clean.report.driftCount).toBe(0);
-    expect(clean.report.tables[0]?.rowsCompared).toBe(ROWS);
+    await expectClean(config);
 
     // The fast path is the one taken: both readers offer the same fast hash, and it agrees on the whole table.
     const [a, s] = await readers(source.url, shadow.url);
@@ -166,10 +171,7 @@ describe('fast and fallback verification paths report exactly the planted drift'
       `UPDATE items SET local = 'infinity', day = '-infinity' WHERE id = 500`,
     ];
     const { source, shadow, config } = await pgPair('fasttime', ddl, ddl, fill);
-    const clean = await runVerify(config);
-    expect(clean.code, clean.stderr).toBe(0);
-    expect(clean.report.driftCount).toBe(0);
-    expect(clean.report.tables[0]?.rowsCompared).toBe(ROWS);
+    await expectClean(config);
 
     const [a, s] = await readers(source.url, shadow.url);
     const spec = await builtSpec(source.url, shadow.url, 'items');
@@ -200,9 +202,7 @@ describe('fast and fallback verification paths report exactly the planted drift'
       `CREATE TABLE items (id integer PRIMARY KEY, amount numeric(10,2), label varchar(40) NOT NULL, note text, at timestamptz NOT NULL, qty smallint)`,
       `CREATE TABLE items (id bigint PRIMARY KEY, amount numeric(12,4), label text NOT NULL, note varchar(100), at timestamptz NOT NULL, qty integer)`,
     );
-    const clean = await runVerify(config);
-    expect(clean.code, clean.stderr).toBe(0);
-    expect(clean.report.driftCount).toBe(0);
+    await expectClean(config);
     const spec = await builtSpec(source.url, shadow.url, 'items');
     expect(spec.sameType).toEqual(['at']);
     // 1.5 stored as 1.5000 is equal; a difference in the fourth decimal place, which only the shadow can hold, is not.
@@ -234,9 +234,7 @@ describe('fast and fallback verification paths report exactly the planted drift'
     expect(a.fastHash).toBeDefined();
     expect(s.fastHash).toBe(a.fastHash);
     expect(await s.fastSummary(spec, {})).toMatchObject({ rows: ROWS, hash: (await a.fastSummary(spec, {})).hash });
-    const clean = await runVerify(config);
-    expect(clean.code, clean.stderr).toBe(0);
-    expect(clean.report.driftCount).toBe(0);
+    await expectClean(config);
 
     await shadow.admin.query(`UPDATE items SET label = 'changed' WHERE id = 100`);
     await shadow.admin.query(`DELETE FROM items WHERE id = 200`);
