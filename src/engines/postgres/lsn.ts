@@ -11,10 +11,39 @@ export function bigIntToLsn(value: bigint): string {
   return `${(value >> 32n).toString(16).toUpperCase()}/${(value & 0xffffffffn).toString(16).toUpperCase()}`;
 }
 
+/**
+ * The two 32-bit halves of an LSN, or undefined when it is not one. Read by hand: positions are compared several times
+ * per replicated transaction (the pipeline, the lag tracker, the acknowledgement), and a regular expression with two
+ * BigInts cost three times as much there.
+ */
+function lsnHalves(lsn: string): [number, number] | undefined {
+  let high = 0;
+  let low = 0;
+  let digits = 0;
+  let slash = false;
+  for (let i = 0; i < lsn.length; i++) {
+    const c = lsn.charCodeAt(i);
+    if (c === 0x2f) {
+      if (slash || digits === 0) return undefined;
+      slash = true;
+      digits = 0;
+      continue;
+    }
+    const d = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x41 && c <= 0x46 ? c - 0x37 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1;
+    if (d < 0 || ++digits > 8) return undefined;
+    if (slash) low = low * 16 + d;
+    else high = high * 16 + d;
+  }
+  return slash && digits > 0 ? [high, low] : undefined;
+}
+
 export function compareLsn(a: string, b: string): number {
-  const x = lsnToBigInt(a);
-  const y = lsnToBigInt(b);
-  return x < y ? -1 : x > y ? 1 : 0;
+  const x = lsnHalves(a);
+  const y = lsnHalves(b);
+  if (!x) throw new Error(`not a PostgreSQL LSN: ${a}`);
+  if (!y) throw new Error(`not a PostgreSQL LSN: ${b}`);
+  if (x[0] !== y[0]) return x[0] < y[0] ? -1 : 1;
+  return x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0;
 }
 
 export function maxLsn(a: string, b: string): string {
