@@ -20,6 +20,7 @@ import { benchApplyGroups } from './apply-groups.js';
 import { ORDER_TABLES, noteOf, orderMeta, ordersDdl, skuOf } from './order-load.js';
 import { BROKER, RUN_DIR, kafkaDown, kafkaUp } from '../scripts/kafka-stack.js';
 import { KafkaInspector } from '../src/transport/kafka/client.js';
+import { configSchema } from '../src/config/schema.js';
 import { benchKafkaClients } from './kafka-clients.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -96,12 +97,20 @@ function spawnTandemRun(config: string, build = cli): ChildProcess {
   return child;
 }
 
-/** Tandem as a user runs it: `tandem run` in its own process. */
 /** BENCH_TANDEM_CONFIG: JSON merged into every bench `tandem run` configuration (top-level keys), to try a setting. */
 function benchTandemConfig(): Record<string, unknown> {
   const raw = process.env.BENCH_TANDEM_CONFIG;
   return raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
 }
+
+/** The apply and queue settings of the runs, as the configuration's defaults give them (and BENCH_TANDEM_CONFIG changes them). */
+function tandemSettings(): string {
+  const { apply, transport } = configSchema.parse({ migration: 'bench', old: { url: 'postgres://127.0.0.1/old' }, new: { url: 'postgres://127.0.0.1/new' }, ...benchTandemConfig() });
+  const extra = process.env.BENCH_TANDEM_CONFIG ? `, BENCH_TANDEM_CONFIG ${process.env.BENCH_TANDEM_CONFIG}` : '';
+  return `apply.batchRows ${apply.batchRows}, batchTime ${apply.batchTime}ms, commitDelay ${apply.commitDelay}ms, queue ${transport.queueChanges} changes${extra}`;
+}
+
+/** Tandem as a user runs it: `tandem run` in its own process. */
 
 async function startTandemRun(pair: Pair, migration: string, extra: Record<string, unknown> = {}, build = cli): Promise<{ child: ChildProcess; config: string; stop(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-'));
@@ -686,7 +695,7 @@ async function main(): Promise<void> {
       switchSamples = r.samples;
     }
     const machine = { cpus: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`, memory: `${(totalmem() / 2 ** 30).toFixed(0)} GiB`, kernel: release(), node: process.version, postgres: await versions(server) };
-    const settings = { reps, bulkRows: BULK_ROWS, oltpSeconds: OLTP_SECONDS, switches: SWITCHES, postgres: `fsync=off, synchronous_commit=off (the lag rows' databases: synchronous_commit=${LAG_SYNCHRONOUS_COMMIT}), shared_buffers=512MB, wal_level=logical (throwaway cluster, both databases in it)`, tandem: 'defaults (apply.batchRows 5000, batchTime 200ms, commitDelay 5ms, queue 10000 changes)' };
+    const settings = { reps, bulkRows: BULK_ROWS, oltpSeconds: OLTP_SECONDS, switches: SWITCHES, postgres: `fsync=off, synchronous_commit=off (the lag rows' databases: synchronous_commit=${LAG_SYNCHRONOUS_COMMIT}), shared_buffers=512MB, wal_level=logical (throwaway cluster, both databases in it)`, tandem: tandemSettings() };
     mkdirSync(resultsDir, { recursive: true });
     const out = { date: new Date().toISOString(), durationSeconds: Math.round((Date.now() - started) / 1000), machine, settings, rows: rows.map((r) => ({ ...r, tandemMedian: r.tandem ? median(r.tandem) : null, anchorMedian: r.anchor ? median(r.anchor) : null, ratio: r.tandem && r.anchor ? median(r.tandem) / median(r.anchor) : null })) };
     writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify(out, null, 2));

@@ -159,9 +159,10 @@ export const configSchema = z.strictObject({
       /**
        * A busy stream's small transactions share shadow commits: after a commit, the next group commits for lack of
        * anything more waiting only this long after it (0: each at once). A transaction arriving later than that
-       * after the last commit (a quiet stream) commits at once; markers of a switch's drain always do.
+       * after the last commit (a quiet stream) commits at once; markers of a switch's drain always do. 2 ms: under an
+       * order-placing load, 5 ms added 3 ms to the median lag and 0 cost a fifth more CPU per transaction.
        */
-      commitDelay: duration.default(5),
+      commitDelay: duration.default(2),
     })
     .prefault({}),
   state: z
