@@ -111,7 +111,6 @@ function tandemSettings(): string {
 }
 
 /** Tandem as a user runs it: `tandem run` in its own process. */
-
 async function startTandemRun(pair: Pair, migration: string, extra: Record<string, unknown> = {}, build = cli): Promise<{ child: ChildProcess; config: string; stop(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-'));
   const config = join(dir, 'tandem.yaml');
