@@ -14,6 +14,18 @@ describe('values a shadow column would alter (value-fit)', () => {
     expect(misfit(fit({ kind: 'decimal', precision: null, scale: null }), '0.123456789012345678901234567890123')).toBeUndefined();
   });
 
+  it('decimals: every plain form is counted, signs and bare points included; what is not a plain decimal is left to the database', () => {
+    const d = fit({ kind: 'decimal', precision: 4, scale: 2 }, 'decimal(4,2)');
+    for (const ok of ['+12.34', '-0.01', '12.', '.5', '0', '-0', '00.00', ' 12.34 ', '', '-', '.', 'Infinity', '-inf', '1e3', '1.2.3', '12,34']) {
+      expect(misfit(d, ok), JSON.stringify(ok)).toBeUndefined();
+    }
+    expect(misfit(d, '+123.4')?.message).toContain('3 integer digit(s) and the column holds 2');
+    expect(misfit(d, '-00123')?.message).toContain('3 integer digit(s) and the column holds 2');
+    expect(misfit(d, '.125')?.message).toContain('3 fractional digit(s) and the column keeps 2');
+    expect(misfit(d, ' 1.0010 ')?.message).toContain('3 fractional digit(s) and the column keeps 2');
+    expect(misfit(d, '10.100000')).toBeUndefined();
+  });
+
   it('the fix never proposes a column the engine cannot have', () => {
     const d = fit({ kind: 'decimal', precision: 65, scale: 30 }, 'decimal(65,30)');
     expect(misfit(d, `0.${'1'.repeat(35)}`)?.fix).toContain('no decimal column on this shadow keeps 35 fractional digits (at most 30)');
