@@ -208,16 +208,21 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
     /** The feed's next event, when a held group's deadline came first (it is still the next event). */
     let waiting: Promise<CaptureEvent | undefined> | undefined;
     for (;;) {
-      const next = waiting ?? sub.next();
-      waiting = undefined;
-      // A group held between source transactions (TransactionGrouper.deadline) commits when its deadline comes,
-      // whether or not anything else arrives. With events waiting, the next one is taken without a timer.
-      const held = shadowTxOpen && !inSourceTx && grouper.open && sub.backlog === 0 ? grouper.holdMs() : undefined;
-      const event = held === undefined ? await next : await beforeDeadline(next, held);
-      if (event === DEADLINE) {
-        waiting = next;
-        await commitGroup();
-        continue;
+      // An event already queued is taken as it is; only an empty feed is waited on.
+      let event = waiting ? undefined : sub.take?.();
+      if (!event) {
+        const next = waiting ?? sub.next();
+        waiting = undefined;
+        // A group held between source transactions (TransactionGrouper.deadline) commits when its deadline comes,
+        // whether or not anything else arrives. With events waiting, the next one is taken without a timer.
+        const held = shadowTxOpen && !inSourceTx && grouper.open && sub.backlog === 0 ? grouper.holdMs() : undefined;
+        const got = held === undefined ? await next : await beforeDeadline(next, held);
+        if (got === DEADLINE) {
+          waiting = next;
+          await commitGroup();
+          continue;
+        }
+        event = got;
       }
       if (!event) break;
       switch (event.kind) {

@@ -19,6 +19,11 @@ export interface ChangeFeed {
 export interface FeedSubscription {
   /** The next event, waiting for one; undefined once the feed is closed and drained. */
   next(): Promise<CaptureEvent | undefined>;
+  /**
+   * The next event if one is already queued, without a promise; undefined otherwise (then next() waits). A large
+   * transaction's million changes would each cost a promise and a turn of the microtask queue through next().
+   */
+  take?(): CaptureEvent | undefined;
   /** Events delivered and not yet read: 0 means the pipeline has everything the feed has for now. */
   readonly backlog: number;
   /** Everything up to `sourcePosition` (and `transportOffset`) is committed on the shadow: the feed may release it. */

@@ -43,6 +43,12 @@ export class EmbeddedQueue implements CaptureSink {
       if (this.closed) return undefined;
       await new Promise<void>((resolve) => (this.itemWaiter = resolve));
     }
+    return this.take();
+  }
+
+  /** The next event if one is queued, else undefined. */
+  take(): CaptureEvent | undefined {
+    if (this.size === 0) return undefined;
     const event = this.items[this.head++] as CaptureEvent;
     if (this.head > 4096 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
@@ -119,6 +125,7 @@ export class EmbeddedFeed implements ChangeFeed {
     done.catch(() => undefined);
     return {
       next: () => queue.next(),
+      take: () => queue.take(),
       get backlog() {
         return queue.size;
       },
