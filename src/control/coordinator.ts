@@ -10,7 +10,7 @@ import type { ControlState, Phase } from '../model/control.js';
 import type { Direction } from '../model/direction.js';
 import { assertPrimaryKeys, runReplication } from '../replicate/runner.js';
 import { replicatedTables } from '../replicate/tables.js';
-import type { ReplicationStats } from '../replicate/stats.js';
+import { countAppliedRows, type ReplicationStats } from '../replicate/stats.js';
 import { ContinuousVerifier } from '../verify/continuous.js';
 import { sleep } from '../verify/rate-limit.js';
 import { otherDirection, sidesOf, type SideName } from '../model/direction.js';
@@ -236,12 +236,7 @@ export class Coordinator {
         tables,
         onProgress: this.opts.onProgress,
         onApplied: (changes) => {
-          for (const c of changes) {
-            for (const table of c.op === 'truncate' ? c.tables : [c.table]) {
-              const key = `${direction}\t${table}\t${c.op}`;
-              stats.appliedRows[key] = (stats.appliedRows[key] ?? 0) + 1;
-            }
-          }
+          countAppliedRows(stats.appliedRows, direction, changes);
           verifier.onApplied(changes);
         },
         onMarker: (id, position) => this.markerWaiters.get(id)?.(position),
