@@ -133,7 +133,7 @@ export function misfit(fit: ColumnFit, value: Value): TandemError | undefined {
   switch (t.kind) {
     case 'decimal': {
       if (t.precision === null) return undefined;
-      // NaN and infinities are not plain decimals: left to the database, which refuses them where they do not fit.
+      // NaN and infinities have no digits to round: decimalDigits leaves them to the database, as before.
       const d = decimalDigits(value);
       if (!d) return undefined;
       const scale = t.scale ?? 0;
