@@ -26,6 +26,7 @@ describe('PostgreSQL LSNs', () => {
     for (const bad of ['', '/', '0/', '/0', '0//0', '0/0/0', '123456789/0', '0/123456789', '0/G', ' 0/1', '0/1 ', '-1/0', '0x1/0']) {
       expect(() => compareLsn(bad, '0/1'), JSON.stringify(bad)).toThrow(`not a PostgreSQL LSN: ${bad}`);
       expect(() => compareLsn('0/1', bad), JSON.stringify(bad)).toThrow(`not a PostgreSQL LSN: ${bad}`);
+      expect(() => lsnToBigInt(bad), JSON.stringify(bad)).toThrow(`not a PostgreSQL LSN: ${bad}`);
     }
   });
 });
