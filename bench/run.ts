@@ -90,9 +90,11 @@ class Pair {
  * Chrome DevTools or speedscope). BENCH_TANDEM_LOG=<file>: its output appended there instead of discarded.
  */
 function spawnTandemRun(config: string, build = cli): ChildProcess {
-  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+  const flags = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+  // BENCH_TANDEM_NODE_FLAGS: Node/V8 flags for tandem run only (NODE_OPTIONS would change the load generator too).
+  flags.push(...(process.env.BENCH_TANDEM_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? []));
   const log = process.env.BENCH_TANDEM_LOG ? openSync(process.env.BENCH_TANDEM_LOG, 'a') : 'ignore';
-  const child = spawn(process.execPath, [...prof, build, 'run', '--config', config], { stdio: ['ignore', log, log === 'ignore' ? 'pipe' : log], env: { ...process.env, TANDEM_LOG_LEVEL: process.env.BENCH_TANDEM_LOG_LEVEL ?? 'warn' } });
+  const child = spawn(process.execPath, [...flags, build, 'run', '--config', config], { stdio: ['ignore', log, log === 'ignore' ? 'pipe' : log], env: { ...process.env, TANDEM_LOG_LEVEL: process.env.BENCH_TANDEM_LOG_LEVEL ?? 'warn' } });
   child.stderr?.resume();
   return child;
 }
