@@ -93,6 +93,15 @@ describe('pgoutput parser', () => {
     expect(msg).toEqual({ tag: 'insert', relationOid: 16_384, new: ['42', 'grüße 🚀\ttab', null, ''] });
   });
 
+  it('reads a message where it starts in a larger buffer (after the XLogData header), offsets in errors from there', () => {
+    const header = Buffer.alloc(25, 0x77);
+    const insert = new Bytes().tag('I').u32(16_384).tag('N').tuple(['42', 'x']).buf;
+    expect(parsePgoutput(Buffer.concat([header, insert]), 25)).toEqual({ tag: 'insert', relationOid: 16_384, new: ['42', 'x'] });
+    const cut = new Bytes().tag('I').u32(7).tag('N').i16(1).tag('t').u32(10).raw(Buffer.from('abc')).buf;
+    expect(() => parsePgoutput(cut)).toThrow(/at byte 13: message ends early/);
+    expect(() => parsePgoutput(Buffer.concat([header, cut]), 25)).toThrow(/at byte 13: message ends early/);
+  });
+
   it('reads the three forms of update: new row only, old key, whole old row; unchanged TOAST is marked', () => {
     expect(parsePgoutput(new Bytes().tag('U').u32(7).tag('N').tuple(['1', 'u!']).buf)).toEqual({ tag: 'update', relationOid: 7, key: undefined, old: undefined, new: ['1', UNCHANGED_TOAST] });
     expect(parsePgoutput(new Bytes().tag('U').u32(7).tag('K').tuple(['1', null]).tag('N').tuple(['2', 'x']).buf)).toEqual({

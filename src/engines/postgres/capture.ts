@@ -357,7 +357,7 @@ export class PgCapture implements CaptureSource {
 
     const receive = (chunk: Buffer) => {
       if (chunk[0] === 0x77) {
-        const msg = parsePgoutput(chunk.subarray(25));
+        const msg = parsePgoutput(chunk, 25); // after the XLogData header (start, end and clock)
         const unknown = msg.tag === 'relation' ? [...new Set(msg.columns.map((c) => c.typeOid))].filter((oid) => oid >= FIRST_NON_BUILTIN_OID && !this.baseTypes.has(oid)) : [];
         if (unknown.length) awaitTypes(msg, unknown);
         else deliver(msg);

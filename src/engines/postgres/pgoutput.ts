@@ -36,14 +36,20 @@ export const PG_EPOCH_OFFSET_US = 946_684_800_000_000n;
  * UTF-8 once and put straight into an array: on a busy stream this runs for every column of every row, so it makes
  * no object per value and no copy of the bytes.
  */
-export function parsePgoutput(buf: Buffer): PgoutputMessage {
-  return new Reader(buf).message();
+export function parsePgoutput(buf: Buffer, start = 0): PgoutputMessage {
+  return new Reader(buf, start).message();
 }
 
 class Reader {
-  private p = 0;
+  constructor(
+    private readonly b: Buffer,
+    /** Where the message starts: capture passes the XLogData header's end rather than a view of the rest (a Buffer per message). */
+    private p: number,
+  ) {
+    this.start = p;
+  }
 
-  constructor(private readonly b: Buffer) {}
+  private readonly start: number;
 
   message(): PgoutputMessage {
     const tag = this.u8();
@@ -182,6 +188,6 @@ class Reader {
   }
 
   private malformed(what: string): Error {
-    return new Error(`malformed pgoutput message at byte ${this.p}: ${what}`);
+    return new Error(`malformed pgoutput message at byte ${this.p - this.start}: ${what}`);
   }
 }
