@@ -41,15 +41,15 @@ export function parsePgoutput(buf: Buffer, start = 0): PgoutputMessage {
 }
 
 class Reader {
+  /** Where the message starts: capture passes the XLogData header's end rather than a view of the rest (a Buffer per message). */
+  private readonly start: number;
+
   constructor(
     private readonly b: Buffer,
-    /** Where the message starts: capture passes the XLogData header's end rather than a view of the rest (a Buffer per message). */
     private p: number,
   ) {
     this.start = p;
   }
-
-  private readonly start: number;
 
   message(): PgoutputMessage {
     const tag = this.u8();
