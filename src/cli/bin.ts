@@ -7,6 +7,8 @@
  * NODE_COMPILE_CACHE=<dir> moves it (default: a directory in the system's temporary directory).
  */
 import module from 'node:module';
+import { boundYoungGeneration } from './young-generation.js';
 
+boundYoungGeneration();
 (module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 await import('./main.js');

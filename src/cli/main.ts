@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { ExitCode, TandemError, errorMessage } from '../errors.js';
 import { printErr } from './output.js';
+import { commandWord } from './command-word.js';
 type Register = (program: Command) => void;
 
 /**
@@ -25,19 +26,6 @@ const COMMANDS: Array<{ names: string[]; load: () => Promise<Register> }> = [
   { names: ['plan'], load: async () => (await import('./commands/plan.js')).registerPlan },
   { names: ['drill'], load: async () => (await import('./commands/drill.js')).registerDrill },
 ];
-
-/** Global options that take a value: the word after them is not the command. */
-const VALUE_OPTIONS = new Set(['-c', '--config']);
-
-/** The command word of `argv` (the first word that is neither an option nor an option's value), if any. */
-function commandWord(argv: string[]): string | undefined {
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (VALUE_OPTIONS.has(arg)) i++;
-    else if (!arg.startsWith('-')) return arg;
-  }
-  return undefined;
-}
 
 /**
  * The program with the commands `argv` needs: only the named command's module when it names a known command;
