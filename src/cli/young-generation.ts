@@ -13,7 +13,7 @@ import { commandWord } from './command-word.js';
 const STREAMING_COMMANDS = new Set(['run', 'backfill']);
 
 /** Node 20 and 22's size: what every figure of Tandem's memory before Node 24 was measured with. */
-export const SEMI_SPACE_MIB = 16;
+const SEMI_SPACE_MIB = 16;
 
 /** V8 versions from which the default young generation grows past SEMI_SPACE_MIB (Node 22 ships 12.4, Node 24 13.6). */
 const FIRST_LARGER_V8 = 13;
