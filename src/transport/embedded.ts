@@ -8,7 +8,8 @@ import type { ChangeFeed, FeedSubscription } from './change-feed.js';
  * the capture stops reading from the source (backpressure); memory stays bounded however large a transaction is.
  */
 export class EmbeddedQueue implements CaptureSink {
-  private items: CaptureEvent[] = [];
+  /** Taken slots are cleared at once: an event held here until the next compaction would outlive young-generation GC. */
+  private items: Array<CaptureEvent | undefined> = [];
   private head = 0;
   private changes = 0;
   private roomWaiters: Array<() => void> = [];
@@ -49,7 +50,8 @@ export class EmbeddedQueue implements CaptureSink {
   /** The next event if one is queued, else undefined. */
   take(): CaptureEvent | undefined {
     if (this.size === 0) return undefined;
-    const event = this.items[this.head++] as CaptureEvent;
+    const event = this.items[this.head] as CaptureEvent;
+    this.items[this.head++] = undefined;
     if (this.head > 4096 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
       this.head = 0;
