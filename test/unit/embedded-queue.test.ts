@@ -5,7 +5,7 @@ import type { CaptureEvent } from '../../src/model/change.js';
 import { EmbeddedQueue } from '../../src/transport/embedded.js';
 
 const change = (id: number): CaptureEvent => ({ kind: 'change', change: { op: 'insert', table: 't', after: { id: String(id) } } });
-const idOf = (e: CaptureEvent | undefined) => (e?.kind === 'change' && e.change.op === 'insert' ? e.change.after.id : undefined);
+const idOf = (e: CaptureEvent | undefined): unknown => (e?.kind === 'change' && e.change.op === 'insert' ? e.change.after?.id : undefined);
 
 /** A full garbage collection, from a test process started without --expose-gc. */
 function collectGarbage(): void {
@@ -16,7 +16,7 @@ function collectGarbage(): void {
 describe('EmbeddedQueue', () => {
   it('hands events out in order across its compactions', () => {
     const q = new EmbeddedQueue(100_000);
-    const taken: Array<string | undefined> = [];
+    const taken: unknown[] = [];
     for (let i = 0; i < 20_000; i++) {
       q.push(change(i));
       if (i % 3 === 0) taken.push(idOf(q.take()));
