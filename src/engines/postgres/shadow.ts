@@ -8,6 +8,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { Change, Row, RowChange, Value } from '../../model/change.js';
 import { copyPieces } from './copy-text.js';
 import { planChanges, regroupByTable, type ApplyOp } from '../shared/apply-plan.js';
+import { ropeJoin } from '../shared/rope.js';
 import { StatementBatch, applyFailed } from '../shared/statement-batch.js';
 import type { BackfillProgress, BulkLoader, Checkpoint, CheckpointStage, ShadowWriter, ShadowWriterOptions } from '../engine.js';
 import { PG_COPY_TEXT, pgBulkType } from './reader.js';
@@ -324,8 +325,8 @@ export class PgShadowWriter implements ShadowWriter {
         const conflict = nonKey.length
           ? `ON CONFLICT (${key.map(q).join(', ')}) DO UPDATE SET ${nonKey.map((c) => `${q(c)} = EXCLUDED.${q(c)}`).join(', ')}`
           : `ON CONFLICT (${key.map(q).join(', ')}) DO NOTHING`;
-        const tuples = op.rows.map((row) => `(${op.columns.map((c) => literal(row[c] ?? null)).join(', ')})`);
-        return `INSERT INTO ${q(op.table)} (${op.columns.map(q).join(', ')}) OVERRIDING SYSTEM VALUE VALUES ${tuples.join(', ')} ${conflict}`;
+        const tuples = op.rows.map((row) => `(${ropeJoin(op.columns.map((c) => literal(row[c] ?? null)), ', ')})`);
+        return `INSERT INTO ${q(op.table)} (${op.columns.map(q).join(', ')}) OVERRIDING SYSTEM VALUE VALUES ${ropeJoin(tuples, ', ')} ${conflict}`;
       }
       case 'delete': {
         const tuples = op.keys.map((k) => `(${op.key.map((c) => literal(k[c] ?? null)).join(', ')})`);
@@ -335,7 +336,7 @@ export class PgShadowWriter implements ShadowWriter {
         const cols = Object.keys(op.set);
         if (cols.length === 0) return undefined;
         const where = Object.entries(op.key).map(([k, v]) => `${q(k)} = ${literal(v)}`).join(' AND ');
-        return `UPDATE ${q(op.table)} SET ${cols.map((c) => `${q(c)} = ${literal(op.set[c] ?? null)}`).join(', ')} WHERE ${where}`;
+        return `UPDATE ${q(op.table)} SET ${ropeJoin(cols.map((c) => `${q(c)} = ${literal(op.set[c] ?? null)}`), ', ')} WHERE ${where}`;
       }
       case 'truncate':
         return `TRUNCATE ${op.tables.map(q).join(', ')}`;

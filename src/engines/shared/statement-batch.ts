@@ -1,4 +1,5 @@
 import { TandemError, errorMessage } from '../../errors.js';
+import { ropeJoin } from './rope.js';
 
 /** The error for a change the shadow rejected, named by the tables it touched. */
 export function applyFailed(tables: Iterable<string>, err: unknown, retriable: boolean): TandemError {
@@ -46,7 +47,7 @@ export class StatementBatch {
   }
 
   private async send(after: string[], ownError: (err: unknown) => boolean): Promise<void> {
-    const sql = [...this.statements, ...after].join(';\n');
+    const sql = ropeJoin([...this.statements, ...after], ';\n');
     const tables = this.tables;
     this.statements = [];
     this.chars = 0;
