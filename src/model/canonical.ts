@@ -38,6 +38,8 @@ function scientific(text: string): string {
 const DECIMAL = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/;
 /** Beyond this decimal exponent the plain form would be mostly zeros: scientific form keeps such values short. */
 const PLAIN_EXPONENT_LIMIT = 100;
+/** Already canonicalDecimal's plain form (no sign but a minus, no leading or trailing zeros, within the limit), or `-0`. */
+const CANONICAL_PLAIN = /^-?(?:0|[1-9]\d{0,99})(?:\.\d{0,99}[1-9])?$/;
 
 /**
  * A decimal number in plain form: `1.500` → `1.5`, `-0.000` → `0`, `007.10` → `7.1`, `1.5E3` → `1500`. Values
@@ -46,6 +48,8 @@ const PLAIN_EXPONENT_LIMIT = 100;
  * `NaN`, `Infinity` and `-Infinity` (PostgreSQL numeric) are returned as they are.
  */
 export function canonicalDecimal(text: string): string {
+  // Most texts are already plain and canonical (every PostgreSQL integer, most keys of applied changes): no parse.
+  if (CANONICAL_PLAIN.test(text) && text !== '-0') return text;
   const t = text.trim();
   if (t === 'NaN' || t === 'Infinity' || t === '-Infinity') return t;
   const m = DECIMAL.exec(t);

@@ -5,7 +5,7 @@ import { errorMessage } from '../errors.js';
 import type { Change } from '../model/change.js';
 import type { Direction } from '../model/direction.js';
 import type { ReplicationStats, VerificationStats } from '../replicate/stats.js';
-import { canonicalKeyOfRow, keyId, keyObject } from './keys.js';
+import { canonicalKeyOfRow, canonicalOfNeutral, keyId, keyObject } from './keys.js';
 import { RowRateLimiter, sleep } from './rate-limit.js';
 import { mergeFindings, type TableVerification, type VerificationStore } from './store.js';
 import { driftEntries, recordPass } from './report.js';
@@ -100,9 +100,12 @@ export class ContinuousVerifier {
         this.stats.keysDropped++;
         continue;
       }
-      const keyRow = Object.fromEntries(spec.key.map((k) => [k, typeof row[k] === 'symbol' ? null : (row[k] ?? null)])) as Record<string, string | Buffer | null>;
-      const key = canonicalKeyOfRow(keyRow, spec, verifier.keyTypesOf(change.table));
-      // Runs for every applied change of a busy stream: each key's text is built once.
+      const types = verifier.keyTypesOf(change.table);
+      // Runs for every applied change of a busy stream: the key straight from the row, no intermediate object.
+      const key = spec.key.map((k) => {
+        const v = row[k];
+        return canonicalOfNeutral(typeof v === 'symbol' ? null : (v ?? null), types.get(k));
+      });
       const id = keyId(key);
       let set = this.touched.get(change.table);
       if (!set) this.touched.set(change.table, (set = new Map()));
@@ -112,7 +115,7 @@ export class ContinuousVerifier {
       }
       // A key that moved: the old key must be gone from the shadow too.
       if (change.op === 'update' && change.before) {
-        const oldKey = canonicalKeyOfRow(change.before, spec, verifier.keyTypesOf(change.table));
+        const oldKey = canonicalKeyOfRow(change.before, spec, types);
         const oldId = keyId(oldKey);
         if (oldId !== id && !set.has(oldId)) {
           set.set(oldId, oldKey);

@@ -74,6 +74,22 @@ describe('canonicalDecimal', () => {
     expect(canonicalDecimal(text)).toBe(canonical);
   });
 
+  it('gives a text already in plain form back as it is, as it gives the same value written otherwise', () => {
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    const digits = (n: number) => Array.from({ length: n }, () => String(rnd(10))).join('');
+    for (let i = 0; i < 2_000; i++) {
+      const int = digits(rnd(3) === 0 ? rnd(110) : rnd(8) + 1);
+      const frac = rnd(2) ? digits(rnd(3) === 0 ? rnd(110) : rnd(6)) : '';
+      const sign = rnd(3) === 0 ? '-' : '';
+      // The same value, padded with zeros and a plus sign: never the fast path's form.
+      const padded = `${sign || '+'}00${int}.${frac}000`;
+      const plain = canonicalDecimal(padded);
+      expect(canonicalDecimal(plain)).toBe(plain);
+      expect(canonicalDecimal(`${sign}${int || '0'}${frac ? `.${frac}` : ''}`)).toBe(plain);
+    }
+  });
+
   it('keeps values beyond 10^±100 in scientific form, whatever form they were written in', () => {
     expect(canonicalDecimal('1e400')).toBe('1e400');
     expect(canonicalDecimal(`1${'0'.repeat(400)}`)).toBe('1e400');
