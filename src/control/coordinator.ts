@@ -8,7 +8,7 @@ import type { TandemConfig } from '../config/schema.js';
 import { TandemError, errorMessage } from '../errors.js';
 import type { ControlState, Phase } from '../model/control.js';
 import type { Direction } from '../model/direction.js';
-import { assertPrimaryKeys, runReplication } from '../replicate/runner.js';
+import { assertReplicableTables, runReplication } from '../replicate/runner.js';
 import { replicatedTables } from '../replicate/tables.js';
 import { countAppliedRows, type ReplicationStats } from '../replicate/stats.js';
 import { ContinuousVerifier } from '../verify/continuous.js';
@@ -99,7 +99,7 @@ export class Coordinator {
     }
     if (!existing) {
       // A new migration copies every table first: each must be replicable, refused before anything is created.
-      await assertPrimaryKeys(this.opts.config, stored, await replicatedTables(this.opts.config, stored));
+      await assertReplicableTables(this.opts.config, stored, await replicatedTables(this.opts.config, stored));
     }
     this.control = await this.opts.store.ensureControl(this.opts.actor);
     if ((this.control.state.switch || this.control.state.lastSwitch) && recover) {

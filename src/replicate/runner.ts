@@ -5,6 +5,7 @@ import { TandemError, errorMessage } from '../errors.js';
 import { sidesOf, type Direction } from '../model/direction.js';
 import type { Change } from '../model/change.js';
 import { engineForUrl } from '../engines/registry.js';
+import { uncarriedColumns, uncarriedColumnsProblem } from '../model/column-names.js';
 import { BackfillAborted, copyAddedTables, runBackfill } from '../backfill/backfill.js';
 import type { CaptureSource, Checkpoint, ShadowWriter } from '../engines/engine.js';
 import { emptyTableSet, planTables, type PendingTable, type TableSet } from './tables.js';
@@ -50,20 +51,28 @@ export interface RunnerOptions {
 /**
  * Refuses tables without a primary key (or replica-identity index) on the active side before anything is created
  * there: a change to such a table cannot name the row it changes, and publishing it would make the application's
- * UPDATEs and DELETEs on it fail.
+ * UPDATEs and DELETEs on it fail. Refuses as well a table with a column no row can carry (uncarriedColumns).
  */
-export async function assertPrimaryKeys(config: TandemConfig, direction: Direction, tables: string[]): Promise<void> {
+export async function assertReplicableTables(config: TandemConfig, direction: Direction, tables: string[]): Promise<void> {
   const { active } = sidesOf(direction);
-  const db = await engineForUrl(config[active].url).openDatabase(active, config[active].url);
+  const engine = engineForUrl(config[active].url);
+  const db = await engine.openDatabase(active, config[active].url);
   try {
     const schemas = await db.describeTables(tables);
     const keyless = tables.filter((t) => schemas.has(t) && schemas.get(t)?.primaryKey.length === 0);
-    if (keyless.length === 0) return;
-    throw new TandemError(
-      'TANDEM_SCHEMA_UNSUPPORTED',
-      `table(s) ${keyless.join(', ')} on ${active} (the active side) have no primary key, so their changes cannot be applied to one row; nothing was started`,
-      { fix: `add a primary key (ALTER TABLE ${keyless[0]} ADD PRIMARY KEY (…)), or leave the table(s) out in tandem.yaml: exclude: [${keyless.join(', ')}]` },
-    );
+    if (keyless.length > 0) {
+      throw new TandemError(
+        'TANDEM_SCHEMA_UNSUPPORTED',
+        `table(s) ${keyless.join(', ')} on ${active} (the active side) have no primary key, so their changes cannot be applied to one row; nothing was started`,
+        { fix: `add a primary key (ALTER TABLE ${keyless[0]} ADD PRIMARY KEY (…)), or leave the table(s) out in tandem.yaml: exclude: [${keyless.join(', ')}]` },
+      );
+    }
+    for (const schema of schemas.values()) {
+      const uncarried = uncarriedColumns(schema.columns);
+      if (uncarried.length === 0) continue;
+      const { reason, fix } = uncarriedColumnsProblem(schema.name, uncarried, (name) => engine.dialect.quoteIdent(name));
+      throw new TandemError('TANDEM_SCHEMA_UNSUPPORTED', `${reason} (on ${active}, the active side); nothing was started`, { fix });
+    }
   } finally {
     await db.close();
   }
@@ -120,7 +129,7 @@ export async function runReplication(config: TandemConfig, opts: RunnerOptions):
         if (before?.stage !== 'streaming') {
           // The initial copy covers every table of the migration, and each must be replicable: refused before anything is created.
           if (!before) {
-            await assertPrimaryKeys(config, opts.direction, opts.tables);
+            await assertReplicableTables(config, opts.direction, opts.tables);
             // Whatever was verified before describes rows this copy replaces.
             await opts.onFreshCopy?.();
           }

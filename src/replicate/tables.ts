@@ -9,6 +9,7 @@ import type { TandemConfig } from '../config/schema.js';
 import { sidesOf, type Direction } from '../model/direction.js';
 import type { Database } from '../engines/engine.js';
 import { engineForUrl } from '../engines/registry.js';
+import { uncarriedColumns, uncarriedColumnsProblem } from '../model/column-names.js';
 
 /** The tables a migration replicates: configured, or every table of the active side, minus exclusions. */
 export async function replicatedTables(config: TandemConfig, direction: Direction): Promise<string[]> {
@@ -59,7 +60,7 @@ export async function planTables(config: TandemConfig, direction: Direction, kno
   const excluded = new Set(config.exclude);
   const activeDb = await engineForUrl(config[active].url).openDatabase(active, config[active].url);
   let onActive: string[];
-  let newOnActive: Map<string, { primaryKey: string[] }>;
+  let newOnActive: Map<string, { primaryKey: string[]; columns: { name: string }[] }>;
   const wanted = (t: string) => !excluded.has(t) && (config.tables ? config.tables.includes(t) : true);
   try {
     onActive = await activeDb.listTables();
@@ -82,6 +83,8 @@ export async function planTables(config: TandemConfig, direction: Direction, kno
     for (const t of newTables) {
       if ((newOnActive.get(t)?.primaryKey.length ?? 0) === 0) {
         set.pending.push({ table: t, reason: `${t} has no primary key on ${active}, so its changes cannot name the row they change`, fix: `add a primary key to ${t}, or exclude it in tandem.yaml (exclude: [${t}])` });
+      } else if (uncarriedColumns(newOnActive.get(t)?.columns ?? []).length > 0) {
+        set.pending.push({ table: t, ...uncarriedColumnsProblem(t, uncarriedColumns(newOnActive.get(t)?.columns ?? []), (name) => engineForUrl(config[active].url).dialect.quoteIdent(name)) });
       } else if (!onShadow.has(t)) {
         set.pending.push({ table: t, reason: `${t} exists on ${active} but not on ${shadow} (the shadow)`, fix: `create it on ${shadow}: tandem schema --apply (Tandem never creates shadow tables), or exclude it in tandem.yaml (exclude: [${t}])` });
       } else set.joining.push(t);

@@ -53,6 +53,21 @@ describe('tandem check, MariaDB', () => {
     }
   });
 
+  it('fails on a column named __proto__, whose value no row object can hold, with the rename', async () => {
+    await oldDb.admin.query('CREATE TABLE notes (id int PRIMARY KEY, `__proto__` text)');
+    await newMy.admin.query('CREATE TABLE notes (id int PRIMARY KEY, `__proto__` text)');
+    try {
+      const { code, report } = await check({ migration: 'shop', old: { url: oldDb.url }, new: { url: newMy.url } });
+      expect(code).toBe(1);
+      const failed = failures(report).filter((c) => c.id === 'mysql.column_name');
+      expect(failed.map((c) => c.title)).toContain('table notes has a column Tandem cannot carry');
+      expect(failed[0]?.fix).toContain('ALTER TABLE `notes` RENAME COLUMN `__proto__` TO');
+    } finally {
+      await oldDb.admin.query(`DROP TABLE notes`);
+      await newMy.admin.query(`DROP TABLE notes`);
+    }
+  });
+
   it('fails for a user without REPLICATION SLAVE / CLIENT or RELOAD (the backfill snapshot), with the GRANTs to run', async () => {
     const user = uniqueName('noslave');
     await oldDb.admin.query(`CREATE USER '${user}'@'%' IDENTIFIED BY 'pw-${user}'`);

@@ -294,6 +294,30 @@ describe('replication hazards', () => {
       await src.admin.query(`UPDATE nokey_log SET line = 'b'`);
       await src.admin.query(`DELETE FROM nokey_log`);
     });
+
+    it('a column named __proto__, whose value no row object can hold, is refused by check and run instead of lost', async () => {
+      const [src, dst] = await Promise.all([pgDb('proto_src'), pgDb('proto_dst')]);
+      for (const db of [src, dst]) await db.admin.query(`CREATE TABLE notes (id integer PRIMARY KEY, "__proto__" text)`);
+      await src.admin.query(`INSERT INTO notes VALUES (1, 'kept')`);
+      const config = configFile(uniqueName('hz_proto'), src.url, dst.url);
+
+      const check = await runTandem(['check', '--json', '--config', config]);
+      expect(check.code).toBe(1);
+      const report = JSON.parse(check.stdout) as { checks: Array<{ id: string; side: string; status: string; title: string; detail: string }> };
+      const failed = report.checks.filter((c) => c.status === 'fail' && c.id === 'postgres.column_name');
+      // Both sides: each one captures in one of the two directions (before cutover and after).
+      expect(failed.map((c) => `${c.side}: ${c.title}`).sort()).toEqual(['new: table notes has a column Tandem cannot carry', 'old: table notes has a column Tandem cannot carry']);
+      expect(failed[0]?.detail).toContain('__proto__');
+
+      const r = await runTandem(['run', '--config', config], { timeoutMs: 30_000 });
+      const out = r.stdout + r.stderr;
+      expect(r.code, out).toBe(1);
+      expect(out).toContain('notes has a column named __proto__');
+      expect(out).toContain('RENAME COLUMN "__proto__"');
+      expect(out).toContain('exclude: [notes]');
+      expect((await src.admin.query(`select 1 from pg_replication_slots where database = current_database()`)).rowCount).toBe(0);
+      expect((await dst.admin.query(`select count(*)::int AS n from notes`)).rows[0].n).toBe(0);
+    });
   });
 
   // ------------------------------------------------------------------------------------------------------------

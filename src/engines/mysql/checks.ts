@@ -5,6 +5,7 @@ import type { CheckContext, ValueCheckContext } from '../engine.js';
 import type { ColumnSchema, TableSchema } from '../../model/schema.js';
 import { quoteMysqlAccount as account, quoteMysqlIdent } from './quote.js';
 import { mysqlNativeTypes } from './native-types.js';
+import { uncarriedColumns, uncarriedColumnsProblem } from '../../model/column-names.js';
 
 export interface MysqlServerInfo {
   mariadb: boolean;
@@ -152,6 +153,11 @@ export async function checkMysqlCapture(conn: mysql.Connection, ctx: CheckContex
         fail('mysql.primary_key', side, `table ${t.name} has no primary key`, `${t.name} has no primary key, so a change cannot name the row it changes`,
           `ALTER TABLE ${quoteMysqlIdent(t.name)} ADD PRIMARY KEY (…); or exclude it in tandem.yaml: exclude: [${t.name}]`),
       );
+    }
+    const uncarried = uncarriedColumns(t.columns);
+    if (uncarried.length > 0) {
+      const { reason, fix } = uncarriedColumnsProblem(t.name, uncarried, quoteMysqlIdent);
+      items.push(fail('mysql.column_name', side, `table ${t.name} has a column Tandem cannot carry`, reason, fix));
     }
   }
   return items;

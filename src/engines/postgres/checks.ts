@@ -3,6 +3,7 @@ import { fail, pass, warn, type CheckItem } from '../shared/checks.js';
 import type { CheckContext } from '../engine.js';
 import { publicationName, slotName } from '../../model/names.js';
 import type { PgTableInfo } from './introspect.js';
+import { uncarriedColumns, uncarriedColumnsProblem } from '../../model/column-names.js';
 
 const q = (name: string) => pg.escapeIdentifier(name);
 
@@ -118,6 +119,11 @@ export async function checkPgCapture(client: pg.Client, ctx: CheckContext, table
           `${t.name} has no primary key and no replica-identity index, so a change cannot name the row it changes`,
           `ALTER TABLE ${q(t.name)} ADD PRIMARY KEY (…); or exclude it in tandem.yaml: exclude: [${t.name}]`),
       );
+    }
+    const uncarried = uncarriedColumns(t.columns);
+    if (uncarried.length > 0) {
+      const { reason, fix } = uncarriedColumnsProblem(t.name, uncarried, q);
+      items.push(fail('postgres.column_name', side, `table ${t.name} has a column Tandem cannot carry`, reason, fix));
     }
     if (t.toastableColumns.length > 0 && t.replicaIdentity !== 'f') {
       items.push(
