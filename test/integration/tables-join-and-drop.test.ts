@@ -75,6 +75,28 @@ describe('tables that join or leave a running migration', () => {
     expect(await p.exited).toBe(0);
   });
 
+  it('PostgreSQL → PostgreSQL: a new table with a column named __proto__ stays pending with the rename, and nothing of it is copied', async () => {
+    const [src, dst] = [await createPgDatabase(pgUrl, 'joinproto_src'), await createPgDatabase(pgUrl, 'joinproto_dst')];
+    dbs.push(src, dst);
+    for (const db of [src, dst]) await db.admin.query(`CREATE TABLE first (id int PRIMARY KEY, v text)`);
+    const config = writeConfig({ migration: uniqueName('joinproto'), old: { url: src.url }, new: { url: dst.url }, discovery: { interval: '500ms' } });
+    const p = run(config);
+    await waitForShadowing(config);
+
+    for (const db of [src, dst]) await db.admin.query(`CREATE TABLE notes (id int PRIMARY KEY, "__proto__" text)`);
+    await src.admin.query(`INSERT INTO notes VALUES (1, 'kept')`);
+    const pending = await waitUntil('notes to be reported pending', async () => (await statusOf(config)).tables?.pending.find((t) => t.table === 'notes'), 30_000);
+    expect(pending.reason).toContain('column named __proto__');
+    expect(pending.fix).toContain('RENAME COLUMN "__proto__"');
+    // Replication of the other tables goes on; notes never joins, so nothing of it reaches the shadow.
+    await src.admin.query(`INSERT INTO first VALUES (1, 'after')`);
+    await waitUntil('first to go on replicating', async () => (await pgRows(dst.admin, `SELECT v FROM first WHERE id = 1`))[0]?.[0] === 'after', 30_000);
+    expect((await statusOf(config)).tables?.replicated).toEqual(['first']);
+    expect(await pgRows(dst.admin, `SELECT count(*)::text FROM notes`)).toEqual([['0']]);
+    p.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+  });
+
   it('PostgreSQL: a table Tandem may not publish is reported with the statement to run, and joins once an administrator runs it', async () => {
     const [src, dst] = [await createPgDatabase(pgUrl, 'own_src'), await createPgDatabase(pgUrl, 'own_dst')];
     dbs.push(src, dst);
