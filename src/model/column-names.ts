@@ -1,7 +1,8 @@
 /**
  * Columns a row cannot carry. Rows are plain objects keyed by column name, and `__proto__` is the one key whose
- * assignment sets the object's prototype instead of a property: the column's value would be lost without a word on
- * every path (capture, backfill, apply, verification). Such a table is refused, with the fix, rather than copied wrong.
+ * assignment sets the object's prototype instead of a property: the column's value would be lost without a word
+ * wherever a row is built as an object (capture's rows, the drivers' result rows). Such a table is refused, with the
+ * fix, rather than copied wrong.
  */
 export function uncarriedColumns(columns: readonly { name: string }[]): string[] {
   return columns.filter((c) => c.name === '__proto__').map((c) => c.name);
