@@ -80,11 +80,13 @@ export async function planTables(config: TandemConfig, direction: Direction, kno
   const shadowDb = await engineForUrl(config[shadow].url).openDatabase(shadow, config[shadow].url);
   try {
     const onShadow = await shadowDb.describeTables(newTables);
+    const quote = (name: string) => engineForUrl(config[active].url).dialect.quoteIdent(name);
     for (const t of newTables) {
+      const uncarried = uncarriedColumns(newOnActive.get(t)?.columns ?? []);
       if ((newOnActive.get(t)?.primaryKey.length ?? 0) === 0) {
         set.pending.push({ table: t, reason: `${t} has no primary key on ${active}, so its changes cannot name the row they change`, fix: `add a primary key to ${t}, or exclude it in tandem.yaml (exclude: [${t}])` });
-      } else if (uncarriedColumns(newOnActive.get(t)?.columns ?? []).length > 0) {
-        set.pending.push({ table: t, ...uncarriedColumnsProblem(t, uncarriedColumns(newOnActive.get(t)?.columns ?? []), (name) => engineForUrl(config[active].url).dialect.quoteIdent(name)) });
+      } else if (uncarried.length > 0) {
+        set.pending.push({ table: t, ...uncarriedColumnsProblem(t, uncarried, quote) });
       } else if (!onShadow.has(t)) {
         set.pending.push({ table: t, reason: `${t} exists on ${active} but not on ${shadow} (the shadow)`, fix: `create it on ${shadow}: tandem schema --apply (Tandem never creates shadow tables), or exclude it in tandem.yaml (exclude: [${t}])` });
       } else set.joining.push(t);

@@ -5,7 +5,7 @@ import { errorMessage } from '../errors.js';
 import type { Change } from '../model/change.js';
 import type { Direction } from '../model/direction.js';
 import type { ReplicationStats, VerificationStats } from '../replicate/stats.js';
-import { canonicalKeyOfRow, canonicalOfNeutral, keyId, keyObject } from './keys.js';
+import { canonicalKeyOfRow, keyId, keyObject } from './keys.js';
 import { RowRateLimiter, sleep } from './rate-limit.js';
 import { mergeFindings, type TableVerification, type VerificationStore } from './store.js';
 import { driftEntries, recordPass } from './report.js';
@@ -101,11 +101,7 @@ export class ContinuousVerifier {
         continue;
       }
       const types = verifier.keyTypesOf(change.table);
-      // Runs for every applied change of a busy stream: the key straight from the row, no intermediate object.
-      const key = spec.key.map((k) => {
-        const v = row[k];
-        return canonicalOfNeutral(typeof v === 'symbol' ? null : (v ?? null), types.get(k));
-      });
+      const key = canonicalKeyOfRow(row, spec, types);
       const id = keyId(key);
       let set = this.touched.get(change.table);
       if (!set) this.touched.set(change.table, (set = new Map()));

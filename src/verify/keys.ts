@@ -1,5 +1,5 @@
 import type { CanonicalKey, VerifyTable } from '../engines/engine.js';
-import type { Row, Value } from '../model/change.js';
+import type { Row, RowImage, Value } from '../model/change.js';
 import type { LogicalType } from '../model/types.js';
 import { canonicalDecimal, canonicalFloat } from '../model/canonical.js';
 import { TandemError } from '../errors.js';
@@ -74,6 +74,10 @@ export function canonicalOfNeutral(value: Value, type: LogicalType | undefined):
   }
 }
 
-export function canonicalKeyOfRow(row: Row, table: VerifyTable, types: ReadonlyMap<string, LogicalType | undefined>): CanonicalKey {
-  return table.key.map((k) => canonicalOfNeutral(row[k] ?? null, types.get(k)));
+/** A row image's key as the verifier compares it; an unchanged (not sent) value counts as null, as keys never are. */
+export function canonicalKeyOfRow(row: Row | RowImage, table: VerifyTable, types: ReadonlyMap<string, LogicalType | undefined>): CanonicalKey {
+  return table.key.map((k) => {
+    const v = row[k];
+    return canonicalOfNeutral(typeof v === 'symbol' ? null : (v ?? null), types.get(k));
+  });
 }
