@@ -24,9 +24,9 @@ const q = (name: string) => pg.escapeIdentifier(name);
 /** Runs of at least this many rows are loaded with COPY instead of VALUES lists. */
 const COPY_THRESHOLD = 500;
 
-/** Rows as a stream of COPY text. */
+/** Rows as COPY text, 500 lines a chunk. */
 function copyText(rows: Row[], columns: string[]): Readable {
-  return Readable.from(copyPieces(rows, columns));
+  return Readable.from(copyPieces(rows, columns, 500));
 }
 
 /** Statements are sent together up to about this many characters per round trip. */
