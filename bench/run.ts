@@ -377,7 +377,8 @@ async function benchOltp(server: RunningServer, load: 'small' | 'orders'): Promi
   const tag = load === 'orders' ? 'orders' : 'oltp';
   const [ddl, tables] = load === 'orders' ? [ordersDdl, ORDER_TABLES] : [oltpDdl, ['orders', 'order_lines', 'markers']];
   for (let i = 0; i < reps; i++) {
-    for (const who of LAG_CONTENDERS) {
+    // Who goes first alternates, as in the bulk row.
+    for (const who of i % 2 === 0 ? LAG_CONTENDERS : [...LAG_CONTENDERS].reverse()) {
       const pair = await Pair.create(server, `${tag}_${who[0]}${i}`, ddl, { synchronous_commit: LAG_SYNCHRONOUS_COMMIT });
       // The stock the orders draw from: on the source only (Tandem's backfill, or the anchor's copy_data = false
       // and this same seed on its shadow, brings it to the shadow).
