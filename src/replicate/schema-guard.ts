@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { TandemError } from '../errors.js';
 import type { ShadowWriter } from '../engines/engine.js';
+import { uncarriedColumns } from '../model/column-names.js';
 
 type ShadowColumns = Pick<ShadowWriter, 'reloadSchema' | 'columnsOf'>;
 
@@ -20,8 +21,25 @@ export class SchemaGuard {
     return columns.filter((c) => !have.has(c));
   }
 
+  /**
+   * A column no row can carry (uncarriedColumns), added or renamed into while replicating: checked first, because an
+   * operator who gave the shadow the same column would otherwise pass the check below and lose every value of it.
+   */
+  private refuseUncarried(table: string, columns: string[], checkpoint: string): void {
+    const uncarried = uncarriedColumns(columns.map((name) => ({ name })));
+    if (uncarried.length === 0) return;
+    throw new TandemError(
+      'TANDEM_CAPTURE_DDL',
+      `table ${table} on the active side now has a column named ${uncarried.join(', ')}, which Tandem cannot carry: its values would be lost; replication paused at checkpoint ${checkpoint}`,
+      {
+        fix: `rename the column on the active side and on the shadow; start tandem run once with ${table} left out (tandem.yaml exclude: [${table}]) so replication passes the changes written under that name; then remove the exclusion: verification reports the rows those changes touched as drift, and tandem repair --table ${table} copies them`,
+      },
+    );
+  }
+
   /** The source's column list for a table (sent before its first change and after DDL). */
   async onRelation(table: string, columns: string[], checkpoint: string): Promise<void> {
+    this.refuseUncarried(table, columns, checkpoint);
     if (this.missing(table, columns).length === 0) return;
     await this.shadow.reloadSchema([table]);
     const still = this.missing(table, columns);
@@ -39,6 +57,7 @@ export class SchemaGuard {
    * Replication continues only if the shadow's columns already match.
    */
   async onDdl(table: string, columns: string[], ddl: string, checkpoint: string): Promise<void> {
+    this.refuseUncarried(table, columns, checkpoint);
     await this.shadow.reloadSchema([table]);
     const have = this.shadow.columnsOf(table) ?? [];
     const missing = columns.filter((c) => !have.includes(c));

@@ -262,6 +262,26 @@ describe('replication hazards', () => {
       ]);
       await stop(second);
     });
+    it('stops when a column named __proto__ is added while replicating, even with the shadow given the same column', async () => {
+      const [src, dst] = await Promise.all([pgDb('ddlproto_src'), pgDb('ddlproto_dst')]);
+      for (const db of [src, dst]) await db.admin.query(`CREATE TABLE ddl_notes (id integer PRIMARY KEY, v text)`);
+      await src.admin.query(`INSERT INTO ddl_notes VALUES (1, 'one')`);
+      const migration = uniqueName('hz_ddlproto');
+      const tandem = run(configFile(migration, src.url, dst.url));
+      await untilTandem([tandem], 'backfill', pgShadowing(dst, migration));
+
+      // The operator gives the shadow the column first, as the guard asks for an ordinary new column.
+      await dst.admin.query(`ALTER TABLE ddl_notes ADD COLUMN "__proto__" text`);
+      await src.admin.query(`ALTER TABLE ddl_notes ADD COLUMN "__proto__" text`);
+      await src.admin.query(`INSERT INTO ddl_notes VALUES (2, 'two', 'would be lost')`);
+      const code = await exitWithin(tandem, 30_000);
+      const out = tandem.output();
+      expect(code, out).toBe(4);
+      expect(out).toContain('ddl_notes on the active side now has a column named __proto__');
+      expect(out).toContain('exclude: [ddl_notes]');
+      // Nothing written with the column was applied without its value.
+      expect(await pgRows(dst.admin, `SELECT id::text FROM ddl_notes ORDER BY id`)).toEqual([['1']]);
+    });
   });
 
   // ------------------------------------------------------------------------------------------------------------

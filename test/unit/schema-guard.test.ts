@@ -45,3 +45,22 @@ describe('SchemaGuard (H9)', () => {
     expect(renamed?.message).toContain('`ALTER TABLE t RENAME COLUMN old TO new`');
   });
 });
+
+describe('SchemaGuard: a column no row can carry', () => {
+  it('stops on a relation with a column named __proto__ even when the shadow has the column too, with the way out', async () => {
+    const shadow = shadowWith({ t: ['id', 'v', '__proto__'] });
+    const err = await caught(new SchemaGuard(shadow, log).onRelation('t', ['id', 'v', '__proto__'], '0/AB'));
+    expect(err).toBeInstanceOf(TandemError);
+    expect(err?.code).toBe('TANDEM_CAPTURE_DDL');
+    expect(err?.message).toContain('table t on the active side now has a column named __proto__');
+    expect(err?.message).toContain('checkpoint 0/AB');
+    expect(err?.fix).toContain('exclude: [t]');
+    expect(err?.fix).toContain('tandem repair --table t');
+  });
+
+  it('stops on a DDL statement that leaves such a column, whatever the shadow holds', async () => {
+    const err = await caught(new SchemaGuard(shadowWith({ t: ['id', '__proto__'] }), log).onDdl('t', ['id', '__proto__'], 'ALTER TABLE t RENAME COLUMN v TO __proto__', 'b.1:4'));
+    expect(err?.code).toBe('TANDEM_CAPTURE_DDL');
+    expect(err?.message).toContain('column named __proto__');
+  });
+});
