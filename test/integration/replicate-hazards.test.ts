@@ -262,9 +262,12 @@ describe('replication hazards', () => {
       ]);
       await stop(second);
     });
-    it('stops when a column named __proto__ is added while replicating, even with the shadow given the same column', async () => {
+    it('stops when a column named __proto__ is added while replicating, even with the shadow given the same column; the way out it names ends with both sides equal', async () => {
       const [src, dst] = await Promise.all([pgDb('ddlproto_src'), pgDb('ddlproto_dst')]);
-      for (const db of [src, dst]) await db.admin.query(`CREATE TABLE ddl_notes (id integer PRIMARY KEY, v text)`);
+      for (const db of [src, dst]) {
+        await db.admin.query(`CREATE TABLE ddl_notes (id integer PRIMARY KEY, v text)`);
+        await db.admin.query(`CREATE TABLE ddl_side (id integer PRIMARY KEY)`);
+      }
       await src.admin.query(`INSERT INTO ddl_notes VALUES (1, 'one')`);
       const migration = uniqueName('hz_ddlproto');
       const tandem = run(configFile(migration, src.url, dst.url));
@@ -281,6 +284,34 @@ describe('replication hazards', () => {
       expect(out).toContain('exclude: [ddl_notes]');
       // Nothing written with the column was applied without its value.
       expect(await pgRows(dst.admin, `SELECT id::text FROM ddl_notes ORDER BY id`)).toEqual([['1']]);
+
+      // The way out the error gives: rename on both sides, one start without the table, then with it and a repair.
+      for (const db of [src, dst]) await db.admin.query(`ALTER TABLE ddl_notes RENAME COLUMN "__proto__" TO proto`);
+      const without = run(configFile(migration, src.url, dst.url, { exclude: ['ddl_notes'] }));
+      await src.admin.query(`INSERT INTO ddl_notes VALUES (3, 'three', 'while left out')`);
+      // A row of another table after it: once it is on the shadow, the stream has passed everything before.
+      await src.admin.query(`INSERT INTO ddl_side VALUES (1)`);
+      const side = `SELECT id::text FROM ddl_side`;
+      await waitForSameRows('the other table', () => pgRows(src.admin, side), () => pgRows(dst.admin, side), { procs: [without] });
+      await stop(without);
+      const config = configFile(migration, src.url, dst.url);
+      const back = run(config);
+      // Rows written before the table is published again are the repair's to copy: row 4 comes after.
+      await src.admin.query(`INSERT INTO ddl_side VALUES (2)`);
+      await waitForSameRows('the other table again', () => pgRows(src.admin, side), () => pgRows(dst.admin, side), { procs: [back] });
+      await src.admin.query(`INSERT INTO ddl_notes VALUES (4, 'four', 'after')`);
+      await waitForSameRows('row 4', () => pgRows(src.admin, `SELECT id::text, v, proto FROM ddl_notes WHERE id = 4`), () => pgRows(dst.admin, `SELECT id::text, v, proto FROM ddl_notes WHERE id = 4`), { procs: [back] });
+      const repair = await runTandem(['repair', '--table', 'ddl_notes', '--all', '--yes', '--config', config]);
+      expect(repair.code, repair.stderr).toBe(0);
+      const all = `SELECT id::text, v, proto FROM ddl_notes ORDER BY id`;
+      expect(await pgRows(dst.admin, all)).toEqual(await pgRows(src.admin, all));
+      expect(await pgRows(dst.admin, all)).toEqual([
+        ['1', 'one', NULL],
+        ['2', 'two', 'would be lost'],
+        ['3', 'three', 'while left out'],
+        ['4', 'four', 'after'],
+      ]);
+      await stop(back);
     });
   });
 
