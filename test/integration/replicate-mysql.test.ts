@@ -269,6 +269,19 @@ describe('replication from MariaDB', () => {
       expect(await tandem.exited, tandem.output().slice(-2000)).toBe(0);
     }, 180_000);
 
+    it('H9: a column named __proto__ added on the source stops replication even when the shadow has it too', async () => {
+      const { source, shadow } = await pair();
+      const config = writeConfig({ migration: uniqueName('ddlproto'), old: { url: source.url }, new: { url: shadow.url } });
+      const tandem = run(config);
+      await waitForShadowing(config, 60_000);
+      await shadow.admin.query('ALTER TABLE items ADD COLUMN `__proto__` varchar(20) NULL');
+      await source.admin.query('ALTER TABLE items ADD COLUMN `__proto__` varchar(20) NULL');
+      await source.admin.query(`INSERT INTO items VALUES (50002, 1, 'after ddl', 'would be lost')`);
+      expect(await tandem.exited, tandem.output().slice(-2000)).toBe(4);
+      expect(tandem.output()).toContain('items on the active side now has a column named __proto__');
+      expect(await mysqlRows(shadow.admin, `SELECT id FROM items WHERE id = 50002`)).toEqual([]);
+    }, 120_000);
+
     it('H4: a session logging MINIMAL row images stops replication before a partial row is applied', async () => {
       const { source, shadow } = await pair();
       const config = writeConfig({ migration: uniqueName('img'), old: { url: source.url }, new: { url: shadow.url }, tables: ['counters'] });
