@@ -163,13 +163,16 @@ async function count(c: pg.Client, table: string): Promise<number> {
   return Number((await c.query<{ n: string }>(`select count(*)::text as n from ${table}`)).rows[0]?.n);
 }
 
+/** The bulk rows' transaction: `n` rows into `items` in one statement. */
+const bulkInsert = (n: number) => `INSERT INTO items (id, name, price) SELECT g, md5(g::text), g / 100.0 FROM generate_series(1, ${n}) g`;
+
 /**
  * One `n`-row transaction (1,000,000 by default): seconds from source commit until the shadow holds every row. `held`
  * rows are there before it (a warm-up row).
  */
 async function bulkOnce(pair: Pair, n = BULK_ROWS, held = 0): Promise<number> {
   // Each pair is new, so both tables are empty (and Tandem fences the shadow: nothing else may write there).
-  await pair.srcClient.query(`INSERT INTO items (id, name, price) SELECT g, md5(g::text), g / 100.0 FROM generate_series(1, ${n}) g`);
+  await pair.srcClient.query(bulkInsert(n));
   const committed = performance.now();
   await until('the shadow to hold every row', async () => (await count(pair.dstClient, 'items')) === n + held, 600_000, 100);
   return (performance.now() - committed) / 1000;
@@ -183,7 +186,7 @@ async function decodeCeilingOnce(pair: Pair, name: string): Promise<number> {
   const db = `host=127.0.0.1 port=${pair.server.port} user=postgres dbname=${pair.src}`;
   await pair.srcClient.query(`CREATE PUBLICATION ${name} FOR TABLE items`);
   await pair.srcClient.query(`select pg_create_logical_replication_slot($1, 'pgoutput')`, [name]);
-  await pair.srcClient.query(`INSERT INTO items (id, name, price) SELECT g, md5(g::text), g / 100.0 FROM generate_series(1, ${BULK_ROWS}) g`);
+  await pair.srcClient.query(bulkInsert(BULK_ROWS));
   const end = (await pair.srcClient.query<{ lsn: string }>(`select pg_current_wal_lsn()::text as lsn`)).rows[0]?.lsn as string;
   const started = performance.now();
   await new Promise<void>((resolve, reject) => {
@@ -205,7 +208,7 @@ async function decodeCeilingOnce(pair: Pair, name: string): Promise<number> {
  */
 async function warmWal(server: RunningServer): Promise<void> {
   const pair = await Pair.create(server, 'bulk_warm', [tableDdl]);
-  for (const c of [pair.srcClient, pair.dstClient]) await c.query(`INSERT INTO items (id, name, price) SELECT g, md5(g::text), g / 100.0 FROM generate_series(1, ${BULK_ROWS}) g`);
+  for (const c of [pair.srcClient, pair.dstClient]) await c.query(bulkInsert(BULK_ROWS));
   await pair.srcClient.query('CHECKPOINT');
   await pair.drop();
 }
