@@ -262,6 +262,7 @@ describe('replication hazards', () => {
       ]);
       await stop(second);
     });
+
     it('stops when a column named __proto__ is added while replicating, even with the shadow given the same column; the way out it names ends with both sides equal', async () => {
       const [src, dst] = await Promise.all([pgDb('ddlproto_src'), pgDb('ddlproto_dst')]);
       for (const db of [src, dst]) {
