@@ -320,6 +320,11 @@ async function placeOrder(c: pg.Client, w: number, n: number): Promise<void> {
 interface LagCpu {
   serversMsPerTx: number;
   ownMsPerTx: number;
+  /**
+   * The cluster's WAL writes (pg_stat_wal.wal_write) per source transaction: the source's commits and the shadow's.
+   * Each commit that waits for the disk writes (and, with fsync on, flushes) WAL of its own.
+   */
+  walWritesPerTx: number;
 }
 
 async function oltpOnce(pair: Pair, load: 'small' | 'orders', start: () => Promise<{ stop(): Promise<void>; child?: ChildProcess }>): Promise<{ lags: number[]; coldLags: number[]; tps: number; cpu: LagCpu }> {
@@ -328,11 +333,16 @@ async function oltpOnce(pair: Pair, load: 'small' | 'orders', start: () => Promi
   const ownCpu = () => (replicator.child?.pid ? cpuSeconds(replicator.child.pid) : 0);
   const clients = await Promise.all(Array.from({ length: 4 }, () => client(`${pair.server.url}/${pair.src}`)));
   const marker = await client(`${pair.server.url}/${pair.src}`);
-  let [s0, p0] = [0, 0];
+  const walWrites = async () => Number((await marker.query<{ n: string }>(`select wal_write::text as n from pg_stat_wal`)).rows[0]?.n);
+  let [s0, p0, w0] = [0, 0, 0];
+  let measuring: Promise<void> = Promise.resolve();
   const { lags, coldLags, tps, txns } = await measureMarkerLag({
     seconds: OLTP_SECONDS,
     warmupSeconds: OLTP_WARMUP_SECONDS,
-    onMeasuring: () => ([s0, p0] = [serverCpu(), ownCpu()]),
+    onMeasuring: () => {
+      [s0, p0] = [serverCpu(), ownCpu()];
+      measuring = walWrites().then((n) => void (w0 = n));
+    },
     workers: clients.length,
     transaction: load === 'orders' ? (w, n) => placeOrder(clients[w] as pg.Client, w, n) : async (w, n) => {
       const c = clients[w] as pg.Client;
@@ -347,7 +357,8 @@ async function oltpOnce(pair: Pair, load: 'small' | 'orders', start: () => Promi
     writeMarker: async (id) => void (await marker.query(`INSERT INTO markers VALUES ($1, now())`, [id])),
     shadowMaxMarker: async () => Number((await pair.dstClient.query<{ m: string | null }>(`select max(id)::text as m from markers`)).rows[0]?.m ?? 0),
   });
-  const cpu = { serversMsPerTx: ((serverCpu() - s0) * 1000) / txns, ownMsPerTx: ((ownCpu() - p0) * 1000) / txns };
+  await measuring;
+  const cpu = { serversMsPerTx: ((serverCpu() - s0) * 1000) / txns, ownMsPerTx: ((ownCpu() - p0) * 1000) / txns, walWritesPerTx: ((await walWrites()) - w0) / txns };
   await Promise.all([...clients, marker].map((c) => c.end()));
   await replicator.stop();
   return { lags, coldLags, tps, cpu };
@@ -372,10 +383,10 @@ type LagContender = 'tandem' | 'baseline' | 'native';
  * the order-placing load (multi-statement, multi-table, TOAST-sized notes) a busy shop produces.
  */
 async function benchOltp(server: RunningServer, load: 'small' | 'orders'): Promise<void> {
-  const results: Record<LagContender, { p50: number[]; p99: number[]; max: number[]; cold: number[]; tps: number[]; cpu: number[]; own: number[]; lags: number[] }> = {
-    tandem: { p50: [], p99: [], max: [], cold: [], tps: [], cpu: [], own: [], lags: [] },
-    baseline: { p50: [], p99: [], max: [], cold: [], tps: [], cpu: [], own: [], lags: [] },
-    native: { p50: [], p99: [], max: [], cold: [], tps: [], cpu: [], own: [], lags: [] },
+  const results: Record<LagContender, { p50: number[]; p99: number[]; max: number[]; cold: number[]; tps: number[]; cpu: number[]; own: number[]; lags: number[]; wal: number[] }> = {
+    tandem: { p50: [], p99: [], max: [], cold: [], tps: [], cpu: [], own: [], lags: [], wal: [] },
+    baseline: { p50: [], p99: [], max: [], cold: [], tps: [], cpu: [], own: [], lags: [], wal: [] },
+    native: { p50: [], p99: [], max: [], cold: [], tps: [], cpu: [], own: [], lags: [], wal: [] },
   };
   const tag = load === 'orders' ? 'orders' : 'oltp';
   const [ddl, tables] = load === 'orders' ? [ordersDdl, ORDER_TABLES] : [oltpDdl, ['orders', 'order_lines', 'markers']];
@@ -402,9 +413,10 @@ async function benchOltp(server: RunningServer, load: 'small' | 'orders'): Promi
       results[who].tps.push(r.tps);
       results[who].cpu.push(r.cpu.serversMsPerTx + r.cpu.ownMsPerTx);
       results[who].own.push(r.cpu.ownMsPerTx);
+      results[who].wal.push(r.cpu.walWritesPerTx);
       await pair.drop();
       process.stderr.write(
-        `${tag} rep ${i + 1}/${reps} ${who}: p50 ${results[who].p50.at(-1)?.toFixed(0)} ms, p99 ${results[who].p99.at(-1)?.toFixed(0)} ms, cold max ${results[who].cold.at(-1)?.toFixed(0) ?? '—'} ms, ${r.tps.toFixed(0)} tx/s, ${results[who].cpu.at(-1)?.toFixed(2)} CPU-ms/tx (own ${r.cpu.ownMsPerTx.toFixed(2)})\n`,
+        `${tag} rep ${i + 1}/${reps} ${who}: p50 ${results[who].p50.at(-1)?.toFixed(0)} ms, p99 ${results[who].p99.at(-1)?.toFixed(0)} ms, cold max ${results[who].cold.at(-1)?.toFixed(0) ?? '—'} ms, ${r.tps.toFixed(0)} tx/s, ${results[who].cpu.at(-1)?.toFixed(2)} CPU-ms/tx (own ${r.cpu.ownMsPerTx.toFixed(2)}), ${r.cpu.walWritesPerTx.toFixed(2)} WAL writes/tx\n`,
       );
     }
   }
@@ -449,10 +461,20 @@ async function benchOltp(server: RunningServer, load: 'small' | 'orders'): Promi
     command,
     note: `tandem run's own share: ${median(results.tandem.own).toFixed(2)} CPU-ms/tx (median); the load's own backends are in both; utime + stime from /proc`,
   });
+  rows.push({
+    name: `${tag}-wal-writes`,
+    metric: `WAL writes per source transaction during the lag runs, the cluster's (source and shadow; ${what})`,
+    unit: 'writes/tx',
+    tandem: results.tandem.wal,
+    anchor: results.native.wal,
+    anchorName: 'PostgreSQL logical replication (subscription)',
+    command,
+    note: 'pg_stat_wal.wal_write; with fsync on, a commit that waits for the disk also flushes',
+  });
   if (results.baseline.p99.length) {
     const anchorName = `tandem run of the baseline build (${process.env.BENCH_BASELINE_CLI})`;
-    for (const key of ['p50', 'p99', 'cold', 'tps', 'cpu'] as const) {
-      const unit = key === 'tps' ? 'tx/s' : key === 'cpu' ? 'CPU-ms/tx' : 'ms';
+    for (const key of ['p50', 'p99', 'cold', 'tps', 'cpu', 'wal'] as const) {
+      const unit = key === 'tps' ? 'tx/s' : key === 'cpu' ? 'CPU-ms/tx' : key === 'wal' ? 'writes/tx' : 'ms';
       rows.push({ name: `${tag}-${key}-vs-baseline`, metric: `${key} of the lag runs (${what}), this build against BENCH_BASELINE_CLI (alternating)`, unit, tandem: results.tandem[key], anchor: results.baseline[key], anchorName, command: `BENCH_BASELINE_CLI=… ${command}` });
     }
     rows.push({ name: `${tag}-p99-pooled-vs-baseline`, metric: `lag p99 over every repetition's markers (${what}), this build against BENCH_BASELINE_CLI`, unit: 'ms', tandem: pooled('tandem'), anchor: pooled('baseline'), anchorName, command: `BENCH_BASELINE_CLI=… ${command}` });

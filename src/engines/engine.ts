@@ -163,6 +163,11 @@ export interface BackfillProgress {
   done: boolean;
 }
 
+export interface CommitOptions {
+  /** false: the commit may return before the shadow's disk has it (see ShadowWriter.defersDurability). Default true. */
+  durable?: boolean;
+}
+
 /** Tandem's writes to the shadow side: changes, the checkpoint in the same transaction, backfill progress. */
 export interface ShadowWriter {
   readonly engine: 'postgres' | 'mysql';
@@ -184,14 +189,24 @@ export interface ShadowWriter {
   readBackfill(): Promise<BackfillProgress[]>;
   begin(): Promise<void>;
   apply(changes: Change[]): Promise<void>;
-  /** Writes the checkpoint (and backfill progress, if given) and commits the open transaction. */
-  commit(checkpoint: Omit<Checkpoint, 'updatedAt'>, backfill?: BackfillProgress[]): Promise<void>;
+  /**
+   * The shadow can commit without waiting for its disk (commit options `durable: false`): such a commit is visible at
+   * once but may be lost in a crash of the shadow's server, so the source must not release its position until a
+   * later durable commit returns (every durable commit makes the ones before it durable too). Absent: every commit is
+   * durable, whatever it is asked.
+   */
+  readonly defersDurability?: boolean;
+  /**
+   * Writes the checkpoint (and backfill progress, if given) and commits the open transaction, durably unless
+   * `durable: false` is asked of a shadow that `defersDurability`.
+   */
+  commit(checkpoint: Omit<Checkpoint, 'updatedAt'>, backfill?: BackfillProgress[], options?: CommitOptions): Promise<void>;
   /**
    * apply() then commit(), with the last statements, the lease guard, the checkpoint and COMMIT in one round trip
    * (a stream of small transactions pays one round trip per shadow commit, not two). Errors are apply()'s and
    * commit()'s: a rejected change is named by its tables, a lost lease as a lost lease.
    */
-  applyAndCommit(changes: Change[], checkpoint: Omit<Checkpoint, 'updatedAt'>): Promise<void>;
+  applyAndCommit(changes: Change[], checkpoint: Omit<Checkpoint, 'updatedAt'>, options?: CommitOptions): Promise<void>;
   rollback(): Promise<void>;
   /**
    * Repair, inside the open transaction: locks the shadow's rows with these keys (those that exist), so the service

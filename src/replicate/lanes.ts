@@ -12,7 +12,7 @@ import { streamChanges, type StreamOptions } from './pipeline.js';
 import { LagTracker } from './lag.js';
 import { emptyStats, type ReplicationStats } from './stats.js';
 
-export interface LanesOptions extends Pick<StreamOptions, 'comparePositions' | 'tables' | 'batchRows' | 'batchTimeMs' | 'commitDelayMs' | 'signal' | 'stats' | 'log' | 'onApplied' | 'onCheckpoint'> {
+export interface LanesOptions extends Pick<StreamOptions, 'comparePositions' | 'tables' | 'batchRows' | 'batchTimeMs' | 'commitDelayMs' | 'flushIntervalMs' | 'signal' | 'stats' | 'log' | 'onApplied' | 'onCheckpoint'> {
   feed: LaneFeed;
   /** The direction's own checkpoint (the barrier's source position). */
   shadow: ShadowWriter;
@@ -133,6 +133,7 @@ export async function streamLanes(opts: LanesOptions): Promise<void> {
           batchRows: opts.batchRows,
           batchTimeMs: opts.batchTimeMs,
           commitDelayMs: opts.commitDelayMs,
+          flushIntervalMs: opts.flushIntervalMs,
           signal: stop.signal,
           stats: laneStats[i] as ReplicationStats,
           log: log.child({ lane: i }),

@@ -26,6 +26,12 @@ export interface StreamOptions {
   log: Logger;
   /** How often an idle source position is recorded and acknowledged (it costs one shadow write). */
   idleAckIntervalMs?: number;
+  /**
+   * On a shadow that can commit without waiting for its disk (ShadowWriter.defersDurability): at least this often a
+   * group commits durably, and the source is acknowledged only through such commits. 0 or absent: every commit
+   * is durable.
+   */
+  flushIntervalMs?: number;
   /** Told of every change handed to the shadow (continuous verification re-checks the rows shortly after). */
   onApplied?: (changes: Change[]) => void;
   /** Told of every commit on the shadow: the source position the shadow now holds. */
@@ -74,6 +80,12 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
   let commitTime = cp.commitTime;
   let applied = cp.appliedTransactions;
   let lastIdleAck = 0;
+  // Commits that do not wait for the shadow's disk: a crash of the shadow's server may lose them, so the source
+  // keeps their changes until a durable commit (which makes every earlier one durable) covers them.
+  const flushInterval = shadow.defersDurability ? (opts.flushIntervalMs ?? 0) : 0;
+  let lastDurableAt = Date.now();
+  /** What the last commit covers when it was not durable: acknowledged with the next durable commit. */
+  let unreleased: { through: string; transportOffset: string | null } | undefined;
   // One shadow write a second at most while idle; it lets verification's position waits end soon (src/verify/recheck.ts).
   const idleInterval = opts.idleAckIntervalMs ?? 1_000;
 
@@ -98,8 +110,17 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
   };
   const checkpointOf = (through: { position: string; commitTime: Date | null; transportOffset: string | null }, txs: number) =>
     ({ sourcePosition: through.position, transportOffset: through.transportOffset, commitTime: through.commitTime, appliedTransactions: txs, stage: 'streaming', idlePosition }) as const;
-  const checkpointWrite = (through: { position: string; commitTime: Date | null; transportOffset: string | null }, txs: number) => shadow.commit(checkpointOf(through, txs));
-  const committed = () => {
+  const checkpointWrite = (through: { position: string; commitTime: Date | null; transportOffset: string | null }, txs: number, durable = true) =>
+    shadow.commit(checkpointOf(through, txs), undefined, { durable });
+  /** Whether the next group commit waits for the shadow's disk. */
+  const mustBeDurable = () => flushInterval <= 0 || markers.length > 0 || signal.aborted || Date.now() - lastDurableAt >= flushInterval;
+  /** Tells the feed what the shadow now holds durably. */
+  const release = (through: string, offset: string | null) => {
+    sub.acknowledge(through, offset);
+    unreleased = undefined;
+    lastDurableAt = Date.now();
+  };
+  const committed = (durable = true) => {
     if (grouper.open) stats.shadowCommits++;
     shadowTxOpen = false;
     grouper.committed();
@@ -110,7 +131,8 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
     // An idle position beyond the last applied transaction is committed in the checkpoint too: acknowledge it, or a
     // quiet database pins WAL while sibling databases write (H5).
     const through = idlePosition && compare(idlePosition, position) > 0 ? idlePosition : position;
-    sub.acknowledge(through, transportOffset);
+    if (durable) release(through, transportOffset);
+    else unreleased = { through, transportOffset };
     stats.acknowledged = through;
     lag?.appliedThrough(through);
     opts.onCheckpoint?.(position);
@@ -119,15 +141,22 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
     for (const id of reached) opts.onMarker?.(id, position);
   };
   const [sourceTxsAtStart, shadowCommitsAtStart] = [applied, stats.shadowCommits];
-  const commitGroup = async () => {
+  /** Commits the open group, durably when asked to or when mustBeDurable() says so. */
+  const commitGroup = async (durable = mustBeDurable()) => {
     // The group's last statements travel with its checkpoint and COMMIT: one round trip.
     if (pending.length) {
       const changes = pending;
-      await shadow.applyAndCommit(changes, checkpointOf({ position, commitTime, transportOffset }, applied));
+      await shadow.applyAndCommit(changes, checkpointOf({ position, commitTime, transportOffset }, applied), { durable });
       pending = [];
       handedOver(changes);
-    } else await checkpointWrite({ position, commitTime, transportOffset }, applied);
-    committed();
+    } else await checkpointWrite({ position, commitTime, transportOffset }, applied, durable);
+    committed(durable);
+  };
+  /** A commit of the checkpoint alone, durable: what the last non-durable commits covered is acknowledged. */
+  const flushCommit = async () => {
+    await shadow.begin();
+    shadowTxOpen = true;
+    await commitGroup(true);
   };
 
   /** Applies kept transactions, each complete one committed on its own; rethrows the first failure. */
@@ -153,7 +182,7 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
       stats.shadowCommits++;
       stats.checkpoint = position;
       stats.appliedTransactions = applied;
-      sub.acknowledge(position, transportOffset);
+      release(position, transportOffset);
     }
     return undefined;
   };
@@ -216,10 +245,14 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
         // A group held between source transactions (TransactionGrouper.deadline) commits when its deadline comes,
         // whether or not anything else arrives. With events waiting, the next one is taken without a timer.
         const held = shadowTxOpen && !inSourceTx && grouper.open && sub.backlog === 0 ? grouper.holdMs() : undefined;
-        const got = held === undefined ? await next : await beforeDeadline(next, held);
+        // Commits not yet durable on a quiet stream: a durable one follows by the flush interval, releasing them.
+        const flushDue = !shadowTxOpen && unreleased && sub.backlog === 0 ? lastDurableAt + flushInterval - Date.now() : undefined;
+        const deadline = held ?? flushDue;
+        const got = deadline === undefined ? await next : await beforeDeadline(next, deadline);
         if (got === DEADLINE) {
           waiting = next;
-          await commitGroup();
+          if (shadowTxOpen) await commitGroup();
+          else await flushCommit();
           continue;
         }
         event = got;
@@ -286,16 +319,15 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
           if (!shadowTxOpen && compare(event.position, idlePosition ?? position) > 0 && Date.now() - lastIdleAck >= idleInterval) {
             // Recorded before it is acknowledged, so a slot found later beyond this point is known to be a new slot.
             idlePosition = event.position;
-            await shadow.begin();
-            shadowTxOpen = true;
-            await commitGroup();
+            await flushCommit();
             lastIdleAck = Date.now();
           }
           break;
       }
       if (signal.aborted && !inSourceTx) break;
     }
-    if (shadowTxOpen && !inSourceTx) await commitGroup();
+    if (shadowTxOpen && !inSourceTx) await commitGroup(true);
+    else if (unreleased && !shadowTxOpen) await flushCommit();
     // Stopping: the feed ends when asked to, whatever it still holds (the source sends it again next time).
     if (signal.aborted) await sub.close();
     await sub.done;

@@ -163,6 +163,7 @@ export async function runReplication(config: TandemConfig, opts: RunnerOptions):
               batchRows: config.apply.batchRows,
               batchTimeMs: config.apply.batchTime,
               commitDelayMs: config.apply.commitDelay,
+              flushIntervalMs: config.apply.flushInterval,
               signal: changed.signal,
               stats: opts.stats,
               log: opts.log,

@@ -10,7 +10,7 @@ import { copyPieces } from './copy-text.js';
 import { planChanges, regroupByTable, type ApplyOp } from '../shared/apply-plan.js';
 import { ropeJoin } from '../shared/rope.js';
 import { StatementBatch, applyFailed } from '../shared/statement-batch.js';
-import type { BackfillProgress, BulkLoader, Checkpoint, CheckpointStage, ShadowWriter, ShadowWriterOptions } from '../engine.js';
+import type { BackfillProgress, BulkLoader, Checkpoint, CheckpointStage, CommitOptions, ShadowWriter, ShadowWriterOptions } from '../engine.js';
 import { PG_COPY_TEXT, pgBulkType } from './reader.js';
 import { createTablesLocked, PG_STATE_DDL, pgLeaseGuardSql } from './state.js';
 import { changesForShadow, shadowTableRules, type ShadowTableRules } from '../shared/value-fit.js';
@@ -40,6 +40,15 @@ function literal(value: Value): string {
   return /['\\]/.test(value) ? pg.escapeLiteral(value) : `'${value}'`;
 }
 
+/**
+ * The end of a shadow transaction. Not durable: synchronous_commit off for this transaction alone, as native logical
+ * replication's apply worker commits; the WAL writer flushes it within wal_writer_delay, and any later durable commit
+ * flushes it first.
+ */
+function commitStatements(options: CommitOptions | undefined): string[] {
+  return options?.durable === false ? ['SET LOCAL synchronous_commit = off', 'COMMIT'] : ['COMMIT'];
+}
+
 /** Applies changes to a PostgreSQL shadow with triggers and foreign keys quiet, checkpoint in the same transaction. */
 export class PgShadowWriter implements ShadowWriter {
   readonly engine = 'postgres' as const;
@@ -50,6 +59,9 @@ export class PgShadowWriter implements ShadowWriter {
   private stagingCount = 0;
   /** begin() was called and BEGIN has not been sent yet (see run()). */
   private beginPending = false;
+
+  /** Commits asked not to be durable set synchronous_commit off for their own transaction only (SET LOCAL). */
+  readonly defersDurability = true;
 
   private constructor(
     private readonly client: pg.Client,
@@ -75,6 +87,16 @@ export class PgShadowWriter implements ShadowWriter {
       throw new TandemError('TANDEM_PRIVILEGE_MISSING', `cannot SET session_replication_role on the shadow: ${errorMessage(err)}`, {
         fix: 'GRANT SET ON PARAMETER session_replication_role TO <tandem user>; (see tandem check)',
       });
+    }
+    // A server (or role, or database) set to synchronous_commit = off would make every commit of this session one a
+    // crash can lose, the source's position released all the same: this session's commits are durable unless one
+    // asks not to be (commit options), and at least flushed locally.
+    try {
+      const { rows } = await client.query<{ synchronous_commit: string }>('SHOW synchronous_commit');
+      if (rows[0]?.synchronous_commit === 'off') await client.query('SET synchronous_commit = local');
+    } catch (err) {
+      await client.end();
+      throw err;
     }
     return new PgShadowWriter(client, opts);
   }
@@ -228,11 +250,11 @@ export class PgShadowWriter implements ShadowWriter {
     await (await this.batchOf(incoming)).flush();
   }
 
-  async applyAndCommit(incoming: Change[], cp: Omit<Checkpoint, 'updatedAt'>): Promise<void> {
+  async applyAndCommit(incoming: Change[], cp: Omit<Checkpoint, 'updatedAt'>, options?: CommitOptions): Promise<void> {
     const batch = await this.batchOf(incoming);
     // The guard comes last, as in commit(): it locks the lease row until COMMIT, and renewals wait for that lock.
     const { guard, checkpoint } = this.checkpointStatements(cp);
-    await batch.finishWith([...guard, checkpoint, 'COMMIT'], isLeaseGuardError);
+    await batch.finishWith([...guard, checkpoint, ...commitStatements(options)], isLeaseGuardError);
   }
 
   /** The changes as statements, sent as each round trip fills; what is left is for the caller to send. */
@@ -355,12 +377,12 @@ export class PgShadowWriter implements ShadowWriter {
     };
   }
 
-  async commit(cp: Omit<Checkpoint, 'updatedAt'>, backfill?: BackfillProgress[]): Promise<void> {
+  async commit(cp: Omit<Checkpoint, 'updatedAt'>, backfill?: BackfillProgress[], options?: CommitOptions): Promise<void> {
     const { guard, checkpoint } = this.checkpointStatements(cp);
     // The lease guard, the checkpoint and COMMIT go in one round trip when there is no backfill progress to record.
     const checkpointSql = [...guard, checkpoint].join(';\n');
     if (!backfill?.length) {
-      await this.run(`${checkpointSql};\nCOMMIT`);
+      await this.run([checkpointSql, ...commitStatements(options)].join(';\n'));
       return;
     }
     await this.run(checkpointSql);
