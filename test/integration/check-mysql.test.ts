@@ -114,6 +114,28 @@ describe('tandem check, MariaDB', () => {
         await db.drop();
       }
     });
+
+    it('warns, as the shadow, that innodb_flush_log_at_trx_commit = 2 can lose commits already reported as applied, and passes after the SET GLOBAL it gives', async () => {
+      const db = await createMysqlDatabase(server.url, 'lazy');
+      try {
+        for (const sql of shopMysql) await db.admin.query(sql);
+        const { report } = await check({ migration: 'shop', old: { url: oldDb.url }, new: { url: db.url } });
+        const lazy = report?.checks.find((c) => c.id === 'mysql.durable_commits' && c.side === 'new');
+        expect(lazy?.status).toBe('warn');
+        expect(lazy?.detail).toContain('innodb_flush_log_at_trx_commit = 2');
+        expect(lazy?.fix).toContain('SET GLOBAL innodb_flush_log_at_trx_commit = 1');
+        // The fix it gives, run on this server of the test's own, makes it pass.
+        await db.admin.query('SET GLOBAL innodb_flush_log_at_trx_commit = 1');
+        try {
+          const again = await check({ migration: 'shop', old: { url: oldDb.url }, new: { url: db.url } });
+          expect(again.report?.checks.find((c) => c.id === 'mysql.durable_commits' && c.side === 'new')?.status).toBe('pass');
+        } finally {
+          await db.admin.query('SET GLOBAL innodb_flush_log_at_trx_commit = 2');
+        }
+      } finally {
+        await db.drop();
+      }
+    });
   });
 
   // read_only and accounts are server-wide: on a server of its own.

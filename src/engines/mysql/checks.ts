@@ -183,6 +183,16 @@ export async function checkMysqlApply(conn: mysql.Connection, ctx: CheckContext,
       : fail('mysql.state_table', side, 'Tandem cannot create its checkpoint table', `${info.user} lacks CREATE on the database`,
           `GRANT CREATE, INSERT, UPDATE, DELETE, SELECT ON <database>.* TO ${account(info.user)};`),
   );
+  // Tandem tells the active side a position is applied once its commit here returns. A commit the server has not
+  // flushed is one a crash can lose after that, and the stream cannot replay it: only verification would find it.
+  const flush = (await variables(conn, ['innodb_flush_log_at_trx_commit'])).get('innodb_flush_log_at_trx_commit') ?? '';
+  items.push(
+    flush === '1' || flush === '3'
+      ? pass('mysql.durable_commits', side, 'commits are on disk when they return', `innodb_flush_log_at_trx_commit = ${flush}`)
+      : warn('mysql.durable_commits', side, 'a crash of this server can lose commits Tandem has already reported as applied',
+          `innodb_flush_log_at_trx_commit = ${flush}: InnoDB flushes its log about once a second${flush === '2' ? ' (an operating-system crash or power loss loses up to that)' : ' (a crash of the server process loses up to that)'}, and the stream cannot send those changes again; verification would report them as drift for tandem repair`,
+          `SET GLOBAL innodb_flush_log_at_trx_commit = 1; and set innodb_flush_log_at_trx_commit = 1 in the [mysqld] section of the server configuration, at least while this side is the shadow`),
+  );
   const names = [...tables.keys()];
   if (names.length > 0) {
     const [triggers] = await conn.query<RowDataPacket[]>(
