@@ -2,8 +2,8 @@
  * `npm run bench [-- --only NAME[,NAME…]] [-- --reps N]`: Tandem against its anchors on this machine, with throwaway
  * servers, alternating Tandem and anchor several times. Writes bench/results/latest.json and latest.md.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -325,6 +325,8 @@ interface LagCpu {
    * Each commit that waits for the disk writes (and, with fsync on, flushes) WAL of its own.
    */
   walWritesPerTx: number;
+  /** The cluster's WAL flushes to disk (pg_stat_wal.wal_sync) per source transaction; 0 with fsync off. */
+  walSyncsPerTx: number;
 }
 
 async function oltpOnce(pair: Pair, load: 'small' | 'orders', start: () => Promise<{ stop(): Promise<void>; child?: ChildProcess }>): Promise<{ lags: number[]; coldLags: number[]; tps: number; cpu: LagCpu }> {
@@ -333,15 +335,19 @@ async function oltpOnce(pair: Pair, load: 'small' | 'orders', start: () => Promi
   const ownCpu = () => (replicator.child?.pid ? cpuSeconds(replicator.child.pid) : 0);
   const clients = await Promise.all(Array.from({ length: 4 }, () => client(`${pair.server.url}/${pair.src}`)));
   const marker = await client(`${pair.server.url}/${pair.src}`);
-  const walWrites = async () => Number((await marker.query<{ n: string }>(`select wal_write::text as n from pg_stat_wal`)).rows[0]?.n);
-  let [s0, p0, w0] = [0, 0, 0];
+  const wal = async () => {
+    const row = (await marker.query<{ w: string; s: string }>(`select wal_write::text as w, wal_sync::text as s from pg_stat_wal`)).rows[0];
+    return { writes: Number(row?.w), syncs: Number(row?.s) };
+  };
+  let [s0, p0] = [0, 0];
+  let w0 = { writes: 0, syncs: 0 };
   let measuring: Promise<void> = Promise.resolve();
   const { lags, coldLags, tps, txns } = await measureMarkerLag({
     seconds: OLTP_SECONDS,
     warmupSeconds: OLTP_WARMUP_SECONDS,
     onMeasuring: () => {
       [s0, p0] = [serverCpu(), ownCpu()];
-      measuring = walWrites().then((n) => void (w0 = n));
+      measuring = wal().then((w) => void (w0 = w));
     },
     workers: clients.length,
     transaction: load === 'orders' ? (w, n) => placeOrder(clients[w] as pg.Client, w, n) : async (w, n) => {
@@ -358,7 +364,8 @@ async function oltpOnce(pair: Pair, load: 'small' | 'orders', start: () => Promi
     shadowMaxMarker: async () => Number((await pair.dstClient.query<{ m: string | null }>(`select max(id)::text as m from markers`)).rows[0]?.m ?? 0),
   });
   await measuring;
-  const cpu = { serversMsPerTx: ((serverCpu() - s0) * 1000) / txns, ownMsPerTx: ((ownCpu() - p0) * 1000) / txns, walWritesPerTx: ((await walWrites()) - w0) / txns };
+  const w1 = await wal();
+  const cpu = { serversMsPerTx: ((serverCpu() - s0) * 1000) / txns, ownMsPerTx: ((ownCpu() - p0) * 1000) / txns, walWritesPerTx: (w1.writes - w0.writes) / txns, walSyncsPerTx: (w1.syncs - w0.syncs) / txns };
   await Promise.all([...clients, marker].map((c) => c.end()));
   await replicator.stop();
   return { lags, coldLags, tps, cpu };
@@ -372,6 +379,13 @@ async function oltpOnce(pair: Pair, load: 'small' | 'orders', start: () => Promi
 const LAG_SYNCHRONOUS_COMMIT = process.env.BENCH_LAG_SYNCHRONOUS_COMMIT ?? 'on';
 
 /**
+ * BENCH_FSYNC_DELAY_US=<µs>: the bench cluster runs with fsync on, and each fsync and fdatasync of its server waits
+ * that long first (bench/native/slow-fsync.c, compiled with gcc and preloaded): a production disk's flush, 0.5–5 ms,
+ * on a machine whose own takes 0.1 ms. Only the bench cluster gets it, not the MariaDB servers.
+ */
+const FSYNC_DELAY_US = Number(process.env.BENCH_FSYNC_DELAY_US ?? 0);
+
+/**
  * BENCH_LAG_CONTENDERS=tandem: experiments on Tandem alone (the rows then have no anchor figures). With
  * BENCH_BASELINE_CLI set, the baseline build runs as a third contender (`baseline`), alternating with the others.
  */
@@ -383,10 +397,10 @@ type LagContender = 'tandem' | 'baseline' | 'native';
  * the order-placing load (multi-statement, multi-table, TOAST-sized notes) a busy shop produces.
  */
 async function benchOltp(server: RunningServer, load: 'small' | 'orders'): Promise<void> {
-  const results: Record<LagContender, { p50: number[]; p99: number[]; max: number[]; cold: number[]; tps: number[]; cpu: number[]; own: number[]; lags: number[]; wal: number[] }> = {
-    tandem: { p50: [], p99: [], max: [], cold: [], tps: [], cpu: [], own: [], lags: [], wal: [] },
-    baseline: { p50: [], p99: [], max: [], cold: [], tps: [], cpu: [], own: [], lags: [], wal: [] },
-    native: { p50: [], p99: [], max: [], cold: [], tps: [], cpu: [], own: [], lags: [], wal: [] },
+  const results: Record<LagContender, { p50: number[]; p99: number[]; max: number[]; cold: number[]; tps: number[]; cpu: number[]; own: number[]; lags: number[]; wal: number[]; syncs: number[] }> = {
+    tandem: { p50: [], p99: [], max: [], cold: [], tps: [], cpu: [], own: [], lags: [], wal: [], syncs: [] },
+    baseline: { p50: [], p99: [], max: [], cold: [], tps: [], cpu: [], own: [], lags: [], wal: [], syncs: [] },
+    native: { p50: [], p99: [], max: [], cold: [], tps: [], cpu: [], own: [], lags: [], wal: [], syncs: [] },
   };
   const tag = load === 'orders' ? 'orders' : 'oltp';
   const [ddl, tables] = load === 'orders' ? [ordersDdl, ORDER_TABLES] : [oltpDdl, ['orders', 'order_lines', 'markers']];
@@ -414,9 +428,10 @@ async function benchOltp(server: RunningServer, load: 'small' | 'orders'): Promi
       results[who].cpu.push(r.cpu.serversMsPerTx + r.cpu.ownMsPerTx);
       results[who].own.push(r.cpu.ownMsPerTx);
       results[who].wal.push(r.cpu.walWritesPerTx);
+      results[who].syncs.push(r.cpu.walSyncsPerTx);
       await pair.drop();
       process.stderr.write(
-        `${tag} rep ${i + 1}/${reps} ${who}: p50 ${results[who].p50.at(-1)?.toFixed(0)} ms, p99 ${results[who].p99.at(-1)?.toFixed(0)} ms, cold max ${results[who].cold.at(-1)?.toFixed(0) ?? '—'} ms, ${r.tps.toFixed(0)} tx/s, ${results[who].cpu.at(-1)?.toFixed(2)} CPU-ms/tx (own ${r.cpu.ownMsPerTx.toFixed(2)}), ${r.cpu.walWritesPerTx.toFixed(2)} WAL writes/tx\n`,
+        `${tag} rep ${i + 1}/${reps} ${who}: p50 ${results[who].p50.at(-1)?.toFixed(0)} ms, p99 ${results[who].p99.at(-1)?.toFixed(0)} ms, cold max ${results[who].cold.at(-1)?.toFixed(0) ?? '—'} ms, ${r.tps.toFixed(0)} tx/s, ${results[who].cpu.at(-1)?.toFixed(2)} CPU-ms/tx (own ${r.cpu.ownMsPerTx.toFixed(2)}), ${r.cpu.walWritesPerTx.toFixed(2)} WAL writes/tx, ${r.cpu.walSyncsPerTx.toFixed(2)} WAL flushes/tx\n`,
       );
     }
   }
@@ -469,12 +484,24 @@ async function benchOltp(server: RunningServer, load: 'small' | 'orders'): Promi
     anchor: results.native.wal,
     anchorName: 'PostgreSQL logical replication (subscription)',
     command,
-    note: 'pg_stat_wal.wal_write; with fsync on, a commit that waits for the disk also flushes',
+    note: 'pg_stat_wal.wal_write',
   });
+  if (FSYNC_DELAY_US) {
+    rows.push({
+      name: `${tag}-wal-flushes`,
+      metric: `WAL flushes to disk per source transaction during the lag runs, the cluster's (source and shadow; ${what})`,
+      unit: 'flushes/tx',
+      tandem: results.tandem.syncs,
+      anchor: results.native.syncs,
+      anchorName: 'PostgreSQL logical replication (subscription)',
+      command: `BENCH_FSYNC_DELAY_US=${FSYNC_DELAY_US} ${command}`,
+      note: 'pg_stat_wal.wal_sync: each waits for the (slowed) disk',
+    });
+  }
   if (results.baseline.p99.length) {
     const anchorName = `tandem run of the baseline build (${process.env.BENCH_BASELINE_CLI})`;
-    for (const key of ['p50', 'p99', 'cold', 'tps', 'cpu', 'wal'] as const) {
-      const unit = key === 'tps' ? 'tx/s' : key === 'cpu' ? 'CPU-ms/tx' : key === 'wal' ? 'writes/tx' : 'ms';
+    for (const key of ['p50', 'p99', 'cold', 'tps', 'cpu', 'wal', ...(FSYNC_DELAY_US ? (['syncs'] as const) : [])] as const) {
+      const unit = key === 'tps' ? 'tx/s' : key === 'cpu' ? 'CPU-ms/tx' : key === 'wal' ? 'writes/tx' : key === 'syncs' ? 'flushes/tx' : 'ms';
       rows.push({ name: `${tag}-${key}-vs-baseline`, metric: `${key} of the lag runs (${what}), this build against BENCH_BASELINE_CLI (alternating)`, unit, tandem: results.tandem[key], anchor: results.baseline[key], anchorName, command: `BENCH_BASELINE_CLI=… ${command}` });
     }
     rows.push({ name: `${tag}-p99-pooled-vs-baseline`, metric: `lag p99 over every repetition's markers (${what}), this build against BENCH_BASELINE_CLI`, unit: 'ms', tandem: pooled('tandem'), anchor: pooled('baseline'), anchorName, command: `BENCH_BASELINE_CLI=… ${command}` });
@@ -694,9 +721,20 @@ function fmt(values: number[] | null): string {
   return `${median(values).toLocaleString('en', { maximumFractionDigits: 1 })} (±${(spread(values) * 50).toFixed(0)}%)`;
 }
 
+function slowerDisk(): { settings: Record<string, string>; env?: Record<string, string> } {
+  if (!FSYNC_DELAY_US) return { settings: {} };
+  const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-fsync-'));
+  // The server runs as the postgres user when the bench runs as root: the library must be readable to it.
+  chmodSync(dir, 0o755);
+  const lib = join(dir, 'slow-fsync.so');
+  execFileSync('gcc', ['-shared', '-fPIC', '-O2', '-o', lib, join(repoRoot, 'bench', 'native', 'slow-fsync.c'), '-ldl']);
+  return { settings: { fsync: 'on' }, env: { LD_PRELOAD: lib, BENCH_FSYNC_DELAY_US: String(FSYNC_DELAY_US) } };
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
-  const server = await startPostgres({ settings: { shared_buffers: '512MB', max_wal_size: '4GB', logical_decoding_work_mem: '64MB' } });
+  const disk = slowerDisk();
+  const server = await startPostgres({ settings: { shared_buffers: '512MB', max_wal_size: '4GB', logical_decoding_work_mem: '64MB', ...disk.settings }, env: disk.env });
   try {
     // `--only bulk,mariadb`: several rows in one run (ratios between rows need the same run).
     const selected = (name: string) => !only || only.split(',').includes(name);
@@ -737,7 +775,7 @@ async function main(): Promise<void> {
       switchSamples = r.samples;
     }
     const machine = { cpus: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`, memory: `${(totalmem() / 2 ** 30).toFixed(0)} GiB`, kernel: release(), node: process.version, postgres: await versions(server) };
-    const settings = { reps, bulkRows: BULK_ROWS, oltpSeconds: OLTP_SECONDS, switches: SWITCHES, postgres: `fsync=off, synchronous_commit=off (the lag rows' databases: synchronous_commit=${LAG_SYNCHRONOUS_COMMIT}), shared_buffers=512MB, wal_level=logical (throwaway cluster, both databases in it)`, tandem: tandemSettings() };
+    const settings = { reps, bulkRows: BULK_ROWS, oltpSeconds: OLTP_SECONDS, switches: SWITCHES, postgres: `${FSYNC_DELAY_US ? `fsync=on, each fsync/fdatasync ${FSYNC_DELAY_US} µs slower (BENCH_FSYNC_DELAY_US)` : 'fsync=off'}, synchronous_commit=off (the lag rows' databases: synchronous_commit=${LAG_SYNCHRONOUS_COMMIT}), shared_buffers=512MB, wal_level=logical (throwaway cluster, both databases in it)`, tandem: tandemSettings() };
     mkdirSync(resultsDir, { recursive: true });
     const out = { date: new Date().toISOString(), durationSeconds: Math.round((Date.now() - started) / 1000), machine, settings, rows: rows.map((r) => ({ ...r, tandemMedian: r.tandem ? median(r.tandem) : null, anchorMedian: r.anchor ? median(r.anchor) : null, ratio: r.tandem && r.anchor ? median(r.tandem) / median(r.anchor) : null })) };
     writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify(out, null, 2));

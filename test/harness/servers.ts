@@ -118,6 +118,8 @@ export interface PostgresOptions {
   settings?: Record<string, string>;
   /** Logins need this password (SCRAM) instead of being trusted; the returned URL carries it. */
   password?: string;
+  /** Environment of the server process on top of this one's (the bench's slower disk: LD_PRELOAD). */
+  env?: Record<string, string>;
 }
 
 export async function startPostgres(opts: PostgresOptions = {}): Promise<HaltableServer> {
@@ -153,7 +155,7 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Haltabl
   const url = `postgres://postgres${opts.password !== undefined ? `:${encodeURIComponent(opts.password)}` : ''}@127.0.0.1:${port}`;
   let child: ChildProcess;
   const start = async () => {
-    child = spawn(join(bin, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: tmpdir(), ...ids });
+    child = spawn(join(bin, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: tmpdir(), env: { ...process.env, ...opts.env }, ...ids });
     child.stderr?.resume();
     await waitFor('PostgreSQL', async () => {
       const c = new pg.Client({ connectionString: `${url}/postgres` });
