@@ -115,24 +115,36 @@ describe('tandem check, MariaDB', () => {
       }
     });
 
-    it('warns, as the shadow, that innodb_flush_log_at_trx_commit = 2 can lose commits already reported as applied, and passes after the SET GLOBAL it gives', async () => {
+    it('warns about lazy flushing as the shadow (innodb_flush_log_at_trx_commit, sync_binlog) and as a source (sync_binlog), and passes after the SET GLOBALs it gives', async () => {
       const db = await createMysqlDatabase(server.url, 'lazy');
+      const item = (r: Awaited<ReturnType<typeof check>>['report'], id: string) => r?.checks.find((c) => c.id === id && c.side === 'new');
       try {
         for (const sql of shopMysql) await db.admin.query(sql);
+        // This test server flushes lazily (innodb_flush_log_at_trx_commit = 2, sync_binlog = 0), as the test servers do.
         const { report } = await check({ migration: 'shop', old: { url: oldDb.url }, new: { url: db.url } });
-        const lazy = report?.checks.find((c) => c.id === 'mysql.durable_commits' && c.side === 'new');
-        expect(lazy?.status).toBe('warn');
-        expect(lazy?.detail).toContain('innodb_flush_log_at_trx_commit = 2');
-        expect(lazy?.fix).toContain('SET GLOBAL innodb_flush_log_at_trx_commit = 1');
-        // The fix it gives, run on this server of the test's own, makes it pass.
+        const shadow = item(report, 'mysql.durable_commits');
+        expect(shadow?.status).toBe('warn');
+        expect(shadow?.detail).toContain('innodb_flush_log_at_trx_commit = 2');
+        expect(shadow?.fix).toContain('SET GLOBAL innodb_flush_log_at_trx_commit = 1; SET GLOBAL sync_binlog = 1;');
+        // new feeds the reverse stream after cutover: a binary log that can lose committed transactions is named too.
+        const source = item(report, 'mysql.binlog_durable');
+        expect(source?.status).toBe('warn');
+        expect(source?.detail).toContain('sync_binlog = 0');
+        expect(source?.fix).toContain('SET GLOBAL sync_binlog = 1');
+
         await db.admin.query('SET GLOBAL innodb_flush_log_at_trx_commit = 1');
-        try {
-          const again = await check({ migration: 'shop', old: { url: oldDb.url }, new: { url: db.url } });
-          expect(again.report?.checks.find((c) => c.id === 'mysql.durable_commits' && c.side === 'new')?.status).toBe('pass');
-        } finally {
-          await db.admin.query('SET GLOBAL innodb_flush_log_at_trx_commit = 2');
-        }
+        // InnoDB at 1 leaves a commit's durability to the binary log, which is still not synced.
+        const half = await check({ migration: 'shop', old: { url: oldDb.url }, new: { url: db.url } });
+        expect(item(half.report, 'mysql.durable_commits')?.detail).toContain('durability to the binary log');
+        expect(item(half.report, 'mysql.durable_commits')?.fix).toMatch(/^SET GLOBAL sync_binlog = 1;/);
+
+        await db.admin.query('SET GLOBAL sync_binlog = 1');
+        const fixed = await check({ migration: 'shop', old: { url: oldDb.url }, new: { url: db.url } });
+        expect(item(fixed.report, 'mysql.durable_commits')?.status).toBe('pass');
+        expect(item(fixed.report, 'mysql.binlog_durable')?.status).toBe('pass');
       } finally {
+        await db.admin.query('SET GLOBAL innodb_flush_log_at_trx_commit = 2');
+        await db.admin.query('SET GLOBAL sync_binlog = 0');
         await db.drop();
       }
     });

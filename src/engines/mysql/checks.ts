@@ -75,7 +75,7 @@ export async function checkMysqlCapture(conn: mysql.Connection, ctx: CheckContex
   const info = await serverInfo(conn);
   const vars = await variables(conn, [
     'log_bin', 'binlog_format', 'binlog_row_image', 'server_id', 'gtid_mode', 'enforce_gtid_consistency',
-    'gtid_binlog_pos', 'gtid_strict_mode', 'binlog_expire_logs_seconds', 'expire_logs_days',
+    'gtid_binlog_pos', 'gtid_strict_mode', 'binlog_expire_logs_seconds', 'expire_logs_days', 'sync_binlog',
   ]);
   const v = (name: string) => vars.get(name) ?? '';
   const cnf = 'in the [mysqld] section of the server configuration, then restart the server';
@@ -138,6 +138,15 @@ export async function checkMysqlCapture(conn: mysql.Connection, ctx: CheckContex
           [...unreadable.keys()].map((t) => `GRANT SELECT ON ${quoteMysqlIdent(t)} TO ${account(info.user)};`).join(' ')),
   );
 
+  // Tandem reads committed transactions from the binary log only: one a crash leaves out of it is never replicated.
+  items.push(
+    v('log_bin') !== 'ON' || v('sync_binlog') === '1'
+      ? pass('mysql.binlog_durable', side, 'the binary log is on disk at each commit', `sync_binlog = ${v('sync_binlog')}`)
+      : warn('mysql.binlog_durable', side, 'a crash of this server can leave committed transactions out of the binary log',
+          `sync_binlog = ${v('sync_binlog')}: the binary log is synced ${v('sync_binlog') === '0' ? 'when the operating system decides' : `every ${v('sync_binlog')} commits`}, so an operating-system crash or power loss can lose events of transactions the tables keep; Tandem, like any replica, would never receive them (verification would report the rows as drift)`,
+          `SET GLOBAL sync_binlog = 1; and set sync_binlog = 1 ${cnf}`),
+  );
+
   const seconds = Number(v('binlog_expire_logs_seconds') || 0) || Number(v('expire_logs_days') || 0) * 86_400;
   const minimum = ctx.minBinlogRetentionHours * 3600;
   items.push(
@@ -163,6 +172,30 @@ export async function checkMysqlCapture(conn: mysql.Connection, ctx: CheckContex
   return items;
 }
 
+/**
+ * Tandem tells the active side a position is applied once its commit on the shadow returns. A commit the shadow's
+ * server has not made durable is one a crash can lose after that, and the stream cannot send it again: only
+ * verification would find it. MySQL/MariaDB decide this server-wide (no per-session setting), so it is checked.
+ * With the binary log on and innodb_flush_log_at_trx_commit = 1, InnoDB leaves a commit's durability to the binary
+ * log's sync (MariaDB's binlog group commit), so sync_binlog counts too; 3 syncs InnoDB's own log at commit as well.
+ */
+function durableCommits(side: CheckItem['side'], vars: Map<string, string>): CheckItem {
+  const flush = vars.get('innodb_flush_log_at_trx_commit') ?? '';
+  const binlog = vars.get('log_bin') === 'ON';
+  const syncBinlog = vars.get('sync_binlog') ?? '';
+  const lazyInnodb = flush !== '1' && flush !== '3';
+  const lazyBinlog = !lazyInnodb && flush === '1' && binlog && syncBinlog !== '1';
+  const settings = `innodb_flush_log_at_trx_commit = ${flush}${binlog ? `, sync_binlog = ${syncBinlog}` : ', binary log off'}`;
+  if (!lazyInnodb && !lazyBinlog) return pass('mysql.durable_commits', side, 'commits are on disk when they return', settings);
+  const why = lazyInnodb
+    ? `InnoDB flushes its log about once a second (${flush === '2' ? 'an operating-system crash or power loss' : 'a crash of the server process'} loses up to that)`
+    : 'InnoDB leaves each commit\'s durability to the binary log, which is not synced at commit (an operating-system crash or power loss loses what it had not written)';
+  const fixes = [...(lazyInnodb ? ['innodb_flush_log_at_trx_commit = 1'] : []), ...(binlog && syncBinlog !== '1' ? ['sync_binlog = 1'] : [])];
+  return warn('mysql.durable_commits', side, 'a crash of this server can lose commits Tandem has already reported as applied',
+    `${settings}: ${why}, and the stream cannot send those changes again; verification would report them as drift for tandem repair`,
+    `${fixes.map((f) => `SET GLOBAL ${f};`).join(' ')} and set ${fixes.join(' and ')} in the [mysqld] section of the server configuration, at least while this side is the shadow`);
+}
+
 /** Prerequisites for applying changes to this side while it is the shadow. */
 export async function checkMysqlApply(conn: mysql.Connection, ctx: CheckContext, tables: Map<string, TableSchema>): Promise<CheckItem[]> {
   const side = ctx.side;
@@ -183,16 +216,7 @@ export async function checkMysqlApply(conn: mysql.Connection, ctx: CheckContext,
       : fail('mysql.state_table', side, 'Tandem cannot create its checkpoint table', `${info.user} lacks CREATE on the database`,
           `GRANT CREATE, INSERT, UPDATE, DELETE, SELECT ON <database>.* TO ${account(info.user)};`),
   );
-  // Tandem tells the active side a position is applied once its commit here returns. A commit the server has not
-  // flushed is one a crash can lose after that, and the stream cannot replay it: only verification would find it.
-  const flush = (await variables(conn, ['innodb_flush_log_at_trx_commit'])).get('innodb_flush_log_at_trx_commit') ?? '';
-  items.push(
-    flush === '1' || flush === '3'
-      ? pass('mysql.durable_commits', side, 'commits are on disk when they return', `innodb_flush_log_at_trx_commit = ${flush}`)
-      : warn('mysql.durable_commits', side, 'a crash of this server can lose commits Tandem has already reported as applied',
-          `innodb_flush_log_at_trx_commit = ${flush}: InnoDB flushes its log about once a second${flush === '2' ? ' (an operating-system crash or power loss loses up to that)' : ' (a crash of the server process loses up to that)'}, and the stream cannot send those changes again; verification would report them as drift for tandem repair`,
-          `SET GLOBAL innodb_flush_log_at_trx_commit = 1; and set innodb_flush_log_at_trx_commit = 1 in the [mysqld] section of the server configuration, at least while this side is the shadow`),
-  );
+  items.push(durableCommits(side, await variables(conn, ['innodb_flush_log_at_trx_commit', 'log_bin', 'sync_binlog'])));
   const names = [...tables.keys()];
   if (names.length > 0) {
     const [triggers] = await conn.query<RowDataPacket[]>(
