@@ -393,7 +393,7 @@ export class PgShadowWriter implements ShadowWriter {
         [this.migration, this.direction, b.table, b.lastKey ? encodeKey(b.lastKey) : null, b.rowsCopied, b.done],
       );
     }
-    await this.client.query('COMMIT');
+    await this.client.query(commitStatements(options).join(';\n'));
   }
 
   async lockRows(table: string, keys: Row[]): Promise<void> {
