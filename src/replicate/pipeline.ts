@@ -84,8 +84,8 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
   // keeps their changes until a durable commit (which makes every earlier one durable) covers them.
   const flushInterval = shadow.defersDurability ? (opts.flushIntervalMs ?? 0) : 0;
   let lastDurableAt = Date.now();
-  /** What the last commit covers when it was not durable: acknowledged with the next durable commit. */
-  let unreleased: { through: string; transportOffset: string | null } | undefined;
+  /** The last commit was not durable: what it covers is acknowledged with the next durable commit. */
+  let unreleased = false;
   // One shadow write a second at most while idle; it lets verification's position waits end soon (src/verify/recheck.ts).
   const idleInterval = opts.idleAckIntervalMs ?? 1_000;
 
@@ -117,7 +117,7 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
   /** Tells the feed what the shadow now holds durably. */
   const release = (through: string, offset: string | null) => {
     sub.acknowledge(through, offset);
-    unreleased = undefined;
+    unreleased = false;
     lastDurableAt = Date.now();
   };
   const committed = (durable = true) => {
@@ -132,7 +132,7 @@ export async function streamChanges(opts: StreamOptions): Promise<void> {
     // quiet database pins WAL while sibling databases write (H5).
     const through = idlePosition && compare(idlePosition, position) > 0 ? idlePosition : position;
     if (durable) release(through, transportOffset);
-    else unreleased = { through, transportOffset };
+    else unreleased = true;
     stats.acknowledged = through;
     lag?.appliedThrough(through);
     opts.onCheckpoint?.(position);

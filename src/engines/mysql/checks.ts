@@ -184,7 +184,7 @@ function durableCommits(side: CheckItem['side'], vars: Map<string, string>): Che
   const binlog = vars.get('log_bin') === 'ON';
   const syncBinlog = vars.get('sync_binlog') ?? '';
   const lazyInnodb = flush !== '1' && flush !== '3';
-  const lazyBinlog = !lazyInnodb && flush === '1' && binlog && syncBinlog !== '1';
+  const lazyBinlog = flush === '1' && binlog && syncBinlog !== '1';
   const settings = `innodb_flush_log_at_trx_commit = ${flush}${binlog ? `, sync_binlog = ${syncBinlog}` : ', binary log off'}`;
   if (!lazyInnodb && !lazyBinlog) return pass('mysql.durable_commits', side, 'commits are on disk when they return', settings);
   const why = lazyInnodb
