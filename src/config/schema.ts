@@ -159,10 +159,11 @@ export const configSchema = z.strictObject({
       /**
        * A busy stream's small transactions share shadow commits: after a commit, the next group commits for lack of
        * anything more waiting only this long after it (0: each at once). A transaction arriving later than that
-       * after the last commit (a quiet stream) commits at once; markers of a switch's drain always do. 2 ms: under an
-       * order-placing load, 5 ms added 3 ms to the median lag and 0 cost a fifth more CPU per transaction.
+       * after the last commit (a quiet stream) commits at once; markers of a switch's drain always do. 1 ms: under an
+       * order-placing load, 5 ms added 3 ms to the median lag, 0 cost a fifth more CPU per transaction, and 1 ms
+       * against 2 ms took 1–1.5 ms off the median lag, p99 and CPU within the noise (bench/README.md).
        */
-      commitDelay: duration.default(2),
+      commitDelay: duration.default(1),
       /**
        * A PostgreSQL shadow commits most groups without waiting for its disk (synchronous_commit off for that
        * transaction, as native logical replication's apply worker commits), and one at least this often waiting
